@@ -1,0 +1,122 @@
+"""Vocabulary, flat sequences and length-bucketed batching."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from textclf.data.batching import BatchIterator, flat_sequence
+from textclf.data.example import Example
+from textclf.data.pipeline import encode_examples, group_names, training_texts
+from textclf.data.vocab import PAD_ID, SEP_ID, UNK_ID, Vocab
+from textclf.errors import TextclfError
+
+
+def test_vocab_specials_lowercase_and_unknown_words():
+    vocab = Vocab.fit(["Mary went to the kitchen.", "Where is Mary?"])
+    assert vocab.tokenizer.token_to_id("<pad>") == PAD_ID
+    assert vocab.tokenizer.token_to_id("<unk>") == UNK_ID
+    assert vocab.tokenizer.token_to_id("<sep>") == SEP_ID
+    assert vocab.tokenize("MARY went to the Kitchen.") == ["mary", "went", "to", "the", "kitchen", "."]
+    ids = vocab.encode_many(["mary zebra"])[0]
+    assert ids[1] == UNK_ID and ids[0] not in (PAD_ID, UNK_ID)
+
+
+def test_vocab_keeps_ptb_clitics_whole():
+    vocab = Vocab.fit(["it 's a film that does n't work"])
+    assert vocab.tokenize("it 's n't") == ["it", "'s", "n't"]
+
+
+def test_vocab_min_freq_and_max_size():
+    texts = ["a a a b b c"]
+    assert set(Vocab.fit(texts, min_freq=2).tokenizer.get_vocab()) == {"<pad>", "<unk>", "<sep>", "a", "b"}
+    assert set(Vocab.fit(texts, max_size=1).tokenizer.get_vocab()) == {"<pad>", "<unk>", "<sep>", "a"}
+    with pytest.raises(TextclfError, match="min_freq"):
+        Vocab.fit(texts, min_freq=0)
+
+
+def test_vocab_json_round_trip():
+    vocab = Vocab.fit(["the cat sat", "the dog ran"])
+    again = Vocab.from_json(vocab.to_json())
+    assert again.encode_many(["the dog sat"]) == vocab.encode_many(["the dog sat"])
+    with pytest.raises(TextclfError, match="tokenizer"):
+        Vocab.from_json("{not json")
+
+
+def test_flat_sequence_keeps_question_and_recent_story_when_truncated():
+    story = [[10, 11], [12, 13], [14, 15]]
+    assert flat_sequence(story, [20, 21], SEP_ID, 100) == [10, 11, 12, 13, 14, 15, SEP_ID, 20, 21]
+    assert flat_sequence(story, [20, 21], SEP_ID, 5) == [14, 15, SEP_ID, 20, 21]
+    assert flat_sequence([], [1, 2, 3, 4], SEP_ID, 2) == [1, 2]  # single text keeps its start
+
+
+def _examples():
+    return [
+        Example("where is mary ?", "kitchen", ("mary went to the kitchen .",), group="qa1"),
+        Example("where is john ?", "garden", ("john went to the garden .", "mary left ."), group="qa1"),
+        Example("is mary in the garden ?", "no", ("mary went to the kitchen .",), group="qa6"),
+        Example("", "no", (), group="qa6"),
+    ]
+
+
+def test_encode_examples_builds_padded_tensors():
+    examples = _examples()
+    vocab = Vocab.fit(training_texts(examples))
+    labels = ["garden", "kitchen", "no"]
+    encoded = encode_examples(examples, vocab, labels, group_names(examples), max_tokens=50)
+    assert encoded.tokens.shape[0] == 4
+    assert encoded.labels.tolist() == [1, 0, 2, 2]
+    assert encoded.group.tolist() == [0, 0, 1, 1]
+    assert encoded.lengths.tolist()[3] == 1  # empty text: one padding token, never length 0
+    for row, length in zip(encoded.tokens, encoded.lengths):
+        assert (row[length:] == PAD_ID).all()
+    assert SEP_ID in encoded.tokens[0].tolist()
+
+
+def test_encode_examples_rejects_unknown_label_with_message():
+    examples = _examples()
+    vocab = Vocab.fit(training_texts(examples))
+    with pytest.raises(TextclfError, match="'no'.*not trained on"):
+        encode_examples(examples, vocab, ["garden", "kitchen"], [], max_tokens=50, split_name="test")
+
+
+def test_group_names_natural_order():
+    examples = [Example("q", "a", group=g) for g in ("qa10", "qa2", "qa1")]
+    assert group_names(examples) == ["qa1", "qa2", "qa10"]
+
+
+def _encoded(n=300):
+    generator = torch.Generator().manual_seed(0)
+    texts = [" ".join(["w%d" % int(i) for i in torch.randint(0, 30, (int(k),), generator=generator)])
+             for k in torch.randint(1, 40, (n,), generator=generator)]
+    examples = [Example(t, str(i % 3)) for i, t in enumerate(texts)]
+    vocab = Vocab.fit(texts)
+    return encode_examples(examples, vocab, ["0", "1", "2"], [], max_tokens=64)
+
+
+def test_batches_cover_every_example_once_and_trim_padding():
+    split = _encoded()
+    seen = []
+    for batch in BatchIterator(split, batch_size=32, shuffle=True, seed=1):
+        assert batch.tokens.shape[1] == int(batch.lengths.max())  # trimmed to the batch's longest
+        assert torch.equal(batch.labels, split.labels[batch.index])
+        seen.extend(batch.index.tolist())
+    assert sorted(seen) == list(range(len(split)))
+
+
+def test_bucketing_reduces_padding_and_is_reproducible():
+    split = _encoded()
+
+    def padding(iterator):
+        return sum(int(b.tokens.numel() - b.lengths.sum()) for b in iterator)
+
+    bucketed = padding(BatchIterator(split, 32, shuffle=True, seed=1))
+    unbucketed = padding(BatchIterator(split, 32, shuffle=True, seed=1, pool_batches=1))
+    assert bucketed < unbucketed
+    first = [b.index.tolist() for b in BatchIterator(split, 32, shuffle=True, seed=7)]
+    again = [b.index.tolist() for b in BatchIterator(split, 32, shuffle=True, seed=7)]
+    assert first == again
+    iterator = BatchIterator(split, 32, shuffle=True, seed=7)
+    epoch1 = [b.index.tolist() for b in iterator]
+    epoch2 = [b.index.tolist() for b in iterator]
+    assert epoch1 != epoch2  # a new order each epoch

@@ -1,0 +1,72 @@
+"""The one example type every reader produces and every encoder consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Example:
+    """A single text to classify, or a bAbI story with its question.
+
+    text:       the sentence/document, or the bAbI question.
+    label:      the gold label as a string (bAbI answers such as ``n,w`` are one label).
+    context:    the bAbI story sentences before the question, oldest first; empty for single texts.
+    group:      a sub-population for per-group reports, e.g. ``"qa3"`` for bAbI task 3.
+    supporting: indices into ``context`` of the supporting facts (bAbI), for attention plots.
+    """
+
+    text: str
+    label: str
+    context: tuple[str, ...] = ()
+    group: str | None = None
+    supporting: tuple[int, ...] = ()
+
+
+@dataclass
+class Splits:
+    """A dataset as read from disk: three lists of examples and, optionally, the label order.
+
+    ``label_names`` fixes the order of classes in reports when the dataset defines one (SST-5 runs
+    from very negative to very positive); when it is None the order is the sorted labels.
+    """
+
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+    label_names: list[str] | None = None
+    description: str = ""  # one line for logs and reports, e.g. "SST-2 (sentence level)"
+    synthetic: bool = False  # generated data: reports must say so
+
+    def labels(self) -> list[str]:
+        """The class list: the dataset's own order, else every label seen in any split, sorted.
+
+        All splits count, not only train: a bAbI answer that happens to occur only in test is
+        still a class of the task, and scoring it as an error beats refusing to evaluate.
+        """
+        if self.label_names is not None:
+            return list(self.label_names)
+        return sorted({ex.label for ex in self.train + self.val + self.test})
+
+    def split(self, name: str) -> list[Example]:
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {name!r}")
+        return getattr(self, name)
+
+
+@dataclass(kw_only=True)
+class DataSource:
+    """Base of every dataset config: Hydra instantiates a subclass from ``conf/data/*.yaml``.
+
+    Subclasses add their own fields (``root``, ``tasks``, ``variant`` ...) and implement `load`.
+    The fields here are shared pipeline settings whose right value depends on the dataset.
+    """
+
+    root: str
+    seed: int = 0  # seeds the held-out validation split where the dataset has none
+    val_fraction: float = 0.1
+    max_tokens: int = 256  # flat encoders: longest token sequence kept (story + question)
+    max_memories: int = 50  # memory encoders: most recent story sentences kept
+
+    def load(self) -> Splits:
+        raise NotImplementedError

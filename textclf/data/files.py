@@ -1,0 +1,114 @@
+"""Shared helpers for readers: finding a dataset's files and splitting it reproducibly."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from textclf.errors import TextclfError
+
+T = TypeVar("T")
+
+
+def require_files(dataset: str, root: str | Path, names: Sequence[str], hint: str = "") -> list[Path]:
+    """Return ``root/name`` for every name, or raise one message listing everything missing.
+
+    The message names the dataset, the folder it looked in and the file names it expected, so the
+    user can fix ``data.root`` or fetch the files without reading code.
+    """
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise TextclfError(
+            f"{dataset}: data folder {folder.resolve()} does not exist. Expected it to hold: "
+            f"{', '.join(names)}. Point data.root=DIR at the folder that holds these files.{hint}"
+        )
+    paths = [folder / name for name in names]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise TextclfError(
+            f"{dataset}: missing file(s) {', '.join(missing)} in {folder.resolve()}. Expected: "
+            f"{', '.join(names)}. Point data.root=DIR at the folder that holds these files.{hint}"
+        )
+    return paths
+
+
+def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, line without its newline), naming the file on a decoding error."""
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            for number, line in enumerate(fh, start=1):
+                yield number, line.rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise TextclfError(
+            f"{path}: not valid {encoding} text ({err.reason} at byte {err.start}). "
+            f"Convert the file to {encoding}, or set the reader's encoding to the file's real one "
+            f"(for example latin-1)."
+        ) from None
+
+
+def hold_out(items: Sequence[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:
+    """Split ``items`` into (kept, held_out) with ``fraction`` held out, by a seeded shuffle.
+
+    The same items, fraction and seed always give the same split, whatever else the run does.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise TextclfError(f"val_fraction must be between 0 and 1 (exclusive), got {fraction}.")
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    n_held = max(1, round(len(items) * fraction)) if len(items) > 1 else 0
+    held = sorted(order[:n_held])
+    kept = sorted(order[n_held:])
+    return [items[i] for i in kept], [items[i] for i in held]
+
+
+def content_lines(path: Path, encoding: str = "utf-8", expected: str = "") -> Iterator[tuple[int, str]]:
+    """Yield (line number, line) for every non-blank line; raise if the file has none.
+
+    Blank lines carry no example in any line-per-example format, so readers skip them; a file with
+    nothing else is almost always a failed download or a wrong path, so it gets its own message.
+    ``expected`` describes the format for that message, e.g. ``"one '<label> <sentence>' per line"``.
+    """
+    found = False
+    for number, line in read_lines(path, encoding):
+        if line.strip():
+            found = True
+            yield number, line
+    if not found:
+        what = f" Expected {expected}." if expected else ""
+        raise TextclfError(f"{path}: the file is empty.{what}")
+
+
+def stratified_split(
+    items: Sequence[T], labels: Sequence[str], val_fraction: float, test_fraction: float, seed: int
+) -> tuple[list[T], list[T], list[T]]:
+    """Split ``items`` into (train, val, test), holding out the same share of every label.
+
+    For datasets without an official split (MR, SUBJ). Each label's items are shuffled with one
+    ``random.Random(seed)`` taken over the labels in sorted order, so the same items, fractions and
+    seed always give the same split; every split keeps the items' original order.
+    """
+    for name, value in (("val_fraction", val_fraction), ("test fraction", test_fraction)):
+        if not 0.0 < value < 1.0:
+            raise TextclfError(f"{name} must be between 0 and 1 (exclusive), got {value}.")
+    if val_fraction + test_fraction >= 1.0:
+        raise TextclfError(
+            f"val_fraction ({val_fraction}) plus the test share ({test_fraction}) leaves no training data; "
+            f"use a smaller data.val_fraction."
+        )
+    by_label: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        by_label.setdefault(label, []).append(index)
+    rng = random.Random(seed)
+    val_idx: list[int] = []
+    test_idx: list[int] = []
+    for label in sorted(by_label):
+        order = list(by_label[label])
+        rng.shuffle(order)
+        n_val, n_test = round(len(order) * val_fraction), round(len(order) * test_fraction)
+        val_idx += order[:n_val]
+        test_idx += order[n_val : n_val + n_test]
+    held = set(val_idx) | set(test_idx)
+    train = [item for index, item in enumerate(items) if index not in held]
+    return train, [items[i] for i in sorted(val_idx)], [items[i] for i in sorted(test_idx)]

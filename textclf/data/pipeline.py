@@ -1,0 +1,108 @@
+"""From examples to tensors: fit the vocabulary on train, encode every split once.
+
+Training calls `prepare` (fits vocabulary and label list); evaluation and prediction call
+`encode_examples` with the vocabulary and labels stored in a checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from textclf.data.batching import EncodedSplit, flat_sequence, pad_rows
+from textclf.data.example import DataSource, Example, Splits
+from textclf.data.vocab import SEP_ID, Vocab
+from textclf.errors import TextclfError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedData:
+    splits: Splits
+    vocab: Vocab
+    labels: list[str]
+    groups: list[str]
+    encoded: dict[str, EncodedSplit]
+
+
+def training_texts(examples: Sequence[Example]) -> list[str]:
+    """Every string the vocabulary should learn from: texts and their story sentences."""
+    texts = [ex.text for ex in examples]
+    texts.extend(sentence for ex in examples for sentence in ex.context)
+    return texts
+
+
+def group_names(examples: Sequence[Example]) -> list[str]:
+    """Group names in natural order (qa2 before qa10)."""
+    names = {ex.group for ex in examples if ex.group is not None}
+
+    def natural(name: str):
+        digits = "".join(ch for ch in name if ch.isdigit())
+        return (name.rstrip("0123456789"), int(digits) if digits else -1, name)
+
+    return sorted(names, key=natural)
+
+
+def encode_examples(
+    examples: Sequence[Example],
+    vocab: Vocab,
+    labels: Sequence[str],
+    groups: Sequence[str],
+    max_tokens: int,
+    split_name: str = "data",
+) -> EncodedSplit:
+    """Encode examples into one pre-padded tensor set; fail clearly on labels the model lacks."""
+    if not examples:
+        raise TextclfError(f"the {split_name} split has no examples; check the data files.")
+    label_index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({ex.label for ex in examples} - label_index.keys())
+    if unknown:
+        shown = ", ".join(repr(x) for x in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        raise TextclfError(
+            f"the {split_name} split has label(s) {shown} that the model was not trained on "
+            f"(it knows {len(labels)}: {', '.join(map(repr, labels[:10]))}{' ...' if len(labels) > 10 else ''}). "
+            "Evaluate on data with the same label set, or retrain with these labels in train."
+        )
+    text_ids = vocab.encode_many([ex.text for ex in examples])
+    sentences = [sentence for ex in examples for sentence in ex.context]
+    sentence_ids = iter(vocab.encode_many(sentences))
+    rows = []
+    for ex, ids in zip(examples, text_ids):
+        context_ids = [next(sentence_ids) for _ in ex.context]
+        rows.append(flat_sequence(context_ids, ids, SEP_ID, max_tokens))
+    tokens, lengths = pad_rows(rows)
+    group_index = {name: i for i, name in enumerate(groups)}
+    group = None
+    if group_index:
+        group = torch.tensor([group_index.get(ex.group, -1) for ex in examples], dtype=torch.long)
+    return EncodedSplit(
+        tokens=tokens,
+        lengths=lengths,
+        labels=torch.tensor([label_index[ex.label] for ex in examples], dtype=torch.long),
+        group=group,
+    )
+
+
+def prepare(source: DataSource, lowercase: bool = True, min_freq: int = 1, max_size: int | None = None) -> PreparedData:
+    """Read the dataset, fit vocabulary and labels on train, encode train/val/test."""
+    splits = source.load()
+    for name in ("train", "val", "test"):
+        if not splits.split(name):
+            raise TextclfError(f"{splits.description or type(source).__name__}: the {name} split is empty; check the data files.")
+    vocab = Vocab.fit(training_texts(splits.train), lowercase=lowercase, min_freq=min_freq, max_size=max_size)
+    labels = splits.labels()
+    groups = group_names(splits.train + splits.test)
+    encoded = {
+        name: encode_examples(splits.split(name), vocab, labels, groups, source.max_tokens, name)
+        for name in ("train", "val", "test")
+    }
+    log.info(
+        "data: %s | train %d, val %d, test %d | vocab %d | %d labels | max tokens %d",
+        splits.description, len(splits.train), len(splits.val), len(splits.test),
+        len(vocab), len(labels), int(encoded["train"].lengths.max()),
+    )
+    return PreparedData(splits=splits, vocab=vocab, labels=labels, groups=groups, encoded=encoded)

@@ -1,0 +1,198 @@
+"""Users' own labelled data in CSV, TSV or JSON Lines files.
+
+Read with the standard csv and json modules, streaming one row at a time, so a large file costs no
+more memory than its examples and no pandas import is needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from textclf.data.example import DataSource, Example, Splits
+from textclf.data.files import hold_out, read_lines, require_files
+from textclf.errors import TextclfError
+
+FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines"}
+CONTEXT_SEPARATOR = "|"  # between story sentences inside one cell, written " | " for readability
+
+Record = dict  # column name -> value, one per example
+
+
+@dataclass(kw_only=True)
+class Table(DataSource):
+    """Labelled examples from files in ``root``; the format follows each file's extension.
+
+    - ``.csv``: comma-separated with a header row; quote fields that contain commas, quotes or
+      newlines (standard CSV quoting).
+    - ``.tsv``: tab-separated with a header row and no quoting, so a field holds any character but a
+      tab or a newline; quote characters are kept as text.
+    - ``.jsonl``: one JSON object per line, keyed by column name.
+
+    ``text_column`` and ``label_column`` name the columns to read. Labels are strings (numbers are
+    cast with ``str``, so ``1`` and ``"1"`` are the same class); empty text is allowed, an empty
+    label is not. ``context_column`` optionally names a column of story sentences for memory
+    models: in CSV/TSV one cell with the sentences joined by ``" | "`` (e.g. ``Mary went home. |
+    John left.``; split on ``|``, so a sentence cannot contain one; empty cell = no context); in
+    JSON Lines either such a string or a list of strings. With ``val_file`` left
+    None, ``val_fraction`` of the training rows are held out with a shuffle seeded by ``seed``.
+    """
+
+    train_file: str = "train.csv"
+    val_file: str | None = None
+    test_file: str = "test.csv"
+    text_column: str = "text"
+    label_column: str = "label"
+    context_column: str | None = None
+    encoding: str = "utf-8"
+
+    def load(self) -> Splits:
+        names = [self.train_file, self.test_file] + ([self.val_file] if self.val_file else [])
+        for name in names:
+            check_format(name)
+        paths = require_files("Table", self.root, names)
+        train = self.read(paths[0])
+        test = self.read(paths[1])
+        if self.val_file:
+            val = self.read(paths[2])
+            where = self.val_file
+        else:
+            train, val = hold_out(train, self.val_fraction, seed=self.seed)
+            where = f"{self.val_fraction:g} of {self.train_file} held out (seed {self.seed})"
+        description = f"table {Path(self.root).name}: train {self.train_file}, val {where}, test {self.test_file}"
+        return Splits(train, val, test, label_names=None, description=description)
+
+    def columns(self) -> list[str]:
+        return [self.text_column, self.label_column] + ([self.context_column] if self.context_column else [])
+
+    def read(self, path: Path) -> list[Example]:
+        """Every record of one file as an example, with `path:line` messages for bad rows."""
+        examples = [self.example(path, number, record) for number, record in records(path, self)]
+        if not examples:
+            raise TextclfError(f"{path}: has a header but no rows; expected one row per example.")
+        return examples
+
+    def example(self, path: Path, number: int, record: Record) -> Example:
+        text = cell_text(record[self.text_column], path, number, self.text_column)
+        label = cell_text(record[self.label_column], path, number, self.label_column).strip()
+        if not label:
+            raise TextclfError(f"{path}:{number}: empty label in column {self.label_column!r}.")
+        context: tuple[str, ...] = ()
+        if self.context_column:
+            context = cell_context(record[self.context_column], path, number, self.context_column)
+        return Example(text=text, label=label, context=context)
+
+
+def check_format(name: str) -> str:
+    """The format of a file by its extension, or a message listing the ones supported."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in FORMATS:
+        raise TextclfError(
+            f"Table: cannot read {name}: unsupported extension {suffix or '(none)'!r}. "
+            f"Use .csv, .tsv or .jsonl (one JSON object per line)."
+        )
+    return suffix
+
+
+def records(path: Path, table: Table) -> Iterator[tuple[int, Record]]:
+    """Yield (line number, record) from a CSV, TSV or JSON Lines file."""
+    suffix = check_format(path.name)
+    if suffix == ".jsonl":
+        yield from jsonl_records(path, table)
+    else:
+        yield from delimited_records(path, table, "\t" if suffix == ".tsv" else ",")
+
+
+def missing_columns(path: Path, table: Table, found: list[str], where: str = "") -> TextclfError | None:
+    """A message naming the file, the columns found, the ones expected and the overrides to set."""
+    absent = [name for name in table.columns() if name not in found]
+    if not absent:
+        return None
+    overrides = {table.text_column: "data.text_column", table.label_column: "data.label_column"}
+    if table.context_column:
+        overrides[table.context_column] = "data.context_column"
+    fix = " and ".join(f"{overrides[name]}=NAME" for name in absent)
+    return TextclfError(
+        f"{path}{where}: no column {', '.join(repr(name) for name in absent)}. Columns found: "
+        f"{', '.join(found) if found else '(none)'}; expected: {', '.join(table.columns())}. "
+        f"Set {fix} to the column that holds it."
+    )
+
+
+def delimited_records(path: Path, table: Table, delimiter: str) -> Iterator[tuple[int, Record]]:
+    """Rows of a CSV (quoted) or TSV (unquoted) file with a header line."""
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(_lines_with_newlines(path, table.encoding), delimiter=delimiter, quoting=quoting)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise TextclfError(
+                f"{path}: the file is empty. Expected a header line naming the columns "
+                f"({', '.join(table.columns())}) and one row per example."
+            )
+        error = missing_columns(path, table, header)
+        if error:
+            raise error
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise TextclfError(
+                    f"{path}:{reader.line_num}: {len(row)} fields but the header has {len(header)}"
+                    + (" (quote fields that contain commas)." if delimiter == "," else ".")
+                )
+            yield reader.line_num, dict(zip(header, row))
+    except csv.Error as err:
+        raise TextclfError(f"{path}:{reader.line_num}: malformed {FORMATS[path.suffix.lower()]} ({err}).") from None
+
+
+def _lines_with_newlines(path: Path, encoding: str) -> Iterator[str]:
+    """The file's lines for the csv module, a UTF-8 byte-order mark dropped from the first."""
+    for number, line in read_lines(path, encoding):
+        yield (line.lstrip("\ufeff") if number == 1 else line) + "\n"
+
+
+def jsonl_records(path: Path, table: Table) -> Iterator[tuple[int, Record]]:
+    """One JSON object per non-blank line."""
+    seen = False
+    for number, line in read_lines(path, table.encoding):
+        if not line.strip():
+            continue
+        seen = True
+        try:
+            record = json.loads(line.lstrip("\ufeff") if number == 1 else line)
+        except json.JSONDecodeError as err:
+            raise TextclfError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno}).") from None
+        if not isinstance(record, dict):
+            raise TextclfError(
+                f"{path}:{number}: expected a JSON object such as "
+                f'{{"{table.text_column}": "...", "{table.label_column}": "..."}}, got {type(record).__name__}.'
+            )
+        error = missing_columns(path, table, list(record), where=f":{number}")
+        if error:
+            raise error
+        yield number, record
+    if not seen:
+        raise TextclfError(
+            f"{path}: the file is empty. Expected one JSON object per line with keys {', '.join(table.columns())}."
+        )
+
+
+def cell_text(value: object, path: Path, number: int, column: str) -> str:
+    """A cell as a string: text as is, numbers and booleans cast, null as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float, bool)):
+        return value if isinstance(value, str) else str(value)
+    raise TextclfError(f"{path}:{number}: column {column!r} holds a {type(value).__name__}, expected a string.")
+
+
+def cell_context(value: object, path: Path, number: int, column: str) -> tuple[str, ...]:
+    """Story sentences from a ``" | "``-joined string or (JSON Lines) a list of strings."""
+    if isinstance(value, list):
+        return tuple(cell_text(item, path, number, column).strip() for item in value)
+    text = cell_text(value, path, number, column)
+    return tuple(part.strip() for part in text.split(CONTEXT_SEPARATOR) if part.strip())

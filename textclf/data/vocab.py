@@ -1,0 +1,89 @@
+"""Word-level tokenizer and vocabulary, built with Hugging Face `tokenizers`.
+
+Fitted on the training split only (so validation and test words the model never saw map to
+``<unk>``, as they would for new text), and saved as the tokenizer's own JSON inside checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+from textclf.errors import TextclfError
+
+PAD, UNK, SEP = "<pad>", "<unk>", "<sep>"
+SPECIALS = (PAD, UNK, SEP)  # ids 0, 1, 2 in this order; padding must be 0 for the models
+PAD_ID, UNK_ID, SEP_ID = 0, 1, 2
+
+# Words keep inner apostrophes ("don't") and clitics stay whole ("n't", "'s" in PTB-tokenized SST);
+# every other punctuation mark is its own token, so "kitchen." becomes "kitchen" ".".
+_WORD_PATTERN = r"'?\w+(?:'\w+)*|[^\w\s]"
+
+
+class Vocab:
+    """A fitted tokenizer: text -> token ids, with the ids of repeated strings computed once."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        for expected_id, token in enumerate(SPECIALS):
+            if tokenizer.token_to_id(token) != expected_id:
+                raise TextclfError(
+                    f"tokenizer does not map {token} to id {expected_id}; it was not built by "
+                    "textclf. Retrain the model to get a matching tokenizer."
+                )
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Iterable[str],
+        lowercase: bool = True,
+        min_freq: int = 1,
+        max_size: int | None = None,
+    ) -> Vocab:
+        """Learn the vocabulary from ``texts``: words seen at least ``min_freq`` times, at most
+        ``max_size`` of them (most frequent first), plus the special tokens."""
+        if min_freq < 1:
+            raise TextclfError(f"tokenizer.min_freq must be >= 1, got {min_freq}.")
+        if max_size is not None and max_size < 1:
+            raise TextclfError(f"tokenizer.max_size must be >= 1 or null, got {max_size}.")
+        tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
+        steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+        tokenizer.normalizer = normalizers.Sequence(steps)
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.WhitespaceSplit(),
+                pre_tokenizers.Split(Regex(_WORD_PATTERN), behavior="isolated"),
+            ]
+        )
+        vocab_size = (max_size + len(SPECIALS)) if max_size is not None else 2**31 - 1
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False
+        )
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+        return cls(tokenizer)
+
+    @classmethod
+    def from_json(cls, text: str) -> Vocab:
+        try:
+            tokenizer = Tokenizer.from_str(text)
+        except Exception as err:  # the Rust side raises plain Exception subclasses
+            raise TextclfError(f"the tokenizer stored in the checkpoint is unreadable ({err}).") from None
+        return cls(tokenizer)
+
+    def to_json(self) -> str:
+        return self.tokenizer.to_str()
+
+    def __len__(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.encode(text, add_special_tokens=False).tokens
+
+    def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids for each text. bAbI repeats the same sentences thousands of times, so each
+        distinct string is encoded once (in parallel by the Rust tokenizer) and looked up after."""
+        distinct = list(dict.fromkeys(texts))
+        encodings = self.tokenizer.encode_batch(distinct, add_special_tokens=False)
+        ids_of = {text: enc.ids for text, enc in zip(distinct, encodings)}
+        return [ids_of[text] for text in texts]

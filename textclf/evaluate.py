@@ -1,0 +1,107 @@
+"""Evaluate a checkpoint: `python -m textclf.evaluate ckpt_path=PATH [split=val] [data=NAME]`.
+
+Uses only what the checkpoint holds (weights, tokenizer, labels, config) plus the data files, and
+writes into its own run folder: classification_report.txt/.csv, confusion_matrix.png,
+predictions.csv, results.json, and per_task_errors.md/.csv for bAbI data.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from textclf.checkpoint import load_checkpoint
+from textclf.data.batching import BatchIterator
+from textclf.data.pipeline import encode_examples, group_names
+from textclf.data.vocab import Vocab
+from textclf.errors import TextclfError, exit_on_user_error
+from textclf.inference import predict_proba
+from textclf.models.build import build_model
+from textclf.report import write_json, write_report
+from textclf.train import resolve_device
+
+log = logging.getLogger("textclf.evaluate")
+
+
+def load_model(ckpt_path: str | Path, device: str = "cpu"):
+    """Rebuild the trained model from a checkpoint; returns (model, vocab, checkpoint, train config)."""
+    checkpoint = load_checkpoint(ckpt_path)
+    train_cfg = OmegaConf.create(checkpoint["config"])
+    vocab = Vocab.from_json(checkpoint["tokenizer"])
+    model = build_model(train_cfg, len(vocab), len(checkpoint["labels"]))
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise TextclfError(
+            f"{ckpt_path}: the weights do not fit the model its config describes ({first}). The file was "
+            "edited or mixes two runs; use the best.pt/last.pt a training run wrote."
+        ) from None
+    model.to(resolve_device(device)).eval()
+    return model, vocab, checkpoint, train_cfg
+
+
+def data_config(train_cfg: DictConfig, override: DictConfig | None) -> DictConfig:
+    """The dataset to evaluate on: the checkpoint's own, patched or replaced by the command line."""
+    stored = train_cfg.data
+    if not override:
+        return stored
+    if "_target_" in override and override._target_ != stored._target_:
+        return override  # a different dataset (data=NAME): take it as it is
+    return OmegaConf.merge(stored, override)  # same dataset, some keys changed (e.g. +data.root=DIR)
+
+
+def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
+    if cfg.split not in ("train", "val", "test"):
+        raise TextclfError(f"split must be train, val or test, got {cfg.split!r}.")
+    model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, cfg.device)
+    source = instantiate(data_config(train_cfg, cfg.get("data")))
+    splits = source.load()
+    examples = splits.split(cfg.split)
+    labels = checkpoint["labels"]
+    groups = group_names(examples)
+    encoded = encode_examples(examples, vocab, labels, groups, source.max_tokens, cfg.split)
+    batches = BatchIterator(encoded, cfg.batch_size, device=next(model.parameters()).device)
+    prob, loss = predict_proba(model, batches)
+    synthetic = " [synthetic data]" if splits.synthetic else ""
+    metrics = write_report(
+        out_dir,
+        examples=examples,
+        prob=prob,
+        gold=encoded.labels.numpy(),
+        labels=labels,
+        group=None if encoded.group is None else encoded.group.numpy(),
+        groups=groups,
+        title=f"{train_cfg.model.name} on {splits.description} ({cfg.split}){synthetic}",
+    )
+    results = {
+        "checkpoint": str(Path(cfg.ckpt_path).resolve()),
+        "model": train_cfg.model.name,
+        "data": splits.description,
+        "synthetic_data": splits.synthetic,
+        "split": cfg.split,
+        "examples": len(examples),
+        "loss": loss,
+        **metrics,
+    }
+    write_json(Path(out_dir) / "results.json", results)
+    log.info("%s %s: acc %.4f | macro-F1 %.4f | report in %s", splits.description, cfg.split, metrics["acc"], metrics["macro_f1"], out_dir)
+    if "mean_error" in metrics:
+        log.info("bAbI mean error %.2f %% | failed tasks: %s", metrics["mean_error"], metrics["failed_tasks"] or "none")
+    return results
+
+
+@hydra.main(config_path="pkg://textclf.conf", config_name="eval", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig) -> float:
+    return evaluate(cfg, HydraConfig.get().runtime.output_dir)["acc"]
+
+
+if __name__ == "__main__":
+    main()

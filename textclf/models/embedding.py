@@ -1,0 +1,72 @@
+"""Word embeddings: a lookup table e(w) = E[w], E in R^{V x d}, with dropout on the looked-up vectors.
+
+The table starts random and may be overwritten row by row with pretrained vectors (word2vec,
+GloVe) through `Embedding.load_vectors`; words the pretrained file lacks keep their random rows,
+as in Kim (2014).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Pretrained word2vec/GloVe components are mostly within +-0.3 (per-component std ~0.1-0.4).
+# N(0, 0.1^2) puts random rows (out-of-vocabulary words once vectors are loaded) on that same
+# scale, instead of nn.Embedding's N(0, 1), whose ~sqrt(d)-norm inputs saturate the RNN gates
+# at initialisation and would dwarf the pretrained rows beside them.
+INIT_STD = 0.1
+
+
+class Embedding(nn.Module):
+    """ids [B, T] -> e(w) [B, T, dim]; the padding row is zero and receives no gradient.
+
+    ``freeze=True`` keeps the whole table fixed during training (Kim's "static" setting).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        dim: int = 300,
+        dropout: float = 0.0,
+        padding_idx: int = 0,
+        freeze: bool = False,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.padding_idx = padding_idx
+        self.freeze = freeze
+        self.table = nn.Embedding(vocab_size, dim, padding_idx=padding_idx)
+        nn.init.normal_(self.table.weight, mean=0.0, std=INIT_STD)
+        with torch.no_grad():
+            self.table.weight[padding_idx].zero_()
+        self.table.weight.requires_grad_(not freeze)
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.table.weight
+
+    @torch.no_grad()
+    def load_vectors(self, vectors: torch.Tensor, found: torch.Tensor) -> int:
+        """Copy ``vectors[w]`` into row w wherever ``found[w]`` is true; return how many rows.
+
+        vectors: [V, dim] float, aligned with this vocabulary; found: [V] bool. Rows not found keep
+        their random init; the padding row stays zero whatever ``found`` says, and the table stays
+        frozen or trainable as constructed.
+        """
+        weight = self.table.weight
+        if vectors.shape != weight.shape:
+            raise ValueError(
+                f"pretrained vectors have shape {tuple(vectors.shape)}, but the embedding table is "
+                f"{tuple(weight.shape)} (vocab_size x dim)"
+            )
+        if found.shape != (weight.shape[0],):
+            raise ValueError(f"found must be a [{weight.shape[0]}] bool mask, got {tuple(found.shape)}")
+        found = found.to(device=weight.device, dtype=torch.bool).clone()
+        found[self.padding_idx] = False
+        weight[found] = vectors.to(device=weight.device, dtype=weight.dtype)[found]
+        weight.requires_grad_(not self.freeze)
+        return int(found.sum())
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.table(ids))

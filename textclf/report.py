@@ -1,0 +1,143 @@
+"""Scores and report files shared by training (on its test split) and `textclf.evaluate`.
+
+Files written by `write_report`: classification_report.txt/.csv (scikit-learn's report),
+confusion_matrix.png, predictions.csv, and for bAbI-style grouped data the per-task error table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+from textclf.data.example import Example
+
+FAILED_ERROR = 5.0  # bAbI convention (Weston et al. 2015): a task is failed above 5 % test error
+
+
+def scores(gold: np.ndarray, pred: np.ndarray, n_labels: int) -> dict[str, float]:
+    """Accuracy and macro-F1 over all classes the model knows (absent classes score F1 = 0 only if
+    predicted; scikit-learn's zero_division=0 keeps warnings out of logs)."""
+    present = sorted(set(gold.tolist()) | set(pred.tolist()))
+    return {
+        "acc": float(accuracy_score(gold, pred)),
+        "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)),
+    }
+
+
+def task_key(group: str) -> str:
+    """bAbI groups are named qaN; reports key them by the task number N."""
+    match = re.fullmatch(r"qa(\d+)", group)
+    return match.group(1) if match else group
+
+
+def group_errors(gold: np.ndarray, pred: np.ndarray, group: np.ndarray, groups: Sequence[str]) -> dict[str, Any]:
+    """Per-group test error in %, their mean, and the groups failed (error > 5 %)."""
+    per_task = {}
+    for index, name in enumerate(groups):
+        rows = group == index
+        if rows.any():
+            per_task[task_key(name)] = round(100.0 * float((gold[rows] != pred[rows]).mean()), 2)
+    mean_error = round(float(np.mean(list(per_task.values()))), 2) if per_task else math.nan
+    failed = [key for key, error in per_task.items() if error > FAILED_ERROR]
+    return {"per_task": per_task, "mean_error": mean_error, "failed_tasks": failed}
+
+
+def summarize(prob: np.ndarray, gold: np.ndarray, group: np.ndarray | None, labels: Sequence[str], groups: Sequence[str]) -> dict[str, Any]:
+    """All headline metrics of one split's predictions."""
+    pred = prob.argmax(axis=1)
+    result: dict[str, Any] = scores(gold, pred, len(labels))
+    if group is not None and len(groups):
+        result.update(group_errors(gold, pred, group, groups))
+    return result
+
+
+def write_report(
+    out_dir: str | Path,
+    *,
+    examples: Sequence[Example],
+    prob: np.ndarray,
+    gold: np.ndarray,
+    labels: Sequence[str],
+    group: np.ndarray | None = None,
+    groups: Sequence[str] = (),
+    title: str = "",
+) -> dict[str, Any]:
+    """Write the report files for one split into ``out_dir`` and return its metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pred = prob.argmax(axis=1)
+    metrics = summarize(prob, gold, group, labels, groups)
+    present = sorted(set(gold.tolist()) | set(pred.tolist()))
+    names = [labels[i] for i in present]
+    text = classification_report(gold, pred, labels=present, target_names=names, digits=4, zero_division=0)
+    header = f"{title}\n\n" if title else ""
+    (out / "classification_report.txt").write_text(header + text + "\n")
+    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
+    pd.DataFrame(table).transpose().to_csv(out / "classification_report.csv")
+    plot_confusion_matrix(confusion_matrix(gold, pred, labels=present), names, out / "confusion_matrix.png", title)
+    pd.DataFrame(
+        {
+            "text": [ex.text for ex in examples],
+            "gold": [labels[i] for i in gold],
+            "predicted": [labels[i] for i in pred],
+            "probability": prob.max(axis=1).round(4),
+            "correct": gold == pred,
+            "group": [ex.group or "" for ex in examples],
+        }
+    ).to_csv(out / "predictions.csv", index=False)
+    if "per_task" in metrics:
+        write_task_table(metrics, out, title)
+    return metrics
+
+
+def write_task_table(metrics: dict[str, Any], out: Path, title: str) -> None:
+    """Per-task error table (Markdown and CSV)."""
+    rows = [
+        {"task": key, "error_%": error, "failed": "yes" if key in metrics["failed_tasks"] else ""}
+        for key, error in metrics["per_task"].items()
+    ]
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out / "per_task_errors.csv", index=False)
+    lines = [f"# {title}" if title else "# Per-task test error", "", "| task | error % | failed |", "|---:|---:|:---:|"]
+    lines += [f"| {r['task']} | {r['error_%']:.1f} | {r['failed']} |" for r in rows]
+    lines += ["", f"Mean error {metrics['mean_error']:.1f} %, failed tasks (> {FAILED_ERROR:g} %): {len(metrics['failed_tasks'])}", ""]
+    (out / "per_task_errors.md").write_text("\n".join(lines))
+
+
+def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+
+    n = len(names)
+    size = min(4 + 0.45 * n, 30)  # bAbI joint has ~170 answers: grow, but not without bound
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), names, rotation=90, fontsize=8 if n > 20 else 10)
+    ax.set_yticks(range(n), names, fontsize=8 if n > 20 else 10)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(title or "Confusion matrix")
+    if n <= 20:  # counts in cells stay readable only for small label sets
+        threshold = matrix.max() / 2 if matrix.size else 0
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                        color="white" if matrix[i, j] > threshold else "black", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")

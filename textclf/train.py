@@ -1,0 +1,298 @@
+"""Training: `python -m textclf [overrides]`.
+
+A plain loop you can read top to bottom (nanoGPT style): prepare data, build the model, then per
+epoch train, evaluate on validation, checkpoint, maybe stop early; finally score the best model on
+test and write the report. Small models here are bound by Python overhead, not arithmetic, so the
+loop batches from pre-built tensors and keeps `.item()` (a device sync) out of the inner loop.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+import torch.nn.functional as F
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from textclf import __version__
+from textclf.checkpoint import load_checkpoint, save_checkpoint
+from textclf.data.batching import BatchIterator
+from textclf.data.pipeline import PreparedData, prepare
+from textclf.errors import TextclfError, exit_on_user_error
+from textclf.inference import predict_proba
+from textclf.models.build import build_model
+from textclf.report import summarize, write_json, write_report
+
+log = logging.getLogger("textclf.train")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TextclfError(f"trainer.device={name} but no CUDA device is available. Use trainer.device=cpu or auto.")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise TextclfError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda or cuda:N.") from None
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def check_trainer_config(tc: DictConfig) -> None:
+    """Reject values that would only fail later, or silently do nothing."""
+    for key in ("batch_size", "eval_batch_size", "max_epochs"):
+        if not isinstance(tc[key], int) or tc[key] < 1:
+            raise TextclfError(f"trainer.{key} must be a positive integer, got {tc[key]!r}.")
+    if tc.patience is not None and tc.patience < 1:
+        raise TextclfError(f"trainer.patience must be >= 1 or null (no early stopping), got {tc.patience}.")
+    if not tc.monitor.startswith("val_"):
+        raise TextclfError(f"trainer.monitor must be a validation metric (val_acc, val_loss, val_macro_f1), got {tc.monitor}.")
+
+
+class EarlyStopping:
+    """Tracks the monitored validation metric; ``improved`` says when to save best.pt."""
+
+    def __init__(self, monitor: str, patience: int | None):
+        self.monitor = monitor
+        self.sign = -1.0 if monitor.endswith("loss") else 1.0  # losses fall, accuracies rise
+        self.patience = patience
+        self.best = -math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+
+    def update(self, metrics: dict[str, float], epoch: int) -> bool:
+        if self.monitor not in metrics:
+            raise TextclfError(f"trainer.monitor={self.monitor} is not a logged metric; choose from {sorted(metrics)}.")
+        value = self.sign * metrics[self.monitor]
+        if value > self.best:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+
+def make_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer):
+    if not cfg.get("scheduler"):  # scheduler=none leaves an empty group
+        return None
+    return instantiate(cfg.scheduler)(optimizer)
+
+
+def stored_config(cfg: DictConfig) -> str:
+    """The resolved config as YAML, with the data folder made absolute so that evaluation and
+    prediction find the data from any working directory."""
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    if "root" in resolved.data:
+        resolved.data.root = str(Path(resolved.data.root).expanduser().resolve())
+    return OmegaConf.to_yaml(resolved)
+
+
+def checkpoint_payload(config_yaml: str, model: torch.nn.Module, data: PreparedData, metrics: dict, epoch: int) -> dict[str, Any]:
+    return {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "tokenizer": data.vocab.to_json(),
+        "labels": list(data.labels),
+        "groups": list(data.groups),
+        "config": config_yaml,
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
+        "epoch": epoch,
+        "synthetic": data.splits.synthetic,
+    }
+
+
+def train_one_epoch(model, batches, optimizer, grad_clip, epoch, progress) -> dict[str, float]:
+    model.train()
+    device = next(model.parameters()).device
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
+    for step, batch in enumerate(bar):
+        logits = model(batch)
+        loss = F.cross_entropy(logits, batch.labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        total_loss += loss.detach() * len(batch)
+        correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
+        seen += len(batch)
+        if step % 25 == 0:  # one sync every 25 steps: cheap enough to watch the loss and catch NaN early
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TextclfError(
+                    f"training loss became {value} at epoch {epoch}, step {step}. best.pt and last.pt keep the last good "
+                    "weights; lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
+                )
+            bar.set_postfix(loss=f"{value:.4f}")
+    mean_loss = float(total_loss) / seen
+    if not math.isfinite(mean_loss):
+        raise TextclfError(
+            f"training loss became {mean_loss} during epoch {epoch}. best.pt and last.pt keep the last good weights; "
+            "lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
+        )
+    return {"train_loss": mean_loss, "train_acc": float(correct) / seen}
+
+
+def evaluate_split(model, batches: BatchIterator, data: PreparedData, prefix: str) -> tuple[dict[str, Any], np.ndarray]:
+    prob, loss = predict_proba(model, batches)
+    split = batches.split
+    group = None if split.group is None else split.group.numpy()
+    metrics = summarize(prob, split.labels.numpy(), group, data.labels, data.groups)
+    metrics["loss"] = loss
+    return {f"{prefix}_{k}": v for k, v in metrics.items()}, prob
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """Train as configured, writing checkpoints, logs and the test report into ``run_dir``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tc = cfg.trainer
+    check_trainer_config(tc)
+    seed_everything(cfg.seed, tc.deterministic)
+    device = resolve_device(tc.device)
+    if tc.num_threads:
+        torch.set_num_threads(tc.num_threads)
+
+    source = instantiate(cfg.data)
+    data = prepare(source, **cfg.tokenizer)
+    model = build_model(cfg, len(data.vocab), len(data.labels)).to(device)
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info("model: %s | %d trainable parameters | device %s", cfg.model.name, n_params, device)
+    optimizer = instantiate(cfg.optimizer)(params=[p for p in model.parameters() if p.requires_grad])
+    scheduler = make_scheduler(cfg, optimizer)
+
+    train_batches = BatchIterator(data.encoded["train"], tc.batch_size, shuffle=True, seed=cfg.seed, device=device)
+    val_batches = BatchIterator(data.encoded["val"], tc.eval_batch_size, device=device)
+    test_batches = BatchIterator(data.encoded["test"], tc.eval_batch_size, device=device)
+
+    stopper = EarlyStopping(tc.monitor, tc.patience)
+    writer = None
+    if tc.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow to import
+
+        writer = SummaryWriter(log_dir=str(run_dir / "tb"))
+    metrics_path = run_dir / "metrics.csv"
+    config_yaml = stored_config(cfg)
+    started = time.perf_counter()
+    epoch = 0
+    row: dict[str, Any] = {}
+    for epoch in range(1, tc.max_epochs + 1):
+        epoch_start = time.perf_counter()
+        row = {"epoch": epoch, **train_one_epoch(model, train_batches, optimizer, tc.grad_clip, epoch, tc.progress)}
+        val_metrics, _ = evaluate_split(model, val_batches, data, "val")
+        row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        row["seconds"] = round(time.perf_counter() - epoch_start, 3)
+        append_csv(metrics_path, row)
+        if writer is not None:
+            for key, value in row.items():
+                if key != "epoch":
+                    writer.add_scalar(key, value, epoch)
+        improved = stopper.update(row, epoch)
+        if improved:
+            save_checkpoint(run_dir / "best.pt", checkpoint_payload(config_yaml, model, data, row, epoch))
+        last = checkpoint_payload(config_yaml, model, data, row, epoch)
+        last["optimizer"] = optimizer.state_dict()
+        save_checkpoint(run_dir / "last.pt", last)
+        log.info(
+            "epoch %d | train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1fs%s",
+            epoch, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["seconds"],
+            " | best" if improved else "",
+        )
+        if scheduler is not None:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(row["val_loss"])
+            else:
+                scheduler.step()
+        if stopper.should_stop:
+            log.info("early stop: %s has not improved for %d epochs", tc.monitor, tc.patience)
+            break
+    train_seconds = time.perf_counter() - started
+    if writer is not None:
+        writer.close()
+
+    best = load_checkpoint(run_dir / "best.pt")
+    model.load_state_dict(best["state_dict"])
+    val_metrics, _ = evaluate_split(model, val_batches, data, "val")
+    test_metrics, test_prob = evaluate_split(model, test_batches, data, "test")
+    split = data.encoded["test"]
+    title = f"{cfg.model.name} on {data.splits.description} (test){' [synthetic data]' if data.splits.synthetic else ''}"
+    write_report(
+        run_dir / "report",
+        examples=data.splits.test,
+        prob=test_prob,
+        gold=split.labels.numpy(),
+        labels=data.labels,
+        group=None if split.group is None else split.group.numpy(),
+        groups=data.groups,
+        title=title,
+    )
+    results: dict[str, Any] = {
+        "model": cfg.model.name,
+        "data": data.splits.description,
+        "synthetic_data": data.splits.synthetic,
+        **val_metrics,
+        **test_metrics,
+        "epochs": epoch,
+        "best_epoch": best["epoch"],
+        "train_seconds": round(train_seconds, 2),
+        "parameters": n_params,
+        "textclf_version": __version__,
+    }
+    for key in ("per_task", "mean_error", "failed_tasks"):  # bAbI contract: unprefixed test figures
+        if f"test_{key}" in results:
+            results[key] = results.pop(f"test_{key}")
+            results.pop(f"val_{key}", None)
+    write_json(run_dir / "results.json", results)
+    log.info("test acc %.4f | macro-F1 %.4f | results in %s", results["test_acc"], results["test_macro_f1"], run_dir)
+    if "mean_error" in results:
+        log.info("bAbI mean error %.2f %% | failed tasks: %s", results["mean_error"], results["failed_tasks"] or "none")
+    return results
+
+
+def append_csv(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+@hydra.main(config_path="pkg://textclf.conf", config_name="train", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig) -> float:
+    results = train(cfg, HydraConfig.get().runtime.output_dir)
+    metric = cfg.get("optimized_metric")
+    if metric is None:
+        return results.get("val_acc", math.nan)
+    if metric not in results:
+        raise TextclfError(f"optimized_metric={metric} is not in results; choose one of {sorted(results)}.")
+    return results[metric]
+
+
+if __name__ == "__main__":
+    main()
