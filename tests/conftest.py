@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny datasets written by the tests themselves (no network, no ../shared)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from textclf.data.babi_gen import write_dataset
+
+CONFIG_MODULE = "textclf.conf"
+
+POSITIVE = ["good", "great", "fine", "lovely", "superb", "fun", "moving", "bright"]
+NEGATIVE = ["bad", "awful", "dull", "boring", "weak", "messy", "flat", "tired"]
+FILLER = ["the", "film", "plot", "is", "was", "a", "very", "story", "and", "cast", "quite"]
+
+
+def sentiment_rows(n: int, seed: int) -> list[tuple[str, str]]:
+    """A learnable toy sentiment task: the label is the polarity of the one opinion word."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.choice(["pos", "neg"])
+        words = rng.choices(FILLER, k=rng.randint(3, 12))
+        words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE if label == "pos" else NEGATIVE))
+        rows.append((" ".join(words), label))
+    return rows
+
+
+@pytest.fixture(scope="session")
+def table_dir(tmp_path_factory) -> Path:
+    """CSV train/test files for data=table."""
+    root = tmp_path_factory.mktemp("table")
+    for name, n, seed in (("train.csv", 240, 0), ("test.csv", 60, 1)):
+        lines = ["text,label"] + [f"{text},{label}" for text, label in sentiment_rows(n, seed)]
+        (root / name).write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def babi_dir(tmp_path_factory) -> Path:
+    """Generated bAbI-format files (all generator tasks, small)."""
+    root = tmp_path_factory.mktemp("babi")
+    write_dataset(root, [1, 6], n_train=60, n_test=30, seed=0)
+    return root
+
+
+def compose_train(overrides: list[str]):
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        return compose("train", overrides=overrides, return_hydra_config=False)

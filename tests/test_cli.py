@@ -1,0 +1,104 @@
+"""End to end through the command line, as a user runs it (subprocesses, tiny generated data)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+TINY = [
+    "data.n_train=60", "data.n_test=40", "data.tasks=[1,6]",
+    "embedding.dim=16", "model.encoder.hidden_size=16",
+    "trainer.max_epochs=2", "trainer.progress=false",
+]
+
+
+def run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """One real training run: `python -m textclf` on generated bAbI data."""
+    cwd = tmp_path_factory.mktemp("cli")
+    result = run("textclf", *TINY, "hydra.run.dir=run", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd / "run"
+
+
+def test_training_run_writes_the_contracted_files(trained):
+    for name in ("best.pt", "last.pt", "metrics.csv", "train.log", "results.json"):
+        assert (trained / name).is_file(), name
+    results = json.loads((trained / "results.json").read_text())
+    for key in ("val_acc", "test_acc", "test_macro_f1", "epochs", "train_seconds", "per_task", "mean_error", "failed_tasks"):
+        assert key in results, key
+    assert 0.0 <= results["test_acc"] <= 1.0 and results["epochs"] == 2
+    assert set(results["per_task"]) == {"1", "6"}
+    assert results["synthetic_data"] is True
+    metrics = pd.read_csv(trained / "metrics.csv")
+    assert list(metrics["epoch"]) == [1, 2]
+    assert {"train_loss", "val_loss", "val_acc", "lr"} <= set(metrics.columns)
+    assert (trained / "report" / "per_task_errors.md").is_file()
+    assert list((trained / "tb").iterdir()), "TensorBoard event files"
+
+
+def test_evaluate_checkpoint_writes_report(trained, tmp_path):
+    result = run("textclf.evaluate", f"ckpt_path={trained / 'best.pt'}", "hydra.run.dir=eval", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "eval"
+    for name in ("classification_report.txt", "classification_report.csv", "confusion_matrix.png",
+                 "predictions.csv", "results.json", "per_task_errors.md", "per_task_errors.csv"):
+        assert (out / name).is_file(), name
+    evaluated = json.loads((out / "results.json").read_text())
+    trained_results = json.loads((trained / "results.json").read_text())
+    # The checkpoint alone reproduces the training run's test score.
+    assert evaluated["acc"] == pytest.approx(trained_results["test_acc"])
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert list(predictions.columns[:4]) == ["text", "gold", "predicted", "probability"]
+    assert len(predictions) == evaluated["examples"] == 80
+    assert predictions["probability"].between(0, 1).all()
+    assert "precision" in (out / "classification_report.txt").read_text()
+
+
+def test_evaluate_on_validation_split(trained, tmp_path):
+    result = run("textclf.evaluate", f"ckpt_path={trained / 'best.pt'}", "split=val", "hydra.run.dir=eval", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "eval" / "results.json").read_text())["split"] == "val"
+
+
+def test_multirun_gives_each_job_its_own_folder(tmp_path):
+    args = [*TINY, "trainer.max_epochs=1", "trainer.tensorboard=false", "data.root=babi_gen", "hydra.sweep.dir=sweep"]
+    result = run("textclf", "-m", "model=textrnn,bilstm,rcnn", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    models = {json.loads((tmp_path / "sweep" / str(i) / "results.json").read_text())["model"] for i in range(3)}
+    assert models == {"textrnn", "bilstm", "rcnn"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["model=nope"], "Could not find 'model/nope'"),
+        (["data=sst2", "data.root=missing_folder"], "SST.*missing_folder.*does not exist.*stsa.binary.train"),
+        (["trainer.batch_size=0"], "trainer.batch_size must be a positive integer"),
+        (["trainer.max_epoch=3"], "max_epoch"),
+    ],
+)
+def test_bad_input_ends_in_one_clear_message(tmp_path, args, message):
+    result = run("textclf", *args, "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert re.search(message, result.stderr), result.stderr[-2000:]
+
+
+def test_evaluate_missing_checkpoint_message(tmp_path):
+    result = run("textclf.evaluate", "ckpt_path=nowhere/best.pt", "hydra.run.dir=eval", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "does not exist" in result.stderr and "ckpt_path" in result.stderr

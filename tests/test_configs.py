@@ -1,0 +1,64 @@
+"""Every shipped config composes through Hydra and builds what it names."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
+
+from textclf.data.example import DataSource
+from textclf.models.build import build_model
+
+from conftest import CONFIG_MODULE, compose_train
+
+CONF = files(CONFIG_MODULE)
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.name[: -len(".yaml")] for p in CONF.joinpath(group).iterdir() if p.name.endswith(".yaml"))
+
+
+def test_every_group_has_options():
+    for group in ("data", "model", "embedding", "tokenizer", "trainer", "optimizer", "scheduler"):
+        assert options(group), group
+    assert {"textrnn", "bilstm", "rcnn"} <= set(options("model"))
+    assert {"babi", "babi_gen", "sst2", "sst5", "mr", "table"} <= set(options("data"))
+
+
+@pytest.mark.parametrize("model", options("model"))
+def test_model_configs_build(model):
+    cfg = compose_train([f"model={model}"])
+    net = build_model(cfg, vocab_size=30, num_classes=4)
+    assert net.head[-1].out_features == 4
+    assert cfg.model.name == model
+
+
+@pytest.mark.parametrize("data", options("data"))
+def test_data_configs_instantiate(data):
+    source = instantiate(compose_train([f"data={data}"]).data)
+    assert isinstance(source, DataSource)
+    assert source.max_tokens > 0
+
+
+@pytest.mark.parametrize("group", ["optimizer", "scheduler", "trainer", "embedding", "tokenizer"])
+def test_other_groups_compose(group):
+    for option in options(group):
+        cfg = compose_train([f"{group}={option}"])
+        assert group in cfg
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiment_configs_compose(experiment):
+    cfg = compose_train([f"experiment={experiment}"])
+    build_model(cfg, vocab_size=30, num_classes=2)
+    assert isinstance(instantiate(cfg.data), DataSource)
+
+
+def test_eval_config_requires_checkpoint():
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        cfg = compose("eval")
+        assert cfg.split == "test" and "data" not in cfg
+        with_data = compose("eval", overrides=["ckpt_path=x.pt", "data=sst2"])
+        assert with_data.data.variant == "binary"
