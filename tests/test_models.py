@@ -267,3 +267,16 @@ def test_memory_encoders_get_batch_and_embedding() -> None:
     assert logits.shape == (2, CLASSES) and model.encoder.seen is batch
     logits.sum().backward()
     assert model.embedding.weight.grad[batch.query.unique()].abs().sum() > 0
+
+
+def test_word_dropout_hides_real_tokens_only_in_training():
+    from textclf.models.embedding import Embedding
+
+    torch.manual_seed(0)
+    emb = Embedding(10, 4, word_dropout=1.0)
+    ids = torch.tensor([[5, 6, 0]])
+    emb.train()
+    assert torch.equal(emb(ids)[0, :2], emb.table.weight[[1, 1]])  # every real token -> <unk>
+    assert torch.equal(emb(ids)[0, 2], torch.zeros(4))  # padding stays padding
+    emb.eval()
+    assert torch.equal(emb(ids)[0, :2], emb.table.weight[[5, 6]])

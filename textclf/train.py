@@ -131,6 +131,14 @@ def train_one_epoch(model, batches, optimizer, grad_clip, epoch, progress) -> di
     for step, batch in enumerate(bar):
         logits = model(batch)
         loss = F.cross_entropy(logits, batch.labels)
+        if step % 25 == 0:  # one sync every 25 steps: cheap, and catches NaN before it is applied
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TextclfError(
+                    f"training loss became {value} at epoch {epoch}, step {step}. best.pt and last.pt keep the last good "
+                    "weights; lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
+                )
+            bar.set_postfix(loss=f"{value:.4f}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip:
@@ -139,14 +147,6 @@ def train_one_epoch(model, batches, optimizer, grad_clip, epoch, progress) -> di
         total_loss += loss.detach() * len(batch)
         correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
         seen += len(batch)
-        if step % 25 == 0:  # one sync every 25 steps: cheap enough to watch the loss and catch NaN early
-            value = loss.item()
-            if not math.isfinite(value):
-                raise TextclfError(
-                    f"training loss became {value} at epoch {epoch}, step {step}. best.pt and last.pt keep the last good "
-                    "weights; lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
-                )
-            bar.set_postfix(loss=f"{value:.4f}")
     mean_loss = float(total_loss) / seen
     if not math.isfinite(mean_loss):
         raise TextclfError(

@@ -18,7 +18,10 @@ def build_model(cfg: DictConfig, vocab_size: int, num_classes: int) -> TextClass
     try:
         embedding = instantiate(cfg.embedding, vocab_size=vocab_size)
         encoder = instantiate(cfg.model.encoder, input_size=embedding.dim)
-    except Exception as err:  # Hydra wraps the constructor's own error; show its last line
-        message = str(err).strip().splitlines()[-1]
-        raise TextclfError(f"cannot build model '{cfg.model.get('name', '?')}': {message}") from None
+    except Exception as err:  # Hydra wraps the constructor's error with the target and config key
+        message = " ".join(line.strip() for line in str(err).strip().splitlines())
+        raise TextclfError(
+            f"cannot build model '{cfg.model.get('name', '?')}': {message}. Check the model/embedding "
+            "settings on the command line against conf/model/ and conf/embedding/."
+        ) from None
     return TextClassifier(embedding, encoder, num_classes, dropout=cfg.model.get("dropout", 0.0))

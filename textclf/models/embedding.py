@@ -21,6 +21,10 @@ class Embedding(nn.Module):
     """ids [B, T] -> e(w) [B, T, dim]; the padding row is zero and receives no gradient.
 
     ``freeze=True`` keeps the whole table fixed during training (Kim's "static" setting).
+    ``word_dropout``: during training, each real token is replaced by ``<unk>`` with this
+    probability (Iyyer et al. 2015; Bowman et al. 2016). With random embeddings on small datasets
+    like SST, the model otherwise leans on a few memorised words; hiding them forces it to use
+    the rest of the sentence, and trains the ``<unk>`` row that unseen test words map to.
     """
 
     def __init__(
@@ -30,6 +34,8 @@ class Embedding(nn.Module):
         dropout: float = 0.0,
         padding_idx: int = 0,
         freeze: bool = False,
+        word_dropout: float = 0.0,
+        unk_idx: int = 1,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -41,6 +47,8 @@ class Embedding(nn.Module):
             self.table.weight[padding_idx].zero_()
         self.table.weight.requires_grad_(not freeze)
         self.dropout = nn.Dropout(dropout)
+        self.word_dropout = word_dropout
+        self.unk_idx = unk_idx
 
     @property
     def weight(self) -> torch.Tensor:
@@ -69,4 +77,7 @@ class Embedding(nn.Module):
         return int(found.sum())
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.training and self.word_dropout > 0:
+            hide = (torch.rand(ids.shape, device=ids.device) < self.word_dropout) & (ids != self.padding_idx)
+            ids = ids.masked_fill(hide, self.unk_idx)
         return self.dropout(self.table(ids))

@@ -1,0 +1,76 @@
+"""The training loop in-process: reproducibility, early stopping, divergence, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from textclf.checkpoint import load_checkpoint
+from textclf.errors import TextclfError
+from textclf.train import train
+
+from conftest import compose_train
+
+
+def tiny(table_dir, *extra):
+    return compose_train([
+        "data=table", f"data.root={table_dir}", "embedding.dim=16", "model.encoder.hidden_size=16",
+        "trainer.max_epochs=3", "trainer.progress=false", "trainer.tensorboard=false", *extra,
+    ])
+
+
+def test_same_seed_same_run(table_dir, tmp_path):
+    first = train(tiny(table_dir), tmp_path / "a")
+    second = train(tiny(table_dir), tmp_path / "b")
+    for key in ("val_acc", "val_loss", "test_acc", "test_loss", "best_epoch"):
+        assert first[key] == second[key], key
+    columns = ["epoch", "train_loss", "val_loss", "val_acc"]
+    assert pd.read_csv(tmp_path / "a" / "metrics.csv")[columns].equals(pd.read_csv(tmp_path / "b" / "metrics.csv")[columns])
+    other = train(tiny(table_dir, "seed=1"), tmp_path / "c")
+    assert other["val_loss"] != first["val_loss"]
+
+
+def test_model_learns_the_toy_task(table_dir, tmp_path):
+    results = train(tiny(table_dir, "trainer.max_epochs=8", "trainer.batch_size=16", "optimizer.lr=0.01"), tmp_path)
+    assert results["test_acc"] > 0.9  # one opinion word decides the label: easy when learning works
+
+
+def test_early_stopping_and_best_checkpoint(table_dir, tmp_path):
+    # lr=0: nothing ever improves after epoch 1, so patience 2 stops after epoch 3.
+    results = train(tiny(table_dir, "optimizer.lr=0.0", "trainer.max_epochs=10", "trainer.patience=2"), tmp_path)
+    assert results["epochs"] == 3 and results["best_epoch"] == 1
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 1
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["epoch"] == 3 and "optimizer" in last
+    assert json.loads((tmp_path / "results.json").read_text())["epochs"] == 3
+
+
+def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(table_dir, tmp_path, monkeypatch):
+    import torch.nn.functional as F
+
+    real = F.cross_entropy
+    calls = {"n": 0}
+
+    def diverging(logits, labels, **kwargs):  # the 5th training step (epoch 2, step 0) goes NaN
+        loss = real(logits, labels, **kwargs)
+        if kwargs.get("reduction") is None:
+            calls["n"] += 1
+            if calls["n"] == 5:
+                return loss * float("nan")
+        return loss
+
+    monkeypatch.setattr(F, "cross_entropy", diverging)
+    cfg = tiny(table_dir, "trainer.max_epochs=5")  # 216 train rows / 64 = 4 steps per epoch
+    with pytest.raises(TextclfError, match=r"loss became nan at epoch 2, step 0.*best.pt"):
+        train(cfg, tmp_path)
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 1  # the last good weights survive
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_bad_trainer_values_are_rejected(table_dir, tmp_path):
+    with pytest.raises(TextclfError, match="batch_size must be a positive integer"):
+        train(tiny(table_dir, "trainer.batch_size=-4"), tmp_path)
+    with pytest.raises(TextclfError, match="monitor"):
+        train(tiny(table_dir, "trainer.monitor=train_loss"), tmp_path)
