@@ -120,3 +120,32 @@ def test_bucketing_reduces_padding_and_is_reproducible():
     epoch1 = [b.index.tolist() for b in iterator]
     epoch2 = [b.index.tolist() for b in iterator]
     assert epoch1 != epoch2  # a new order each epoch
+
+
+def test_memories_from_story_and_from_single_text():
+    from textclf.data.memory import memories_and_query
+
+    story = [[1], [2], [3], [4]]
+    memories, query = memories_and_query(story, [9, 9], max_memories=3, window=2)
+    assert memories == [[2], [3], [4]] and query == [9, 9]  # the most recent sentences
+    memories, query = memories_and_query([], [5, 6, 7, 8, 9], max_memories=2, window=2)
+    assert memories == [[5, 6], [7, 8]] and query == []  # windows of the text, learned query
+
+
+def test_memory_tensors_and_batches():
+    from textclf.data.pipeline import MemoryLayout
+
+    examples = _examples()
+    vocab = Vocab.fit(training_texts(examples))
+    encoded = encode_examples(examples, vocab, ["garden", "kitchen", "no"], group_names(examples), 50,
+                              memory=MemoryLayout(max_memories=50, window=3))
+    assert encoded.memory.dtype == torch.int32
+    assert encoded.memory_lengths.tolist() == [1, 2, 1, 0]
+    assert encoded.query_lengths.tolist() == [4, 4, 6, 0]
+    second_story = vocab.encode_many(["john went to the garden .", "mary left ."])
+    assert encoded.memory[1, 0, :6].tolist() == second_story[0]
+    assert encoded.memory[1, 1, :3].tolist() == second_story[1]
+    batch = next(iter(BatchIterator(encoded, batch_size=2)))  # eval order: shortest first
+    assert batch.memory.dtype == torch.long
+    assert batch.memory.shape[1] == max(1, int(batch.memory_lengths.max()))
+    assert torch.equal(batch.query[:, : batch.query.shape[1]], encoded.query[batch.index, : batch.query.shape[1]])

@@ -18,11 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclf.checkpoint import load_checkpoint
 from textclf.data.batching import BatchIterator
-from textclf.data.pipeline import encode_examples, group_names
+from textclf.data.pipeline import encode_examples, group_names, memory_layout
 from textclf.data.vocab import Vocab
 from textclf.errors import TextclfError, exit_on_user_error
 from textclf.inference import predict_proba
-from textclf.models.build import build_model
+from textclf.models.build import build_model, reads_memory
 from textclf.report import write_json, write_report
 from textclf.train import resolve_device
 
@@ -66,7 +66,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     examples = splits.split(cfg.split)
     labels = checkpoint["labels"]
     groups = group_names(examples)
-    encoded = encode_examples(examples, vocab, labels, groups, source.max_tokens, cfg.split)
+    memory = memory_layout(source) if reads_memory(train_cfg) else None
+    encoded = encode_examples(examples, vocab, labels, groups, source.max_tokens, cfg.split, memory=memory)
     batches = BatchIterator(encoded, cfg.batch_size, device=next(model.parameters()).device)
     prob, loss = predict_proba(model, batches)
     synthetic = " [synthetic data]" if splits.synthetic else ""

@@ -31,7 +31,7 @@ from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import PreparedData, prepare
 from textclf.errors import TextclfError, exit_on_user_error
 from textclf.inference import predict_proba
-from textclf.models.build import build_model
+from textclf.models.build import build_model, reads_memory
 from textclf.report import summarize, write_json, write_report
 
 log = logging.getLogger("textclf.train")
@@ -177,7 +177,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         torch.set_num_threads(tc.num_threads)
 
     source = instantiate(cfg.data)
-    data = prepare(source, **cfg.tokenizer)
+    data = prepare(source, **cfg.tokenizer, with_memory=reads_memory(cfg))
     model = build_model(cfg, len(data.vocab), len(data.labels)).to(device)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model: %s | %d trainable parameters | device %s", cfg.model.name, n_params, device)

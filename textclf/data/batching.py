@@ -46,12 +46,19 @@ class EncodedSplit:
     """One split as pre-padded tensors, built once; batches are slices of these.
 
     tokens [N, T] (T = longest sequence in the split), lengths [N], labels [N], group [N] or None.
+    For memory encoders also (see memory.py): memory [N, M, S] int32, memory_lengths [N],
+    memory_widths [N] (longest sentence per example), query [N, Q], query_lengths [N].
     """
 
     tokens: torch.Tensor
     lengths: torch.Tensor
     labels: torch.Tensor
     group: torch.Tensor | None = None
+    memory: torch.Tensor | None = None
+    memory_lengths: torch.Tensor | None = None
+    memory_widths: torch.Tensor | None = None
+    query: torch.Tensor | None = None
+    query_lengths: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.tokens.shape[0]
@@ -138,5 +145,12 @@ class BatchIterator:
                 group=None if split.group is None else split.group[index],
                 index=index,
             )
+            if split.memory is not None:
+                # Trim to this batch's most memories, longest sentence and longest query.
+                rows = max(1, int(split.memory_lengths[index].max()))
+                cols = max(1, int(split.memory_widths[index].max()))
+                batch.memory = split.memory[index, :rows, :cols].long()
+                batch.memory_lengths = split.memory_lengths[index]
+                batch.query = split.query[index, : max(1, int(split.query_lengths[index].max()))]
             yield batch.to(self.device) if self.device.type != "cpu" else batch
         self.epoch += 1

@@ -67,6 +67,7 @@ class DataSource:
     val_fraction: float = 0.1
     max_tokens: int = 256  # flat encoders: longest token sequence kept (story + question)
     max_memories: int = 50  # memory encoders: most recent story sentences kept
+    memory_window: int = 6  # memory encoders on single texts: tokens per memory window
 
     def load(self) -> Splits:
         raise NotImplementedError

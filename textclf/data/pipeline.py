@@ -14,10 +14,19 @@ import torch
 
 from textclf.data.batching import EncodedSplit, flat_sequence, pad_rows
 from textclf.data.example import DataSource, Example, Splits
+from textclf.data.memory import memories_and_query, pack_memories
 from textclf.data.vocab import SEP_ID, Vocab
 from textclf.errors import TextclfError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MemoryLayout:
+    """How examples become memories for memory encoders (see memory.py)."""
+
+    max_memories: int = 50
+    window: int = 6
 
 
 @dataclass
@@ -54,6 +63,7 @@ def encode_examples(
     groups: Sequence[str],
     max_tokens: int,
     split_name: str = "data",
+    memory: MemoryLayout | None = None,
 ) -> EncodedSplit:
     """Encode examples into one pre-padded tensor set; fail clearly on labels the model lacks."""
     if not examples:
@@ -70,25 +80,45 @@ def encode_examples(
     text_ids = vocab.encode_many([ex.text for ex in examples])
     sentences = [sentence for ex in examples for sentence in ex.context]
     sentence_ids = iter(vocab.encode_many(sentences))
-    rows = []
+    rows, memory_rows, queries = [], [], []
     for ex, ids in zip(examples, text_ids):
         context_ids = [next(sentence_ids) for _ in ex.context]
         rows.append(flat_sequence(context_ids, ids, SEP_ID, max_tokens))
+        if memory is not None:
+            memories, query = memories_and_query(context_ids, ids[:max_tokens], memory.max_memories, memory.window)
+            memory_rows.append(memories)
+            queries.append(query)
     tokens, lengths = pad_rows(rows)
     group_index = {name: i for i, name in enumerate(groups)}
     group = None
     if group_index:
         group = torch.tensor([group_index.get(ex.group, -1) for ex in examples], dtype=torch.long)
-    return EncodedSplit(
+    encoded = EncodedSplit(
         tokens=tokens,
         lengths=lengths,
         labels=torch.tensor([label_index[ex.label] for ex in examples], dtype=torch.long),
         group=group,
     )
+    if memory is not None:
+        encoded.memory, encoded.memory_lengths, encoded.memory_widths = pack_memories(memory_rows)
+        encoded.query, _ = pad_rows(queries)  # an empty query is one padding token: all zero
+        encoded.query_lengths = torch.tensor([len(q) for q in queries], dtype=torch.long)
+    return encoded
 
 
-def prepare(source: DataSource, lowercase: bool = True, min_freq: int = 1, max_size: int | None = None) -> PreparedData:
-    """Read the dataset, fit vocabulary and labels on train, encode train/val/test."""
+def memory_layout(source: DataSource) -> MemoryLayout:
+    return MemoryLayout(max_memories=source.max_memories, window=source.memory_window)
+
+
+def prepare(
+    source: DataSource,
+    lowercase: bool = True,
+    min_freq: int = 1,
+    max_size: int | None = None,
+    with_memory: bool = False,
+) -> PreparedData:
+    """Read the dataset, fit vocabulary and labels on train, encode train/val/test (with memory
+    tensors too when the encoder reads memories)."""
     splits = source.load()
     for name in ("train", "val", "test"):
         if not splits.split(name):
@@ -97,7 +127,10 @@ def prepare(source: DataSource, lowercase: bool = True, min_freq: int = 1, max_s
     labels = splits.labels()
     groups = group_names(splits.train + splits.test)
     encoded = {
-        name: encode_examples(splits.split(name), vocab, labels, groups, source.max_tokens, name)
+        name: encode_examples(
+            splits.split(name), vocab, labels, groups, source.max_tokens, name,
+            memory=memory_layout(source) if with_memory else None,
+        )
         for name in ("train", "val", "test")
     }
     log.info(

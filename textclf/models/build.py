@@ -6,18 +6,28 @@ checkpoint's stored config is the very architecture that was trained.
 
 from __future__ import annotations
 
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from textclf.errors import TextclfError
 from textclf.models.classifier import TextClassifier
 
 
+def reads_memory(cfg: DictConfig) -> bool:
+    """Whether the configured encoder reads memories + query (MemN2N) rather than one sequence."""
+    try:
+        return bool(getattr(get_class(cfg.model.encoder._target_), "reads_memory", False))
+    except Exception as err:
+        raise TextclfError(f"model.encoder._target_={cfg.model.encoder._target_!r} is not an importable class ({err}).") from None
+
+
 def build_model(cfg: DictConfig, vocab_size: int, num_classes: int) -> TextClassifier:
     """``cfg`` is the full run config; its ``embedding`` and ``model`` groups choose the parts."""
+    # Memory encoders own further embedding tables (MemN2N's C^k), so they need the vocabulary size.
+    sizes = {"vocab_size": vocab_size} if reads_memory(cfg) else {}
     try:
         embedding = instantiate(cfg.embedding, vocab_size=vocab_size)
-        encoder = instantiate(cfg.model.encoder, input_size=embedding.dim)
+        encoder = instantiate(cfg.model.encoder, input_size=embedding.dim, **sizes)
     except Exception as err:  # Hydra wraps the constructor's error with the target and config key
         message = " ".join(line.strip() for line in str(err).strip().splitlines())
         raise TextclfError(
