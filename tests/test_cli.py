@@ -81,6 +81,16 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
     assert models == {"textrnn", "bilstm", "rcnn"}
 
 
+def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path):
+    args = [*TINY, "trainer.max_epochs=1", "trainer.tensorboard=false", "data.root=babi_gen", "hydra.sweep.dir=sweep"]
+    result = run("textclf", "-m", "trainer.batch_size=0,8", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    failed = json.loads((tmp_path / "sweep" / "0" / "failed.json").read_text())
+    assert "batch_size must be a positive integer" in failed["error"]
+    assert "trainer.batch_size=0" in failed["overrides"]
+    assert (tmp_path / "sweep" / "1" / "results.json").is_file()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -74,3 +74,13 @@ def test_bad_trainer_values_are_rejected(table_dir, tmp_path):
         train(tiny(table_dir, "trainer.batch_size=-4"), tmp_path)
     with pytest.raises(TextclfError, match="monitor"):
         train(tiny(table_dir, "trainer.monitor=train_loss"), tmp_path)
+
+
+def test_restarts_keep_the_best_by_validation(table_dir, tmp_path):
+    results = train(tiny(table_dir, "trainer.restarts=2", "trainer.max_epochs=2"), tmp_path)
+    runs = pd.read_csv(tmp_path / "restarts.csv")
+    assert list(runs["seed"]) == [0, 1]
+    assert results["restart"] == int(runs["val_acc"].idxmax())  # first best wins ties
+    chosen = tmp_path / f"restart_{results['restart']}"
+    assert (tmp_path / "best.pt").read_bytes() == (chosen / "best.pt").read_bytes()
+    assert results["test_acc"] == runs.loc[results["restart"], "test_acc"]

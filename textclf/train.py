@@ -12,15 +12,18 @@ import csv
 import logging
 import math
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import hydra
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
@@ -29,7 +32,7 @@ from textclf import __version__
 from textclf.checkpoint import load_checkpoint, save_checkpoint
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import PreparedData, prepare
-from textclf.errors import TextclfError, exit_on_user_error
+from textclf.errors import TextclfError, debug_requested, exit_on_user_error
 from textclf.inference import predict_proba
 from textclf.models.build import build_model, reads_memory
 from textclf.report import summarize, write_json, write_report
@@ -58,7 +61,7 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def check_trainer_config(tc: DictConfig) -> None:
     """Reject values that would only fail later, or silently do nothing."""
-    for key in ("batch_size", "eval_batch_size", "max_epochs"):
+    for key in ("batch_size", "eval_batch_size", "max_epochs", "restarts"):
         if not isinstance(tc[key], int) or tc[key] < 1:
             raise TextclfError(f"trainer.{key} must be a positive integer, got {tc[key]!r}.")
     if tc.patience is not None and tc.patience < 1:
@@ -166,25 +169,73 @@ def evaluate_split(model, batches: BatchIterator, data: PreparedData, prefix: st
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Train as configured, writing checkpoints, logs and the test report into ``run_dir``."""
+    """Train as configured, writing checkpoints, logs and the test report into ``run_dir``.
+
+    With ``trainer.restarts=N`` (N > 1), N models are trained from seeds seed .. seed+N-1 in
+    ``restart_<i>/`` folders and the one with the best validation score (``trainer.monitor``, never
+    test) becomes the run's result: its best.pt, last.pt, metrics.csv and report/ are copied up.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
     check_trainer_config(tc)
-    seed_everything(cfg.seed, tc.deterministic)
     device = resolve_device(tc.device)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
+    data = prepare(instantiate(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
+    if tc.restarts == 1:
+        results = fit(cfg, data, run_dir, cfg.seed, device)
+    else:
+        results = best_of_restarts(cfg, data, run_dir, device)
+    write_json(run_dir / "results.json", results)
+    log.info("test acc %.4f | macro-F1 %.4f | results in %s", results["test_acc"], results["test_macro_f1"], run_dir)
+    if "mean_error" in results:
+        log.info("bAbI mean error %.2f %% | failed tasks: %s", results["mean_error"], results["failed_tasks"] or "none")
+    return results
 
-    source = instantiate(cfg.data)
-    data = prepare(source, **cfg.tokenizer, with_memory=reads_memory(cfg))
+
+def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device: torch.device) -> dict[str, Any]:
+    stopper = EarlyStopping(cfg.trainer.monitor, patience=None)
+    runs = []
+    for restart in range(cfg.trainer.restarts):
+        seed = cfg.seed + restart
+        log.info("restart %d/%d (seed %d)", restart + 1, cfg.trainer.restarts, seed)
+        results = fit(cfg, data, run_dir / f"restart_{restart}", seed, device)
+        runs.append({"restart": restart, "seed": seed, **{k: v for k, v in results.items() if isinstance(v, (int, float))}})
+        if stopper.update(results, restart):
+            chosen = results
+    best = stopper.best_epoch  # here: the index of the best restart
+    log.info("best restart by %s: %d (seed %d)", cfg.trainer.monitor, best, cfg.seed + best)
+    source = run_dir / f"restart_{best}"
+    for name in ("best.pt", "last.pt", "metrics.csv"):
+        shutil.copy2(source / name, run_dir / name)
+    shutil.copytree(source / "report", run_dir / "report", dirs_exist_ok=True)
+    pd.DataFrame(runs).to_csv(run_dir / "restarts.csv", index=False)
+    total = sum(run["train_seconds"] for run in runs)
+    return {**chosen, "restart": best, "restarts": len(runs), "train_seconds": round(total, 2)}
+
+
+def set_linear_start(model: torch.nn.Module, on: bool) -> None:
+    """Linear start (Sukhbaatar et al. 2015): memory encoders drop their softmax while on."""
+    model.encoder.linear_start = on
+
+
+def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: torch.device) -> dict[str, Any]:
+    """One training run from one seed: the loop, checkpoints, then the best model on test."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tc = cfg.trainer
+    seed_everything(seed, tc.deterministic)
     model = build_model(cfg, len(data.vocab), len(data.labels)).to(device)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model: %s | %d trainable parameters | device %s", cfg.model.name, n_params, device)
     optimizer = instantiate(cfg.optimizer)(params=[p for p in model.parameters() if p.requires_grad])
     scheduler = make_scheduler(cfg, optimizer)
+    linear = bool(cfg.model.get("linear_start", False)) and hasattr(model.encoder, "linear_start")
+    if linear:
+        set_linear_start(model, True)
+    linear_best_loss = math.inf
 
-    train_batches = BatchIterator(data.encoded["train"], tc.batch_size, shuffle=True, seed=cfg.seed, device=device)
+    train_batches = BatchIterator(data.encoded["train"], tc.batch_size, shuffle=True, seed=seed, device=device)
     val_batches = BatchIterator(data.encoded["val"], tc.eval_batch_size, device=device)
     test_batches = BatchIterator(data.encoded["test"], tc.eval_batch_size, device=device)
 
@@ -195,6 +246,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
         writer = SummaryWriter(log_dir=str(run_dir / "tb"))
     metrics_path = run_dir / "metrics.csv"
+    metrics_path.unlink(missing_ok=True)
     config_yaml = stored_config(cfg)
     started = time.perf_counter()
     epoch = 0
@@ -205,6 +257,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         val_metrics, _ = evaluate_split(model, val_batches, data, "val")
         row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
         row["lr"] = optimizer.param_groups[0]["lr"]
+        row["linear_start"] = int(linear)
         row["seconds"] = round(time.perf_counter() - epoch_start, 3)
         append_csv(metrics_path, row)
         if writer is not None:
@@ -218,10 +271,18 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         last["optimizer"] = optimizer.state_dict()
         save_checkpoint(run_dir / "last.pt", last)
         log.info(
-            "epoch %d | train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1fs%s",
-            epoch, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["seconds"],
-            " | best" if improved else "",
+            "epoch %d | train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g | %.1fs%s%s",
+            epoch, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["lr"], row["seconds"],
+            " | linear" if linear else "", " | best" if improved else "",
         )
+        if linear:
+            if row["val_loss"] < linear_best_loss:
+                linear_best_loss = row["val_loss"]
+            else:  # validation loss stopped falling: put the softmax back, select only from here on
+                linear = False
+                set_linear_start(model, False)
+                stopper = EarlyStopping(tc.monitor, tc.patience)
+                log.info("linear start ends after epoch %d: softmax restored", epoch)
         if scheduler is not None:
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(row["val_loss"])
@@ -260,16 +321,13 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "best_epoch": best["epoch"],
         "train_seconds": round(train_seconds, 2),
         "parameters": n_params,
+        "seed": seed,
         "textclf_version": __version__,
     }
     for key in ("per_task", "mean_error", "failed_tasks"):  # bAbI contract: unprefixed test figures
         if f"test_{key}" in results:
             results[key] = results.pop(f"test_{key}")
             results.pop(f"val_{key}", None)
-    write_json(run_dir / "results.json", results)
-    log.info("test acc %.4f | macro-F1 %.4f | results in %s", results["test_acc"], results["test_macro_f1"], run_dir)
-    if "mean_error" in results:
-        log.info("bAbI mean error %.2f %% | failed tasks: %s", results["mean_error"], results["failed_tasks"] or "none")
     return results
 
 
@@ -285,7 +343,17 @@ def append_csv(path: Path, row: dict[str, Any]) -> None:
 @hydra.main(config_path="pkg://textclf.conf", config_name="train", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float:
-    results = train(cfg, HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        results = train(cfg, run_dir)
+    except TextclfError as err:
+        if hydra_cfg.mode != RunMode.MULTIRUN or debug_requested():
+            raise
+        # In a sweep, one bad job must not stop the others: record why it failed and move on.
+        log.error("job %s failed: %s", hydra_cfg.job.num, err)
+        write_json(run_dir / "failed.json", {"error": str(err), "overrides": list(hydra_cfg.overrides.task)})
+        return math.nan
     metric = cfg.get("optimized_metric")
     if metric is None:
         return results.get("val_acc", math.nan)

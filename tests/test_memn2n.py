@@ -1,0 +1,338 @@
+"""MemN2N (Sukhbaatar et al. 2015): shapes, PE, TE, masking, tying, LS, memory cap, RN, learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from textclf.data.batching import Batch
+from textclf.models.classifier import TextClassifier
+from textclf.models.embedding import Embedding
+from textclf.models.memn2n import MemN2N, position_encoding, recent_memories, temporal_index
+
+VOCAB, DIM = 12, 4
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: intra-op threads only add contention on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def story_batch(
+    lengths: list[int], M: int = 4, S: int = 5, Q: int = 3, empty_query: tuple[int, ...] = (), seed: int = 0
+) -> Batch:
+    """Random right-padded story batch: sentence lengths vary in 1..S, rows m >= lengths[b] zero."""
+    gen = torch.Generator().manual_seed(seed)
+    B = len(lengths)
+    memory = torch.zeros(B, M, S, dtype=torch.long)
+    for b, n in enumerate(lengths):
+        for m in range(n):
+            words = int(torch.randint(1, S + 1, (1,), generator=gen))
+            memory[b, m, :words] = torch.randint(1, VOCAB, (words,), generator=gen)
+    query = torch.zeros(B, Q, dtype=torch.long)
+    query[:, :2] = torch.randint(1, VOCAB, (B, 2), generator=gen)
+    query[list(empty_query)] = 0
+    tokens = torch.ones(B, 1, dtype=torch.long)
+    return Batch(
+        tokens=tokens,
+        lengths=torch.ones(B, dtype=torch.long),
+        labels=torch.zeros(B, dtype=torch.long),
+        memory=memory,
+        memory_lengths=torch.tensor(lengths),
+        query=query,
+    )
+
+
+def make(seed: int = 0, **kwargs) -> tuple[MemN2N, Embedding]:
+    torch.manual_seed(seed)
+    kwargs.setdefault("random_noise", 0.0)
+    model = MemN2N(DIM, VOCAB, **kwargs)
+    embedding = Embedding(VOCAB, DIM)
+    model.eval()
+    return model, embedding
+
+
+# --- shapes and the query ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_shapes_with_empty_story_and_empty_query(tying: str) -> None:
+    model, emb = make(tying=tying, hops=2)
+    assert model.output_size == DIM and model.reads_memory and model.linear_start is False
+    batch = story_batch([2, 0, 4], M=4, S=5, Q=3, empty_query=(2,))
+    u, p = model(batch, emb, return_attention=True)
+    assert u.shape == (3, DIM) and p.shape == (3, 2, 4)
+    assert torch.isfinite(u).all() and torch.isfinite(p).all()
+    assert torch.equal(model(batch, emb), u)
+    # An empty story reads nothing: o = 0 at every hop, so u^{K+1} = u^1 (adjacent) / H^K u^1.
+    u1 = model.initial_query(batch, emb, 3)
+    expected = u1[1] if tying == "adjacent" else model.H(model.H(u1[1]))
+    assert torch.allclose(u[1], expected)
+    # Row 2 has no question: u^1 is query_vector; rows with a question are not.
+    assert torch.equal(u1[2], model.query_vector)
+    assert not torch.equal(u1[0], model.query_vector)
+    # batch.query = None: every row uses query_vector.
+    batch.query = None
+    assert torch.equal(model.initial_query(batch, emb, 3), model.query_vector.expand(3, -1))
+
+
+def test_inside_classifier_and_rejects_bad_settings() -> None:
+    torch.manual_seed(0)
+    clf = TextClassifier(Embedding(VOCAB, DIM), MemN2N(DIM, VOCAB, hops=2), num_classes=5)
+    assert clf(story_batch([1, 3])).shape == (2, 5)
+    with pytest.raises(ValueError, match="tying"):
+        MemN2N(DIM, VOCAB, tying="rnn")
+    with pytest.raises(ValueError, match="hops"):
+        MemN2N(DIM, VOCAB, hops=0)
+
+
+# --- position encoding ------------------------------------------------------------------------------
+
+
+def test_position_encoding_matches_the_formula_by_hand() -> None:
+    # J = 3 real words then padding, d = 4: l_kj = (1 - j/J) - (k/d)(1 - 2j/J).
+    l = position_encoding(torch.tensor([[5, 7, 2, 0, 0]]), 4)[0]
+    by_hand = torch.tensor(
+        [
+            [2 / 3 - (1 / 4) * (1 / 3), 2 / 3 - (2 / 4) * (1 / 3), 2 / 3 - (3 / 4) * (1 / 3), 2 / 3 - (4 / 4) * (1 / 3)],
+            [1 / 3 + (1 / 4) * (1 / 3), 1 / 3 + (2 / 4) * (1 / 3), 1 / 3 + (3 / 4) * (1 / 3), 1 / 3 + (4 / 4) * (1 / 3)],
+            [0 + 1 / 4, 0 + 2 / 4, 0 + 3 / 4, 0 + 4 / 4],
+            [0, 0, 0, 0],
+            [0, 0, 0, 0],
+        ]
+    )  # fmt: skip
+    assert torch.allclose(l, by_hand)
+    # Padding does not change l: J is the real length, not S.
+    assert torch.allclose(position_encoding(torch.tensor([[5, 7, 2]]), 4)[0], by_hand[:3])
+
+
+@pytest.mark.parametrize("pe", [True, False])
+def test_word_order_matters_with_pe_only(pe: bool) -> None:
+    model, emb = make(position_encoding=pe)
+    ids = torch.tensor([[3, 4, 5, 0]])
+    swapped = torch.tensor([[4, 3, 5, 0]])
+    for table in (emb, model.C[0]):
+        same = torch.allclose(model.sentence_vectors(ids, table), model.sentence_vectors(swapped, table))
+        assert same != pe
+
+
+# --- temporal encoding and masking -----------------------------------------------------------------
+
+
+def test_temporal_index_counts_back_in_time() -> None:
+    lengths = torch.tensor([3, 1, 0])
+    assert temporal_index(lengths, 4, 50).tolist() == [[2, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    # One empty memory after each real one: the most recent moves to 1, the oldest to 5.
+    ones = torch.ones(3, 4, dtype=torch.long)
+    assert temporal_index(lengths, 4, 50, ones).tolist() == [[5, 3, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
+    assert temporal_index(lengths, 4, 4, ones)[0].tolist() == [3, 3, 1, 0]  # clamped to memory_size - 1
+
+
+def test_temporal_rows_used_and_unused() -> None:
+    model, emb = make(hops=1, memory_size=6)
+    batch = story_batch([2, 3])
+    u = model(batch, emb)
+    with torch.no_grad():
+        model.T_A[5] += 10.0  # rows 3..5 are never used by stories of <= 3 memories
+        model.T_C[0][4] -= 3.0
+    assert torch.equal(model(batch, emb), u)
+    with torch.no_grad():
+        model.T_A[2] += 10.0  # the oldest memory of the 3-memory story only
+    changed = model(batch, emb)
+    assert torch.equal(changed[0], u[0]) and not torch.allclose(changed[1], u[1])
+
+
+def test_most_recent_memory_has_index_zero() -> None:
+    model, emb = make(hops=1, memory_size=6)
+    batch = story_batch([2, 4, 1])
+    u1 = model.initial_query(batch, emb, 3)
+    with torch.no_grad():  # make T_A(0) dominate every score: attention goes to the newest memory
+        model.T_A[0] = 100.0 * u1.mean(0) / u1.mean(0).norm() ** 2
+    _, p = model(batch, emb, return_attention=True)
+    assert p[:, 0].argmax(dim=1).tolist() == [1, 3, 0]
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_padding_memories_get_no_attention(tying: str) -> None:
+    model, emb = make(tying=tying, hops=3)
+    batch = story_batch([2, 0, 4, 1])
+    _, p = model(batch, emb, return_attention=True)
+    real = torch.arange(4) < batch.memory_lengths.unsqueeze(1)
+    assert (p.masked_select(~real.unsqueeze(1)) == 0).all()
+    sums = p.sum(dim=-1)
+    assert torch.allclose(sums[[0, 2, 3]], torch.ones(3, 3)) and (sums[1] == 0).all()
+    # Whatever sits in the padding rows (here: garbage tokens) cannot change the result.
+    noisy = story_batch([2, 0, 4, 1])
+    noisy.memory[0, 2:] = 7
+    noisy.memory[1] = 5
+    assert torch.allclose(model(noisy, emb), model(batch, emb))
+
+
+# --- tying --------------------------------------------------------------------------------------------
+
+
+def test_adjacent_tying_shares_the_same_tensors() -> None:
+    K = 3
+    model, emb = make(hops=K, memory_size=7)
+    first = model.hop_tables(1, emb)
+    assert first.A is emb and first.A.weight is emb.table.weight and model.query_embedding(emb) is emb
+    for k in range(1, K):
+        this, nxt = model.hop_tables(k, emb), model.hop_tables(k + 1, emb)
+        assert nxt.A is this.C and nxt.A.weight.data_ptr() == this.C.weight.data_ptr()
+        assert nxt.T_A is this.T_C
+    assert model.answer_embedding() is model.hop_tables(K, emb).C
+    own = sum(p.numel() for p in model.parameters())
+    assert own == K * VOCAB * DIM + (K + 1) * 7 * DIM + DIM  # C^1..C^K, T_A^1 + T_C^1..K, query_vector
+    no_te = MemN2N(DIM, VOCAB, hops=K, temporal_encoding=False)
+    assert sum(p.numel() for p in no_te.parameters()) == K * VOCAB * DIM + DIM
+
+
+def test_layerwise_tying_has_one_c_and_h() -> None:
+    model, emb = make(tying="layerwise", hops=3, memory_size=7)
+    tables = [model.hop_tables(k, emb) for k in (1, 2, 3)]
+    assert all(t.A is emb and t.C is model.C[0] and t.T_C is tables[0].T_C for t in tables)
+    assert len(model.C) == 1 and model.H is not None and model.H.bias is None
+    assert model.answer_embedding() is model.C[0]
+    own = sum(p.numel() for p in model.parameters())
+    assert own == VOCAB * DIM + 2 * 7 * DIM + DIM * DIM + DIM
+    separate, emb2 = make(tying="layerwise", separate_query_embedding=True)
+    assert separate.query_embedding(emb2) is separate.B and separate.B is not emb2
+
+
+def test_gradient_step_moves_the_shared_tensors_consistently() -> None:
+    model, emb = make(hops=2)
+    model.train()
+    batch = story_batch([3, 4, 2])
+    params = list(model.parameters()) + list(emb.parameters())
+    before = {id(p): p.detach().clone() for p in params}
+    opt = torch.optim.SGD(params, lr=0.5)
+    model(batch, emb).pow(2).sum().backward()
+    assert emb.weight.grad[batch.memory.unique()[1:]].abs().sum() > 0  # A^1 = B gets gradient
+    assert emb.weight.grad[0].abs().sum() == 0
+    opt.step()
+    # One step changed every table, and the tied views still share storage.
+    for table in (emb.table, model.C[0], model.C[1]):
+        assert not torch.equal(table.weight, before[id(table.weight)])
+    assert model.hop_tables(2, emb).A.weight.data_ptr() == model.C[0].weight.data_ptr()
+    assert torch.equal(model.hop_tables(2, emb).A.weight, model.C[0].weight)
+
+
+# --- linear start, memory cap, random noise, no NaN ------------------------------------------------
+
+
+def test_linear_start_removes_the_softmax() -> None:
+    model, emb = make(hops=2)
+    batch = story_batch([3, 4, 0])
+    u_soft, p_soft = model(batch, emb, return_attention=True)
+    model.linear_start = True
+    u_lin, p_lin = model(batch, emb, return_attention=True)
+    # Hop 1 sees the same u^1 either way: its p is then exactly the raw scores u^T m_i.
+    tables = model.hop_tables(1, emb)
+    time = temporal_index(batch.memory_lengths, 4, model.memory_size)
+    m = model.sentence_vectors(batch.memory, tables.A) + tables.T_A[time]
+    scores = torch.einsum("bmd,bd->bm", m, model.initial_query(batch, emb, 3))
+    real = torch.arange(4) < batch.memory_lengths.unsqueeze(1)
+    assert torch.allclose(p_lin[:, 0], scores * real)
+    assert not torch.allclose(p_lin.sum(-1)[:2], torch.ones(2, 2))
+    assert not torch.allclose(u_lin, u_soft)
+    model.linear_start = False
+    u_back, p_back = model(batch, emb, return_attention=True)
+    assert torch.equal(u_back, u_soft) and torch.equal(p_back, p_soft)
+
+
+def test_memory_cap_keeps_the_most_recent() -> None:
+    OLD, NEW = 10, 11
+    memory = torch.zeros(2, 60, 2, dtype=torch.long)
+    memory[:, :, 0] = 3
+    memory[0, 0, 1], memory[0, 59, 1] = OLD, NEW  # row 0: 60 memories
+    memory[1, 20:] = 0
+    memory[1, 0, 1], memory[1, 19, 1] = OLD, NEW  # row 1: 20 memories, all kept
+    lengths = torch.tensor([60, 20])
+    kept, kept_lengths = recent_memories(memory, lengths, 50)
+    assert kept.shape == (2, 50, 2) and kept_lengths.tolist() == [50, 20]
+    assert kept[0, 49, 1] == NEW and not (kept[0] == OLD).any()
+    assert torch.equal(kept[0], memory[0, 10:])
+    assert kept[1, 0, 1] == OLD and kept[1, 19, 1] == NEW and (kept[1, 20:] == 0).all()
+    # Through forward: attention is reported at input positions, 0 on the 10 dropped memories.
+    model, emb = make(hops=1, memory_size=50)
+    batch = Batch(memory[:, :, :1], torch.ones(2), torch.zeros(2), memory, lengths, torch.tensor([[4], [4]]))
+    _, p = model(batch, emb, return_attention=True)
+    assert p.shape == (2, 1, 60) and (p[0, 0, :10] == 0).all() and (p[0, 0, 10:] > 0).all()
+    assert torch.allclose(p.sum(-1), torch.ones(2, 1)) and (p[1, 0, 20:] == 0).all()
+    assert recent_memories(memory[:, :30], lengths.clamp(max=30), 50)[0] is not None
+
+
+def test_random_noise_only_in_training() -> None:
+    batch = story_batch([3, 4, 1])
+    noisy, emb = make(random_noise=1.0)
+    clean, _ = make(random_noise=0.0)
+    noisy.eval()
+    assert torch.equal(noisy(batch, emb), noisy(batch, emb))
+    assert torch.equal(noisy(batch, emb), clean(batch, emb))
+    noisy.train()
+    clean.train()
+    # p = 1: every index shifts deterministically (i -> 2 i + 1), so outputs differ from p = 0.
+    assert not torch.allclose(noisy(batch, emb), clean(batch, emb))
+    some, _ = make(random_noise=0.5)
+    some.train()
+    torch.manual_seed(1)
+    outputs = {tuple(some(batch, emb).flatten().tolist()) for _ in range(8)}
+    assert len(outputs) > 1
+
+
+@pytest.mark.parametrize("linear", [False, True])
+def test_empty_story_gives_no_nan_and_gradients(linear: bool) -> None:
+    torch.manual_seed(0)
+    clf = TextClassifier(Embedding(VOCAB, DIM), MemN2N(DIM, VOCAB, hops=2), num_classes=3)
+    clf.encoder.linear_start = linear
+    batch = story_batch([0, 3])
+    logits = clf(batch)
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()
+    grads = [p.grad for p in clf.parameters() if p.grad is not None]
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert clf.embedding.weight.grad[batch.memory[1].unique()[1:]].abs().sum() > 0
+    # No memories at all (M = 0) works too.
+    batch.memory, batch.memory_lengths = batch.memory[:, :0], torch.zeros(2, dtype=torch.long)
+    assert torch.isfinite(clf(batch)).all()
+
+
+# --- learning ------------------------------------------------------------------------------------------
+
+
+def last_word_task(n: int, seed: int) -> Batch:
+    """Answer = the last word of the most recent memory. Words 1..8, up to 4 memories of 1..3 words."""
+    gen = torch.Generator().manual_seed(seed)
+    M, S = 4, 3
+    lengths = torch.randint(1, M + 1, (n,), generator=gen)
+    words = torch.randint(1, 3 + 1, (n, M), generator=gen)
+    memory = torch.randint(1, 9, (n, M, S), generator=gen)
+    memory = memory * (torch.arange(S) < words.unsqueeze(-1))  # right-pad the sentences
+    memory = memory * (torch.arange(M) < lengths.unsqueeze(1)).unsqueeze(-1)  # and the story
+    newest = memory[torch.arange(n), lengths - 1]  # [n, S]
+    labels = newest.gather(1, (words[torch.arange(n), lengths - 1] - 1).unsqueeze(1)).squeeze(1) - 1
+    query = torch.full((n, 1), 9)
+    return Batch(memory[:, :, 0], lengths, labels, memory, lengths, query)
+
+
+def test_learns_the_last_word_of_the_newest_memory() -> None:
+    torch.manual_seed(0)
+    clf = TextClassifier(Embedding(10, 16), MemN2N(16, 10, hops=2, memory_size=8, random_noise=0.1), 8)
+    train, test = last_word_task(256, seed=0), last_word_task(256, seed=1)
+    opt = torch.optim.Adam(clf.parameters(), lr=0.02)
+    clf.train()
+    for _ in range(200):
+        rows = torch.randint(0, 256, (32,))
+        part = Batch(*(getattr(train, f)[rows] for f in ("tokens", "lengths", "labels", "memory", "memory_lengths", "query")))
+        loss = torch.nn.functional.cross_entropy(clf(part), part.labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    clf.eval()
+    with torch.no_grad():
+        accuracy = (clf(test).argmax(-1) == test.labels).float().mean().item()
+    assert accuracy > 0.8, accuracy  # chance is 1/8
