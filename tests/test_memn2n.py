@@ -327,7 +327,8 @@ def test_learns_the_last_word_of_the_newest_memory() -> None:
     clf.train()
     for _ in range(200):
         rows = torch.randint(0, 256, (32,))
-        part = Batch(*(getattr(train, f)[rows] for f in ("tokens", "lengths", "labels", "memory", "memory_lengths", "query")))
+        fields = ("tokens", "lengths", "labels", "memory", "memory_lengths", "query")
+        part = Batch(*(getattr(train, name)[rows] for name in fields))
         loss = torch.nn.functional.cross_entropy(clf(part), part.labels)
         opt.zero_grad()
         loss.backward()
