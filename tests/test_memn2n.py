@@ -337,3 +337,15 @@ def test_learns_the_last_word_of_the_newest_memory() -> None:
     with torch.no_grad():
         accuracy = (clf(test).argmax(-1) == test.labels).float().mean().item()
     assert accuracy > 0.8, accuracy  # chance is 1/8
+
+
+def test_linear_start_travels_with_the_weights():
+    from textclf.models.memn2n import MemN2N
+
+    model = MemN2N(input_size=8, vocab_size=12, hops=2)
+    model.linear_start = True
+    state = model.state_dict()
+    fresh = MemN2N(input_size=8, vocab_size=12, hops=2)
+    assert fresh.linear_start is False
+    fresh.load_state_dict(state)
+    assert fresh.linear_start is True

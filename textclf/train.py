@@ -66,6 +66,8 @@ def check_trainer_config(tc: DictConfig) -> None:
             raise TextclfError(f"trainer.{key} must be a positive integer, got {tc[key]!r}.")
     if tc.patience is not None and tc.patience < 1:
         raise TextclfError(f"trainer.patience must be >= 1 or null (no early stopping), got {tc.patience}.")
+    if tc.loss_reduction not in ("mean", "sum"):
+        raise TextclfError(f"trainer.loss_reduction must be mean or sum, got {tc.loss_reduction!r}.")
     if not tc.monitor.startswith("val_"):
         raise TextclfError(f"trainer.monitor must be a validation metric (val_acc, val_loss, val_macro_f1), got {tc.monitor}.")
 
@@ -113,7 +115,7 @@ def stored_config(cfg: DictConfig) -> str:
 
 def checkpoint_payload(config_yaml: str, model: torch.nn.Module, data: PreparedData, metrics: dict, epoch: int) -> dict[str, Any]:
     return {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in model.state_dict().items()},
         "tokenizer": data.vocab.to_json(),
         "labels": list(data.labels),
         "groups": list(data.groups),
@@ -124,7 +126,10 @@ def checkpoint_payload(config_yaml: str, model: torch.nn.Module, data: PreparedD
     }
 
 
-def train_one_epoch(model, batches, optimizer, grad_clip, epoch, progress) -> dict[str, float]:
+def train_one_epoch(model, batches, optimizer, grad_clip, epoch, progress, reduction: str = "mean") -> dict[str, float]:
+    """One pass over the training batches. ``reduction="sum"`` sums the loss over the batch instead
+    of averaging it, as Sukhbaatar et al. (2015) do for MemN2N ("cost is not averaged over a
+    batch"), which their learning rates and clipping threshold assume."""
     model.train()
     device = next(model.parameters()).device
     total_loss = torch.zeros((), device=device)
@@ -133,7 +138,7 @@ def train_one_epoch(model, batches, optimizer, grad_clip, epoch, progress) -> di
     bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
     for step, batch in enumerate(bar):
         logits = model(batch)
-        loss = F.cross_entropy(logits, batch.labels)
+        loss = F.cross_entropy(logits, batch.labels, reduction=reduction)
         if step % 25 == 0:  # one sync every 25 steps: cheap, and catches NaN before it is applied
             value = loss.item()
             if not math.isfinite(value):
@@ -147,7 +152,7 @@ def train_one_epoch(model, batches, optimizer, grad_clip, epoch, progress) -> di
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
-        total_loss += loss.detach() * len(batch)
+        total_loss += loss.detach() * (len(batch) if reduction == "mean" else 1)
         correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
         seen += len(batch)
     mean_loss = float(total_loss) / seen
@@ -253,7 +258,7 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
     row: dict[str, Any] = {}
     for epoch in range(1, tc.max_epochs + 1):
         epoch_start = time.perf_counter()
-        row = {"epoch": epoch, **train_one_epoch(model, train_batches, optimizer, tc.grad_clip, epoch, tc.progress)}
+        row = {"epoch": epoch, **train_one_epoch(model, train_batches, optimizer, tc.grad_clip, epoch, tc.progress, tc.loss_reduction)}
         val_metrics, _ = evaluate_split(model, val_batches, data, "val")
         row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
         row["lr"] = optimizer.param_groups[0]["lr"]
