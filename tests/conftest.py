@@ -50,3 +50,11 @@ def babi_dir(tmp_path_factory) -> Path:
 def compose_train(overrides: list[str]):
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         return compose("train", overrides=overrides, return_hydra_config=False)
+
+
+def small_model(model: str) -> list[str]:
+    """Overrides that make any encoder tiny (MemN2N has no hidden size: its width is the embedding's)."""
+    sizes = ["embedding.dim=16"]
+    if model != "memn2n":
+        sizes.append("model.encoder.hidden_size=16")
+    return [f"model={model}", *sizes]

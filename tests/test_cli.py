@@ -79,6 +79,10 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     models = {json.loads((tmp_path / "sweep" / str(i) / "results.json").read_text())["model"] for i in range(3)}
     assert models == {"textrnn", "bilstm", "rcnn"}
+    summary = pd.read_csv(tmp_path / "sweep" / "summary.csv")
+    assert len(summary) == 3 and set(summary["status"]) == {"ok"}
+    assert list(summary["val_acc"]) == sorted(summary["val_acc"], reverse=True)  # sorted by optimized_metric
+    assert "model=rcnn" in (tmp_path / "sweep" / "summary.md").read_text()
 
 
 def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path):
@@ -89,6 +93,9 @@ def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path):
     assert "batch_size must be a positive integer" in failed["error"]
     assert "trainer.batch_size=0" in failed["overrides"]
     assert (tmp_path / "sweep" / "1" / "results.json").is_file()
+    summary = pd.read_csv(tmp_path / "sweep" / "summary.csv").set_index("job")
+    assert summary.loc[0, "status"].startswith("failed: trainer.batch_size must be")
+    assert summary.loc[1, "status"] == "ok"
 
 
 @pytest.mark.parametrize(

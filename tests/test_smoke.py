@@ -9,9 +9,9 @@ from hydra.utils import instantiate
 
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import prepare
-from textclf.models.build import build_model
+from textclf.models.build import build_model, reads_memory
 
-from conftest import compose_train
+from conftest import compose_train, small_model
 from test_configs import options
 
 
@@ -21,15 +21,18 @@ def test_encoder_trains_on_data_kind(model, kind, babi_dir, table_dir):
     data = [f"data=babi_gen", f"data.root={babi_dir}", "data.tasks=[1,6]", "data.n_train=60", "data.n_test=30"]
     if kind == "single_text":
         data = ["data=table", f"data.root={table_dir}"]
-    cfg = compose_train([f"model={model}", *data, "embedding.dim=16", "model.encoder.hidden_size=16"])
+    cfg = compose_train([*small_model(model), *data])
     torch.manual_seed(0)
-    prepared = prepare(instantiate(cfg.data), **cfg.tokenizer)
+    prepared = prepare(instantiate(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
     net = build_model(cfg, len(prepared.vocab), len(prepared.labels))
     net.eval()  # dropout off: the loss must fall because of learning, not noise
     optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
     batch = next(iter(BatchIterator(prepared.encoded["train"], batch_size=32, shuffle=True)))
     if kind == "babi":
         assert (batch.tokens == 2).any(), "flat bAbI sequences carry the <sep> token"
+    if reads_memory(cfg):
+        assert batch.memory is not None and batch.memory.shape[0] == len(batch)
+        assert (batch.query.sum(dim=1) > 0).all() == (kind == "babi"), "questions, or a learned query"
     losses = []
     for _ in range(40):
         logits = net(batch)

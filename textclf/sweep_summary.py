@@ -1,0 +1,100 @@
+"""One table for a whole Hydra multirun: `summary.csv` and `summary.md` in the sweep folder.
+
+Registered as a Hydra callback in conf/train.yaml, so it runs when `python -m textclf -m ...` ends:
+one row per job with its overrides and the scalar metrics of its results.json, sorted by
+``optimized_metric``; a job that failed (failed.json) or never finished has a row saying so. When
+every job trained on one distinct bAbI task (experiment=babi1k_memn2n_single), their per-task
+errors are also combined into per_task_errors.md/.csv in the paper's layout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from textclf.report import FAILED_ERROR, write_task_table
+
+log = logging.getLogger(__name__)
+
+SKIPPED_OVERRIDES = ("hydra.", "trainer.progress", "trainer.num_threads")
+
+
+def job_rows(sweep_dir: Path) -> list[dict[str, Any]]:
+    rows = []
+    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    for job_dir in sorted(job_dirs, key=lambda p: int(p.name)):
+        overrides_file = job_dir / ".hydra" / "overrides.yaml"
+        overrides = []
+        if overrides_file.is_file():
+            overrides = [o for o in yaml.safe_load(overrides_file.read_text()) or [] if not o.startswith(SKIPPED_OVERRIDES)]
+        row: dict[str, Any] = {"job": int(job_dir.name), "overrides": " ".join(overrides)}
+        if (job_dir / "results.json").is_file():
+            results = json.loads((job_dir / "results.json").read_text())
+            row["status"] = "ok"
+            row.update({k: v for k, v in results.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)})
+            row["_per_task"] = results.get("per_task")
+        elif (job_dir / "failed.json").is_file():
+            row["status"] = "failed: " + json.loads((job_dir / "failed.json").read_text())["error"]
+        else:
+            row["status"] = "did not finish (see its log)"
+        rows.append(row)
+    return rows
+
+
+def write_summary(sweep_dir: Path, metric: str | None) -> pd.DataFrame | None:
+    rows = job_rows(sweep_dir)
+    if not rows:
+        return None
+    per_task = [row.pop("_per_task", None) for row in rows]
+    frame = pd.DataFrame(rows)
+    if metric and metric in frame.columns:
+        lower_is_better = metric.endswith(("loss", "error"))
+        frame = frame.sort_values(metric, ascending=lower_is_better, na_position="last", kind="stable")
+    frame.to_csv(sweep_dir / "summary.csv", index=False)
+    shown = [c for c in ("job", "overrides", "status", metric, "val_acc", "test_acc", "test_macro_f1", "mean_error",
+                         "epochs", "train_seconds") if c and c in frame.columns]
+    shown = list(dict.fromkeys(shown))
+    lines = [f"# Sweep summary ({len(frame)} jobs, sorted by {metric})", "",
+             "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    for _, row in frame[shown].iterrows():
+        cells = [f"{v:.4f}" if isinstance(v, float) and not math.isnan(v) else ("" if isinstance(v, float) else str(v)) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+    combine_single_task_tables(sweep_dir, per_task)
+    return frame
+
+
+def combine_single_task_tables(sweep_dir: Path, per_task: list[dict | None]) -> None:
+    """Jobs that each trained and tested one bAbI task -> one table over all of them."""
+    tables = [t for t in per_task if t]
+    if len(tables) < 2 or any(len(t) != 1 for t in tables):
+        return
+    combined = {task: error for t in tables for task, error in t.items()}
+    if len(combined) != len(tables):
+        return  # several jobs per task (a grid): no single number per task to show
+    combined = dict(sorted(combined.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else kv[0]))
+    errors = list(combined.values())
+    metrics = {
+        "per_task": combined,
+        "mean_error": round(sum(errors) / len(errors), 2),
+        "failed_tasks": [t for t, e in combined.items() if e > FAILED_ERROR],
+    }
+    write_task_table(metrics, sweep_dir, "Per-task test error, one model per task")
+
+
+class SweepSummary(Callback):
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        frame = write_summary(sweep_dir, config.get("optimized_metric"))
+        if frame is not None:
+            log.info("sweep summary: %s", sweep_dir / "summary.md")
