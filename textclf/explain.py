@@ -1,0 +1,132 @@
+"""Where does the memory network look? `python -m textclf.explain ckpt_path=PATH [group=qa2] [count=3]`.
+
+For each chosen example, the attention p_i over the story sentences at each hop (Sukhbaatar et al.
+2015, Fig. 2 / Table 1 of the paper's appendix): sentences down the side, hops across, supporting
+facts marked with '*'. Written as ``example_<index>.png`` and ``example_<index>.txt`` in the run
+folder, plus ``attention.txt`` with all examples together.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from textclf.data.batching import BatchIterator
+from textclf.data.example import Example
+from textclf.data.pipeline import encode_examples, memory_layout
+from textclf.errors import TextclfError, exit_on_user_error
+from textclf.evaluate import data_config, load_model
+
+log = logging.getLogger("textclf.explain")
+
+
+def choose(examples: list[Example], indices, group: str | None, count: int) -> list[int]:
+    if indices is not None:
+        chosen = [int(i) for i in indices]
+        bad = [i for i in chosen if not 0 <= i < len(examples)]
+        if bad:
+            raise TextclfError(f"indices {bad} are outside the split (0..{len(examples) - 1}).")
+        return chosen
+    pool = [i for i, ex in enumerate(examples) if group is None or ex.group == group]
+    if not pool:
+        groups = sorted({ex.group for ex in examples if ex.group})
+        raise TextclfError(f"no examples in group {group!r}; groups in this split: {', '.join(groups) or 'none'}.")
+    return pool[:count]
+
+
+def attention_text(ex: Example, attention: np.ndarray, gold: str, predicted: str, probability: float) -> str:
+    """attention [K, M] over the last M story sentences (oldest first)."""
+    hops, kept = attention.shape
+    offset = len(ex.context) - kept  # sentences older than the memory cap got no attention
+    header = "     " + "".join(f" hop{k + 1:<3d}" for k in range(hops)) + "  sentence"
+    lines = [header]
+    for i, sentence in enumerate(ex.context):
+        mark = "*" if i in ex.supporting else " "
+        cells = "".join(f" {attention[k, i - offset]:6.2f}" if i >= offset else "      -" for k in range(hops))
+        lines.append(f"{mark}{i + 1:3d} {cells}  {sentence}")
+    lines.append(f"question: {ex.text}")
+    lines.append(f"answer: {gold} | predicted: {predicted} ({probability:.2f})   (* = supporting fact)")
+    return "\n".join(lines)
+
+
+def attention_plot(ex: Example, attention: np.ndarray, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hops, kept = attention.shape
+    sentences = list(ex.context)[len(ex.context) - kept :]
+    first = len(ex.context) - kept
+    labels = [f"{'* ' if first + i in ex.supporting else ''}{s}" for i, s in enumerate(sentences)]
+    fig, ax = plt.subplots(figsize=(4 + 1.1 * hops + 0.06 * max((len(s) for s in labels), default=10), 1.2 + 0.32 * max(kept, 1)))
+    image = ax.imshow(attention.T, cmap="Blues", vmin=0, vmax=max(1.0, float(attention.max())), aspect="auto")
+    ax.set_xticks(range(hops), [f"hop {k + 1}" for k in range(hops)])
+    ax.set_yticks(range(kept), labels, fontsize=9)
+    for tick, label in zip(ax.get_yticklabels(), labels):
+        if label.startswith("* "):
+            tick.set_fontweight("bold")
+    for i in range(kept):
+        for k in range(hops):
+            ax.text(k, i, f"{attention[k, i]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if attention[k, i] > 0.5 else "black")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, cfg.device)
+    if not getattr(model.encoder, "reads_memory", False):
+        raise TextclfError(
+            f"{cfg.ckpt_path} is a {train_cfg.model.name} model; explain draws the attention of memory networks "
+            "(model=memn2n). Flat encoders have no attention over sentences to show."
+        )
+    source = instantiate(data_config(train_cfg, cfg.get("data")))
+    examples = source.load().split(cfg.split)
+    chosen = choose(examples, cfg.indices, cfg.group, cfg.count)
+    picked = [examples[i] for i in chosen]
+    labels = checkpoint["labels"]
+    encoded = encode_examples(picked, vocab, labels, [], source.max_tokens, cfg.split, memory=memory_layout(source))
+    batch = next(iter(BatchIterator(encoded, batch_size=len(picked))))
+    order = batch.index.tolist()  # evaluation batches are length-sorted
+    with torch.inference_mode():
+        features, attention = model.encoder(batch, model.embedding, return_attention=True)
+        probs = model.head(features).softmax(dim=-1)
+    written, texts = [], []
+    for row, position in enumerate(order):
+        ex, index = picked[position], chosen[position]
+        kept = int(batch.memory_lengths[row].clamp(max=attention.shape[-1]))
+        p = attention[row, :, :kept].numpy()
+        predicted = labels[int(probs[row].argmax())]
+        text = attention_text(ex, p, ex.label, predicted, float(probs[row].max()))
+        texts.append(f"## {cfg.split} example {index} ({ex.group or 'no group'})\n{text}\n")
+        (out / f"example_{index}.txt").write_text(text + "\n")
+        title = f"{ex.text}  gold: {ex.label}  predicted: {predicted}"
+        attention_plot(ex, p, title, out / f"example_{index}.png")
+        written.append(out / f"example_{index}.png")
+    (out / "attention.txt").write_text("\n".join(texts))
+    print("\n".join(texts))
+    log.info("attention plots for %d examples in %s", len(written), out)
+    return written
+
+
+@hydra.main(config_path="pkg://textclf.conf", config_name="explain", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    explain(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()
