@@ -84,3 +84,15 @@ def test_restarts_keep_the_best_by_validation(table_dir, tmp_path):
     chosen = tmp_path / f"restart_{results['restart']}"
     assert (tmp_path / "best.pt").read_bytes() == (chosen / "best.pt").read_bytes()
     assert results["test_acc"] == runs.loc[results["restart"], "test_acc"]
+
+
+def test_linear_start_ends_when_validation_loss_stops_falling(babi_dir, tmp_path):
+    cfg = compose_train([
+        "model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=8",
+        "optimizer.lr=0.0", "model.linear_start_patience=2", "trainer.max_epochs=4", "trainer.patience=null",
+        "trainer.progress=false", "trainer.tensorboard=false",
+    ])
+    train(cfg, tmp_path)  # lr 0: the loss never falls after epoch 1, so LS ends after epoch 3
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(metrics["linear_start"]) == [1, 1, 1, 0]
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 4  # best.pt only from the softmax phase

@@ -238,7 +238,8 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
     linear = bool(cfg.model.get("linear_start", False)) and hasattr(model.encoder, "linear_start")
     if linear:
         set_linear_start(model, True)
-    linear_best_loss = math.inf
+    linear_best_loss, linear_bad_epochs = math.inf, 0
+    linear_patience = int(cfg.model.get("linear_start_patience", 1))
 
     train_batches = BatchIterator(data.encoded["train"], tc.batch_size, shuffle=True, seed=seed, device=device)
     val_batches = BatchIterator(data.encoded["val"], tc.eval_batch_size, device=device)
@@ -282,8 +283,11 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
         )
         if linear:
             if row["val_loss"] < linear_best_loss:
-                linear_best_loss = row["val_loss"]
-            else:  # validation loss stopped falling: put the softmax back, select only from here on
+                linear_best_loss, linear_bad_epochs = row["val_loss"], 0
+            else:
+                linear_bad_epochs += 1
+            if linear_bad_epochs >= linear_patience:
+                # Validation loss stopped falling: put the softmax back, select only from here on.
                 linear = False
                 set_linear_start(model, False)
                 stopper = EarlyStopping(tc.monitor, tc.patience)
