@@ -349,3 +349,18 @@ def test_linear_start_travels_with_the_weights():
     assert fresh.linear_start is False
     fresh.load_state_dict(state)
     assert fresh.linear_start is True
+
+
+def test_tied_answers_score_labels_with_the_last_output_table():
+    from conftest import compose_train
+    from textclf.models.build import build_model
+    from textclf.models.classifier import TiedAnswerHead
+
+    cfg = compose_train(["model=memn2n", "model.tie_answers=true", "embedding.dim=8"])
+    model = build_model(cfg, vocab_size=12, num_classes=3, label_tokens=[[5], [6], [7, 8]])
+    assert isinstance(model.head, TiedAnswerHead) and model.head.table is model.encoder.answer_embedding()
+    features = torch.randn(2, 8)
+    C_K = model.encoder.answer_embedding().weight
+    expected = torch.stack([features @ C_K[5], features @ C_K[6], features @ (C_K[7] + C_K[8]) / 2], dim=1)
+    assert torch.allclose(model.head(features), expected, atol=1e-6)
+    assert not any("head" in name for name, _ in model.named_parameters()), "no separate answer matrix"

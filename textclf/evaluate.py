@@ -34,7 +34,7 @@ def load_model(ckpt_path: str | Path, device: str = "cpu"):
     checkpoint = load_checkpoint(ckpt_path)
     train_cfg = OmegaConf.create(checkpoint["config"])
     vocab = Vocab.from_json(checkpoint["tokenizer"])
-    model = build_model(train_cfg, len(vocab), len(checkpoint["labels"]))
+    model = build_model(train_cfg, len(vocab), len(checkpoint["labels"]), vocab.encode_many(checkpoint["labels"]))
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:

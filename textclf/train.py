@@ -230,7 +230,7 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
     seed_everything(seed, tc.deterministic)
-    model = build_model(cfg, len(data.vocab), len(data.labels)).to(device)
+    model = build_model(cfg, len(data.vocab), len(data.labels), data.vocab.encode_many(data.labels)).to(device)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model: %s | %d trainable parameters | device %s", cfg.model.name, n_params, device)
     optimizer = instantiate(cfg.optimizer)(params=[p for p in model.parameters() if p.requires_grad])

@@ -6,11 +6,13 @@ checkpoint's stored config is the very architecture that was trained.
 
 from __future__ import annotations
 
+import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from textclf.errors import TextclfError
-from textclf.models.classifier import TextClassifier
+from textclf.data.vocab import UNK_ID
+from textclf.models.classifier import TextClassifier, TiedAnswerHead
 
 
 def reads_memory(cfg: DictConfig) -> bool:
@@ -21,8 +23,21 @@ def reads_memory(cfg: DictConfig) -> bool:
         raise TextclfError(f"model.encoder._target_={cfg.model.encoder._target_!r} is not an importable class ({err}).") from None
 
 
-def build_model(cfg: DictConfig, vocab_size: int, num_classes: int) -> TextClassifier:
-    """``cfg`` is the full run config; its ``embedding`` and ``model`` groups choose the parts."""
+def label_bags(label_tokens: list[list[int]], vocab_size: int) -> torch.Tensor:
+    """[C, V]: row c averages the one-hot vectors of label c's token ids."""
+    bags = torch.zeros(len(label_tokens), vocab_size)
+    for row, ids in enumerate(label_tokens):
+        for token in ids or [UNK_ID]:
+            bags[row, token] += 1.0 / max(1, len(ids))
+    return bags
+
+
+def build_model(
+    cfg: DictConfig, vocab_size: int, num_classes: int, label_tokens: list[list[int]] | None = None
+) -> TextClassifier:
+    """``cfg`` is the full run config; its ``embedding`` and ``model`` groups choose the parts.
+    ``label_tokens`` (token ids of each label) lets ``model.tie_answers`` tie the answer layer to
+    an encoder's ``answer_embedding`` (MemN2N's W^T = C^K)."""
     # Memory encoders own further embedding tables (MemN2N's C^k), so they need the vocabulary size.
     sizes = {"vocab_size": vocab_size} if reads_memory(cfg) else {}
     try:
@@ -34,4 +49,12 @@ def build_model(cfg: DictConfig, vocab_size: int, num_classes: int) -> TextClass
             f"cannot build model '{cfg.model.get('name', '?')}': {message}. Check the model/embedding "
             "settings on the command line against conf/model/ and conf/embedding/."
         ) from None
-    return TextClassifier(embedding, encoder, num_classes, dropout=cfg.model.get("dropout", 0.0))
+    dropout = cfg.model.get("dropout", 0.0)
+    head = None
+    if cfg.model.get("tie_answers", False):
+        if not hasattr(encoder, "answer_embedding"):
+            raise TextclfError(f"model.tie_answers=true needs an encoder with an answer embedding (memn2n), not {cfg.model.name}.")
+        if label_tokens is None or len(label_tokens) != num_classes:
+            raise ValueError("tie_answers needs the token ids of every label")
+        head = TiedAnswerHead(encoder.answer_embedding(), label_bags(label_tokens, vocab_size), dropout)
+    return TextClassifier(embedding, encoder, num_classes, dropout=dropout, head=head)

@@ -18,14 +18,40 @@ from textclf.data.batching import Batch
 from textclf.models.embedding import Embedding
 
 
+class TiedAnswerHead(nn.Module):
+    """logits = W u with W tied to a word table: W[c] = mean of table rows of label c's tokens.
+
+    MemN2N's adjacent tying sets W^T = C^K (Sukhbaatar et al. 2015, sec. 2.2): answers are words,
+    scored by how well u matches their output embedding. Here answers are classes, so a class is
+    scored through the tokens of its label (one word for most bAbI answers, "n , w" for a path).
+    """
+
+    def __init__(self, table: nn.Embedding, label_bags: torch.Tensor, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.table = table
+        self.dropout = nn.Dropout(dropout)
+        # Derived from the vocabulary and labels (which checkpoints hold), so not saved as state.
+        self.register_buffer("label_bags", label_bags, persistent=False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.dropout(features) @ (self.label_bags @ self.table.weight).T
+
+
 class TextClassifier(nn.Module):
     def __init__(
-        self, embedding: Embedding, encoder: nn.Module, num_classes: int, dropout: float = 0.0
+        self,
+        embedding: Embedding,
+        encoder: nn.Module,
+        num_classes: int,
+        dropout: float = 0.0,
+        head: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.embedding = embedding
         self.encoder = encoder
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(encoder.output_size, num_classes))
+        self.head = head if head is not None else nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(encoder.output_size, num_classes)
+        )
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """batch -> logits [B, num_classes]."""
