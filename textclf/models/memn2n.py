@@ -262,20 +262,32 @@ class MemN2N(nn.Module):
         nn.Embedding this module owns; either way only its weight matrix is read (so the
         Embedding's word_dropout does not apply to MemN2N). ``bags``: `bags(ids)`, if computed.
         """
+        return self.sentence_vectors_many(ids, [table], bags)[0]
+
+    def sentence_vectors_many(
+        self, ids: torch.Tensor, tables: list[nn.Module], bags: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """`sentence_vectors` for several tables at once: their weights side by side make one
+        [V, n*d] matrix, so each forward (and backward) is one matrix product for all K+1 tables
+        rather than one per table; small models are bound by the number of operations."""
         bags = self.bags(ids) if bags is None else bags
-        matrix = table.weight
+        matrix = torch.cat([table.weight for table in tables], dim=1) if len(tables) > 1 else tables[0].weight
         if bags.shape[-1] == self.vocab_size and self.vocab_size <= DENSE_BAG_VOCAB:
-            parts = bags.to(matrix.dtype) @ matrix  # [P, N, d]
+            parts = bags.to(matrix.dtype) @ matrix  # [P, N, n*d]
         else:
-            words = F.embedding(ids.reshape(-1, ids.shape[-1]), matrix)  # [N, S, d]
+            words = F.embedding(ids.reshape(-1, ids.shape[-1]), matrix)  # [N, S, n*d]
             parts = torch.einsum("pns,nsd->pnd", bags.to(matrix.dtype), words)
         vectors = parts[0]
-        if len(parts) == 2:  # PE: l_kj = a_j + (k/d) b_j
+        if len(parts) == 2:  # PE: l_kj = a_j + (k/d) b_j, the same k/d for every table
             k = torch.arange(1, self.input_size + 1, device=ids.device, dtype=matrix.dtype) / self.input_size
-            vectors = vectors + k * parts[1]
-        vectors = vectors.reshape(*ids.shape[:-1], self.input_size)
-        dropout = getattr(table, "dropout", None)
-        return dropout(vectors) if isinstance(dropout, nn.Dropout) else vectors
+            vectors = vectors + k.repeat(len(tables)) * parts[1]
+        vectors = vectors.reshape(*ids.shape[:-1], len(tables), self.input_size)
+        out = []
+        for i, table in enumerate(tables):
+            dropout = getattr(table, "dropout", None)
+            v = vectors[..., i, :]
+            out.append(dropout(v) if isinstance(dropout, nn.Dropout) else v)
+        return out
 
     def initial_query(self, batch: Batch, embedding: nn.Module, batch_size: int) -> torch.Tensor:
         """u^1 [B, d]: the embedded question, or ``query_vector`` for rows without one."""
@@ -320,15 +332,18 @@ class MemN2N(nn.Module):
                 inserted = draw < self.random_noise
             time = temporal_index(lengths, num_memories, self.memory_size, inserted)
 
-        # Each distinct (table, temporal matrix) pair is encoded once per forward: with adjacent
-        # tying, m^{k+1} = c^k; with layer-wise tying, m and c are the same at every hop.
+        # Each distinct table reads the memories once per forward, all in one product, and each
+        # distinct (table, temporal matrix) pair is added once: with adjacent tying m^{k+1} = c^k,
+        # with layer-wise tying m and c are the same at every hop.
+        hop_tables = [self.hop_tables(k, embedding) for k in range(1, self.hops + 1)]
+        tables = list({id(t): t for hop in hop_tables for t in (hop.A, hop.C)}.values())
+        vectors_of = dict(zip(map(id, tables), self.sentence_vectors_many(memory, tables)))
         cache: dict[tuple[int, int], torch.Tensor] = {}
-        memory_bags = self.bags(memory)
 
         def encode(table: nn.Module, T: nn.Parameter | None) -> torch.Tensor:
             key = (id(table), id(T))
             if key not in cache:
-                vectors = self.sentence_vectors(memory, table, memory_bags)  # [B, M, d]
+                vectors = vectors_of[id(table)]  # [B, M, d]
                 if T is not None:
                     vectors = vectors + T[time].to(vectors.dtype)
                 cache[key] = vectors
@@ -336,8 +351,7 @@ class MemN2N(nn.Module):
 
         u = self.initial_query(batch, embedding, batch_size)  # u^1 [B, d]
         attention = []
-        for k in range(1, self.hops + 1):
-            A, C, T_A, T_C = self.hop_tables(k, embedding)
+        for A, C, T_A, T_C in hop_tables:
             m = encode(A, T_A)  # [B, M, d]
             c = encode(C, T_C)
             scores = torch.bmm(m, u.unsqueeze(-1)).squeeze(-1)  # u^T m_i: [B, M]
