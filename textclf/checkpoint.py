@@ -8,9 +8,7 @@ the training run's folder. Only tensors and plain Python types go in, so it load
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import torch
 
 from textclf import __version__
+from textclf.atomic import atomic_write
 from textclf.errors import TextclfError
 
 FORMAT = "textclf-checkpoint"
@@ -36,16 +35,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, "textclf_version": __version__, **payload}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(full, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: torch.save(full, fh))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

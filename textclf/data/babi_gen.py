@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from textclf.atomic import atomic_write
 from textclf.errors import TextclfError
 
 # Bump whenever the text generated for the same arguments changes, so that write_dataset's
@@ -467,17 +466,8 @@ def derive_seed(seed: int, task_id: int, split: str) -> int:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and os.replace(): readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("ascii"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Readers never see half a file (see textclf.atomic)."""
+    atomic_write(path, lambda fh: fh.write(text.encode("ascii")))
 
 
 def _read_manifest(path: Path) -> dict | None:
