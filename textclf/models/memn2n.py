@@ -197,6 +197,8 @@ class MemN2N(nn.Module):
         if self.H is not None:
             nn.init.normal_(self.H.weight, mean=0.0, std=init_std)
         self.query_vector = self._matrix(input_size)  # u^1 when there is no question
+        # k/d for k = 1..d, the embedding-dimension part of PE; a buffer so it moves with the model.
+        self.register_buffer("pe_scale", torch.arange(1, input_size + 1) / input_size, persistent=False)
 
     def get_extra_state(self) -> dict:
         # Saved with the weights (state_dict), so a checkpoint taken during linear start is
@@ -277,15 +279,15 @@ class MemN2N(nn.Module):
         else:
             words = F.embedding(ids.reshape(-1, ids.shape[-1]), matrix)  # [N, S, n*d]
             parts = torch.einsum("pns,nsd->pnd", bags.to(matrix.dtype), words)
+        # unbind, not indexing: its backward stacks the gradients instead of filling a zero
+        # tensor per slice, which showed up as the largest single cost of a training step.
+        parts = [part.view(*ids.shape[:-1], len(tables), self.input_size) for part in parts.unbind(0)]
         vectors = parts[0]
         if len(parts) == 2:  # PE: l_kj = a_j + (k/d) b_j, the same k/d for every table
-            k = torch.arange(1, self.input_size + 1, device=ids.device, dtype=matrix.dtype) / self.input_size
-            vectors = vectors + k.repeat(len(tables)) * parts[1]
-        vectors = vectors.reshape(*ids.shape[:-1], len(tables), self.input_size)
+            vectors = vectors + self.pe_scale.to(matrix.dtype) * parts[1]
         out = []
-        for i, table in enumerate(tables):
+        for table, v in zip(tables, vectors.unbind(-2)):
             dropout = getattr(table, "dropout", None)
-            v = vectors[..., i, :]
             out.append(dropout(v) if isinstance(dropout, nn.Dropout) else v)
         return out
 
