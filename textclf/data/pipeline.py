@@ -64,12 +64,14 @@ def encode_examples(
     max_tokens: int,
     split_name: str = "data",
     memory: MemoryLayout | None = None,
+    labelled: bool = True,
 ) -> EncodedSplit:
-    """Encode examples into one pre-padded tensor set; fail clearly on labels the model lacks."""
+    """Encode examples into one pre-padded tensor set; fail clearly on labels the model lacks.
+    ``labelled=False`` (new text to predict): labels are ignored and set to 0."""
     if not examples:
         raise TextclfError(f"the {split_name} split has no examples; check the data files.")
     label_index = {label: i for i, label in enumerate(labels)}
-    unknown = sorted({ex.label for ex in examples} - label_index.keys())
+    unknown = sorted({ex.label for ex in examples} - label_index.keys()) if labelled else []
     if unknown:
         shown = ", ".join(repr(x) for x in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
         raise TextclfError(
@@ -96,7 +98,7 @@ def encode_examples(
     encoded = EncodedSplit(
         tokens=tokens,
         lengths=lengths,
-        labels=torch.tensor([label_index[ex.label] for ex in examples], dtype=torch.long),
+        labels=torch.tensor([label_index[ex.label] if labelled else 0 for ex in examples], dtype=torch.long),
         group=group,
     )
     if memory is not None:

@@ -1,0 +1,83 @@
+"""Predicting new text from a checkpoint: plain lines and bAbI stories, files and stdin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from textclf.errors import TextclfError
+from textclf.predict import predict
+from textclf.train import train
+
+from conftest import compose_train
+
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory, table_dir):
+    run_dir = tmp_path_factory.mktemp("text_model")
+    train(compose_train(["data=table", f"data.root={table_dir}", "embedding.dim=16", "model.encoder.hidden_size=16",
+                         "trainer.max_epochs=6", "trainer.batch_size=16", "optimizer.lr=0.01",
+                         "trainer.progress=false", "trainer.tensorboard=false"]), run_dir)
+    return run_dir / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def story_model(tmp_path_factory, babi_dir):
+    run_dir = tmp_path_factory.mktemp("story_model")
+    train(compose_train(["model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=8",
+                         "trainer.max_epochs=1", "trainer.progress=false", "trainer.tensorboard=false"]), run_dir)
+    return run_dir / "best.pt"
+
+
+def request(ckpt, source, output, **extra):
+    return OmegaConf.create({"ckpt_path": str(ckpt), "input": str(source), "output": str(output), "top_k": 2,
+                             "batch_size": 2, "device": "cpu", **extra})
+
+
+def test_plain_text_lines_in_input_order(text_model, tmp_path):
+    texts = ["the film was superb and lovely", "a dull , boring plot", "", "very bright and fun cast"]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    count = predict(request(text_model, tmp_path / "in.txt", tmp_path / "out.jsonl"), tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert count == 4 and [r["text"] for r in rows] == texts  # batch_size 2: streamed in chunks, order kept
+    assert [r["label"] for r in rows][:2] == ["pos", "neg"] and rows[3]["label"] == "pos"
+    for r in rows:
+        assert r["top_k"][0] == {"label": r["label"], "probability": r["probability"]}
+        assert sum(t["probability"] for t in r["top_k"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_story_format_predicts_each_question(story_model, tmp_path):
+    (tmp_path / "stories.txt").write_text(
+        "1 Mary went to the kitchen.\n2 John moved to the garden.\n3 Where is Mary? \tkitchen\t1\n"
+        "4 Mary went to the office.\n5 Is Mary in the office?\n1 Sandra went to the bedroom.\n2 Where is Sandra?\n"
+    )
+    predict(request(story_model, tmp_path / "stories.txt", tmp_path / "out.jsonl"), tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["Where is Mary?", "Is Mary in the office?", "Where is Sandra?"]
+    assert rows[1]["story"] == ["Mary went to the kitchen.", "John moved to the garden.", "Mary went to the office."]
+    assert rows[2]["story"] == ["Sandra went to the bedroom."]
+
+
+def test_empty_input_and_bad_story_lines_are_explained(text_model, story_model, tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(TextclfError, match="the input is empty"):
+        predict(request(text_model, tmp_path / "empty.txt", tmp_path / "out.jsonl"), tmp_path)
+    (tmp_path / "plain.txt").write_text("Mary went to the kitchen.\n")
+    with pytest.raises(TextclfError, match=r"plain.txt:1: expected a bAbI story line"):
+        predict(request(story_model, tmp_path / "plain.txt", tmp_path / "out.jsonl"), tmp_path)
+    with pytest.raises(TextclfError, match="does not exist"):
+        predict(request(text_model, tmp_path / "missing.txt", tmp_path / "out.jsonl"), tmp_path)
+
+
+def test_stdin_to_stdout(text_model, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "textclf.predict", f"ckpt_path={text_model}", "input=-", "output=-", "hydra.run.dir=run"],
+        input="a lovely film\nawful plot\n", capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]  # stdout holds predictions only
+    assert [r["text"] for r in rows] == ["a lovely film", "awful plot"]
