@@ -32,6 +32,7 @@ from textclf import __version__
 from textclf.checkpoint import load_checkpoint, save_checkpoint
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import PreparedData, prepare
+from textclf.data.vectors import load_pretrained
 from textclf.errors import TextclfError, debug_requested, exit_on_user_error
 from textclf.inference import predict_proba
 from textclf.models.build import build_model, reads_memory
@@ -230,7 +231,12 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
     seed_everything(seed, tc.deterministic)
-    model = build_model(cfg, len(data.vocab), len(data.labels), data.vocab.encode_many(data.labels)).to(device)
+    model = build_model(cfg, len(data.vocab), len(data.labels), data.vocab.encode_many(data.labels))
+    if "path" in cfg.embedding.keys():  # `in cfg.embedding` is False while the value is still ???
+        if OmegaConf.is_missing(cfg.embedding, "path"):
+            raise TextclfError("embedding=pretrained needs the vectors file: add embedding.path=FILE (.txt, .vec or .npz).")
+        load_pretrained(model.embedding, cfg.embedding.path, data.vocab)
+    model.to(device)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model: %s | %d trainable parameters | device %s", cfg.model.name, n_params, device)
     optimizer = instantiate(cfg.optimizer)(params=[p for p in model.parameters() if p.requires_grad])

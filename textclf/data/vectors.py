@@ -1,0 +1,94 @@
+"""Pretrained word vectors for the vocabulary: GloVe / word2vec text, fastText .vec, or .npz.
+
+Text files are streamed line by line and only the rows of vocabulary words are kept, so a
+multi-GB file never sits in memory. Formats:
+- GloVe: ``word v1 ... vd`` per line;
+- word2vec text / fastText .vec: the same after a header line ``count dim``;
+- .npz: arrays ``vectors`` [N, d] and ``words`` [N] (a matrix plus its vocabulary).
+A word is matched as written, else lowercased (the vocabulary is lowercased by default).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from textclf.data.vocab import SPECIALS, Vocab
+from textclf.errors import TextclfError
+
+log = logging.getLogger(__name__)
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def read_vectors(path: str | Path, vocab: Vocab, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(vectors [V, dim], found [V] bool) aligned with ``vocab``; rows not found are zero."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise TextclfError(
+            f"pretrained vectors file {path} does not exist. Set embedding.path=FILE to a GloVe/word2vec "
+            ".txt, fastText .vec or .npz file."
+        )
+    index = {token: i for token, i in vocab.tokenizer.get_vocab().items() if token not in SPECIALS}
+    vectors = torch.zeros(len(vocab), dim)
+    found = torch.zeros(len(vocab), dtype=torch.bool)
+
+    def take(word: str, values) -> None:
+        for key in (word, word.lower()):
+            i = index.get(key)
+            if i is not None and not found[i]:
+                vectors[i] = torch.as_tensor(values, dtype=torch.float32)
+                found[i] = True
+                return
+
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            if "vectors" not in data or "words" not in data:
+                raise TextclfError(f"{path}: an .npz of vectors needs arrays 'vectors' [N, d] and 'words' [N]; it has {sorted(data)}.")
+            matrix, words = data["vectors"], data["words"]
+            if matrix.ndim != 2 or matrix.shape[1] != dim:
+                raise TextclfError(f"{path}: vectors are {matrix.shape[1] if matrix.ndim == 2 else '?'}-dimensional but embedding.dim={dim}; set embedding.dim={matrix.shape[-1]}.")
+            for word, row in zip(words.tolist(), matrix):
+                take(str(word), row)
+        return vectors, found
+
+    with _open_text(path) as fh:
+        for number, line in enumerate(fh, start=1):
+            parts = line.rstrip("\n").rstrip(" ").split(" ")
+            if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                if int(parts[1]) != dim:  # word2vec / fastText header: "count dim"
+                    raise TextclfError(f"{path}: vectors are {parts[1]}-dimensional but embedding.dim={dim}; set embedding.dim={parts[1]}.")
+                continue
+            if len(parts) != dim + 1:
+                if len(parts) > 2 and number <= 2:
+                    raise TextclfError(f"{path}:{number}: vectors are {len(parts) - 1}-dimensional but embedding.dim={dim}; set embedding.dim={len(parts) - 1}.")
+                raise TextclfError(f"{path}:{number}: expected a word and {dim} numbers, got {len(parts)} fields.")
+            if parts[0] in index or parts[0].lower() in index:
+                try:
+                    take(parts[0], [float(x) for x in parts[1:]])
+                except ValueError:
+                    raise TextclfError(f"{path}:{number}: a value is not a number.") from None
+    return vectors, found
+
+
+def load_pretrained(embedding, path: str | Path, vocab: Vocab) -> float:
+    """Copy pretrained rows into ``embedding`` and log the coverage; returns the share found."""
+    vectors, found = read_vectors(path, vocab, embedding.dim)
+    copied = embedding.load_vectors(vectors, found)
+    words = len(vocab) - len(SPECIALS)
+    share = copied / max(1, words)
+    rest = "stay random and frozen" if embedding.freeze else "keep random N(0, 0.1^2) vectors and are trained"
+    log.info(
+        "pretrained vectors %s: %d of %d vocabulary words found (%.1f %%); the other %d %s%s",
+        Path(path).name, copied, words, 100 * share, words - copied, rest,
+        "; the table is frozen" if embedding.freeze else "",
+    )
+    return share
