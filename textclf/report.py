@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,7 @@ def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path, 
 
     n = len(names)
     size = min(4 + 0.45 * n, 30)  # bAbI joint has ~170 answers: grow, but not without bound
+    plt.rcParams["font.family"] = ["DejaVu Sans", *cjk_fonts()]  # fallbacks for Chinese class names
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -169,9 +171,23 @@ def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path, 
             for j in range(n):
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
                         color="white" if matrix[i, j] > threshold else "black", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with warnings.catch_warnings():
+        # Without a CJK font installed, Chinese labels draw as boxes; the .txt/.csv reports and
+        # predictions.csv still carry the names, so a warning per glyph would only be noise.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def cjk_fonts() -> list[str]:
+    """Installed font families that can draw Chinese, in order of preference."""
+    from matplotlib import font_manager
+
+    wanted = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei",
+              "Microsoft YaHei", "PingFang SC", "Source Han Sans SC")
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return [name for name in wanted if name in installed]
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from textclf.data.class_folder import is_class_folder, read_class_folder
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import hold_out, read_lines, require_files
 from textclf.errors import TextclfError
@@ -39,6 +40,7 @@ class Table(DataSource):
     John left.``; split on ``|``, so a sentence cannot contain one; empty cell = no context); in
     JSON Lines either such a string or a list of strings. With ``val_file`` left
     None, ``val_fraction`` of the training rows are held out with a shuffle seeded by ``seed``.
+    A folder with a class.txt is read in the THUCNews-style layout instead (class_folder.py).
     """
 
     train_file: str = "train.csv"
@@ -50,6 +52,8 @@ class Table(DataSource):
     encoding: str = "utf-8"
 
     def load(self) -> Splits:
+        if is_class_folder(self.root):  # train/dev/test.txt + class.txt (see class_folder.py)
+            return read_class_folder(self.root, self.encoding)
         names = [self.train_file, self.test_file] + ([self.val_file] if self.val_file else [])
         for name in names:
             check_format(name)

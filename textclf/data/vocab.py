@@ -40,15 +40,24 @@ class Vocab:
         lowercase: bool = True,
         min_freq: int = 1,
         max_size: int | None = None,
+        cjk_chars: bool = False,
     ) -> Vocab:
         """Learn the vocabulary from ``texts``: words seen at least ``min_freq`` times, at most
-        ``max_size`` of them (most frequent first), plus the special tokens."""
+        ``max_size`` of them (most frequent first), plus the special tokens.
+
+        ``cjk_chars``: every CJK ideograph becomes a token of its own (Chinese is written without
+        spaces, and character models are the usual baseline for it); other text still splits into
+        words. Text already segmented into words by spaces needs no option: words are whatever
+        stands between spaces and punctuation.
+        """
         if min_freq < 1:
             raise TextclfError(f"tokenizer.min_freq must be >= 1, got {min_freq}.")
         if max_size is not None and max_size < 1:
             raise TextclfError(f"tokenizer.max_size must be >= 1 or null, got {max_size}.")
         tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
         steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+        if cjk_chars:  # BertNormalizer puts spaces around each CJK ideograph
+            steps.append(normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False))
         tokenizer.normalizer = normalizers.Sequence(steps)
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
             [
