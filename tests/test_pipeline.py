@@ -149,3 +149,8 @@ def test_memory_tensors_and_batches():
     assert batch.memory.dtype == torch.long
     assert batch.memory.shape[1] == max(1, int(batch.memory_lengths.max()))
     assert torch.equal(batch.query[:, : batch.query.shape[1]], encoded.query[batch.index, : batch.query.shape[1]])
+
+
+def test_drop_punctuation_keeps_clitics():
+    vocab = Vocab.fit(["Is Mary in the kitchen? it 's n't , ok."], drop_punctuation=True)
+    assert vocab.tokenize("Is Mary in the kitchen? it 's n't , ok.") == ["is", "mary", "in", "the", "kitchen", "it", "'s", "n't", "ok"]

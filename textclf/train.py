@@ -1,4 +1,4 @@
-"""Training: `python -m textclf [overrides]`.
+"""Training: `python -m textclf [overrides]` (entry point in textclf/__main__.py).
 
 A plain loop you can read top to bottom (nanoGPT style): prepare data, build the model, then per
 epoch train, evaluate on validation, checkpoint, maybe stop early; finally score the best model on
@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import pandas as pd
 import torch
@@ -356,9 +355,9 @@ def append_csv(path: Path, row: dict[str, Any]) -> None:
         writer.writerow(row)
 
 
-@hydra.main(config_path="pkg://textclf.conf", config_name="train", version_base="1.3")
 @exit_on_user_error
-def main(cfg: DictConfig) -> float:
+def run(cfg: DictConfig) -> float:
+    """The body of `python -m textclf` (see textclf/__main__.py, which keeps --help light)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
@@ -376,7 +375,3 @@ def main(cfg: DictConfig) -> float:
     if metric not in results:
         raise TextclfError(f"optimized_metric={metric} is not in results; choose one of {sorted(results)}.")
     return results[metric]
-
-
-if __name__ == "__main__":
-    main()

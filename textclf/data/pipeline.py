@@ -118,6 +118,7 @@ def prepare(
     min_freq: int = 1,
     max_size: int | None = None,
     cjk_chars: bool = False,
+    drop_punctuation: bool = False,
     with_memory: bool = False,
 ) -> PreparedData:
     """Read the dataset, fit vocabulary and labels on train, encode train/val/test (with memory
@@ -126,7 +127,7 @@ def prepare(
     for name in ("train", "val", "test"):
         if not splits.split(name):
             raise TextclfError(f"{splits.description or type(source).__name__}: the {name} split is empty; check the data files.")
-    vocab = Vocab.fit(training_texts(splits.train), lowercase, min_freq, max_size, cjk_chars)
+    vocab = Vocab.fit(training_texts(splits.train), lowercase, min_freq, max_size, cjk_chars, drop_punctuation)
     labels = splits.labels()
     groups = group_names(splits.train + splits.test)
     encoded = {

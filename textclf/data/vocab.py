@@ -41,6 +41,7 @@ class Vocab:
         min_freq: int = 1,
         max_size: int | None = None,
         cjk_chars: bool = False,
+        drop_punctuation: bool = False,
     ) -> Vocab:
         """Learn the vocabulary from ``texts``: words seen at least ``min_freq`` times, at most
         ``max_size`` of them (most frequent first), plus the special tokens.
@@ -49,6 +50,9 @@ class Vocab:
         spaces, and character models are the usual baseline for it); other text still splits into
         words. Text already segmented into words by spaces needs no option: words are whatever
         stands between spaces and punctuation.
+
+        ``drop_punctuation``: tokens made only of punctuation are removed (as bAbI implementations
+        do: a sentence's final "." would otherwise take a position in MemN2N's position encoding).
         """
         if min_freq < 1:
             raise TextclfError(f"tokenizer.min_freq must be >= 1, got {min_freq}.")
@@ -59,12 +63,10 @@ class Vocab:
         if cjk_chars:  # BertNormalizer puts spaces around each CJK ideograph
             steps.append(normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False))
         tokenizer.normalizer = normalizers.Sequence(steps)
-        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.WhitespaceSplit(),
-                pre_tokenizers.Split(Regex(_WORD_PATTERN), behavior="isolated"),
-            ]
-        )
+        steps = [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(_WORD_PATTERN), behavior="isolated")]
+        if drop_punctuation:
+            steps.append(pre_tokenizers.Split(Regex(r"^[^\w\s]+$"), behavior="removed"))
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(steps)
         vocab_size = (max_size + len(SPECIALS)) if max_size is not None else 2**31 - 1
         trainer = trainers.WordLevelTrainer(
             vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False
