@@ -96,3 +96,13 @@ def test_linear_start_ends_when_validation_loss_stops_falling(babi_dir, tmp_path
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     assert list(metrics["linear_start"]) == [1, 1, 1, 0]
     assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 4  # best.pt only from the softmax phase
+
+
+def test_linear_start_cap(babi_dir, tmp_path):
+    cfg = compose_train([
+        "model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=8",
+        "model.linear_start_patience=100", "model.linear_start_max_epochs=2", "trainer.max_epochs=3",
+        "trainer.patience=null", "trainer.progress=false", "trainer.tensorboard=false",
+    ])
+    train(cfg, tmp_path)
+    assert list(pd.read_csv(tmp_path / "metrics.csv")["linear_start"]) == [1, 1, 0]

@@ -245,6 +245,7 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
         set_linear_start(model, True)
     linear_best_loss, linear_bad_epochs = math.inf, 0
     linear_patience = int(cfg.model.get("linear_start_patience", 1))
+    linear_max_epochs = cfg.model.get("linear_start_max_epochs")  # None: no cap
 
     train_batches = BatchIterator(data.encoded["train"], tc.batch_size, shuffle=True, seed=seed, device=device)
     val_batches = BatchIterator(data.encoded["val"], tc.eval_batch_size, device=device)
@@ -291,8 +292,10 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
                 linear_best_loss, linear_bad_epochs = row["val_loss"], 0
             else:
                 linear_bad_epochs += 1
-            if linear_bad_epochs >= linear_patience:
-                # Validation loss stopped falling: put the softmax back, select only from here on.
+            capped = linear_max_epochs is not None and epoch >= linear_max_epochs
+            if linear_bad_epochs >= linear_patience or capped:
+                # Validation loss stopped falling (or, on large data where it falls for long, the
+                # cap is reached): put the softmax back, and select best.pt only from here on.
                 linear = False
                 set_linear_start(model, False)
                 stopper = EarlyStopping(tc.monitor, tc.patience)
