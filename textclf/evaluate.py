@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclf.checkpoint import load_checkpoint
 from textclf.data.batching import BatchIterator
-from textclf.data.pipeline import encode_examples, group_names, memory_layout
+from textclf.data.pipeline import encode_examples, group_names, load_source, memory_layout
 from textclf.data.vocab import Vocab
 from textclf.errors import TextclfError, exit_on_user_error
 from textclf.inference import predict_proba
@@ -62,7 +62,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
         raise TextclfError(f"split must be train, val or test, got {cfg.split!r}.")
     model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, cfg.device)
     source = instantiate(data_config(train_cfg, cfg.get("data")))
-    splits = source.load()
+    splits = load_source(source)
     examples = splits.split(cfg.split)
     labels = checkpoint["labels"]
     groups = group_names(examples)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
-from textclf.data.pipeline import encode_examples, memory_layout
+from textclf.data.pipeline import encode_examples, load_source, memory_layout
 from textclf.errors import TextclfError, exit_on_user_error
 from textclf.evaluate import data_config, load_model
 
@@ -94,7 +94,7 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
             "(model=memn2n). Flat encoders have no attention over sentences to show."
         )
     source = instantiate(data_config(train_cfg, cfg.get("data")))
-    examples = source.load().split(cfg.split)
+    examples = load_source(source).split(cfg.split)
     chosen = choose(examples, cfg.indices, cfg.group, cfg.count)
     picked = [examples[i] for i in chosen]
     labels = checkpoint["labels"]

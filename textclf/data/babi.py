@@ -215,6 +215,8 @@ class Babi(DataSource):
     one, so a story can give questions to both train and val, as in the usual bAbI protocol.
     """
 
+    download_name = "babi"
+
     tasks: int | list[int] | str = "all"
 
     def load(self) -> Splits:

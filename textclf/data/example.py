@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from textclf.errors import TextclfError
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,19 @@ class DataSource:
     max_tokens: int = 256  # flat encoders: longest token sequence kept (story + question)
     max_memories: int = 50  # memory encoders: most recent story sentences kept
     memory_window: int = 6  # memory encoders on single texts: tokens per memory window
+    download: bool = False  # fetch the dataset from its official address into root first (download.py)
+
+    # Which entry of textclf.data.download.source_for fetches this dataset; None: no download known.
+    download_name: ClassVar[str | None] = None
 
     def load(self) -> Splits:
         raise NotImplementedError
+
+    def fetch(self) -> None:
+        """Download into ``root`` when asked to (and not done before); then `load` reads it."""
+        if self.download:
+            from textclf.data.download import ensure_downloaded, source_for
+
+            if self.download_name is None:
+                raise TextclfError(f"{type(self).__name__}: no download is known for this dataset; put its files in data.root.")
+            ensure_downloaded(source_for(self.download_name, Path(self.root).expanduser()), self.root)

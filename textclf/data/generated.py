@@ -18,6 +18,7 @@ from textclf.errors import TextclfError
 
 @dataclass(kw_only=True)
 class GeneratedBabi(Babi):
+    download_name = None  # generated here, never downloaded
     n_train: int = 1000  # questions per task in the train file (val_fraction of it is held out)
     n_test: int = 1000
     generator_seed: int = 0

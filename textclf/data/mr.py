@@ -49,6 +49,8 @@ class MR(DataSource):
     get another one.
     """
 
+    download_name = "mr"
+
     TEST_FRACTION: ClassVar[float] = 0.1
 
     def load(self) -> Splits:

@@ -108,6 +108,12 @@ def encode_examples(
     return encoded
 
 
+def load_source(source: DataSource) -> Splits:
+    """Download first if the config asks for it (data.download=true), then read."""
+    source.fetch()
+    return source.load()
+
+
 def memory_layout(source: DataSource) -> MemoryLayout:
     return MemoryLayout(max_memories=source.max_memories, window=source.memory_window)
 
@@ -123,7 +129,7 @@ def prepare(
 ) -> PreparedData:
     """Read the dataset, fit vocabulary and labels on train, encode train/val/test (with memory
     tensors too when the encoder reads memories)."""
-    splits = source.load()
+    splits = load_source(source)
     for name in ("train", "val", "test"):
         if not splits.split(name):
             raise TextclfError(f"{splits.description or type(source).__name__}: the {name} split is empty; check the data files.")

@@ -27,6 +27,8 @@ class SST(DataSource):
     ``seed`` and ``val_fraction`` do not change the data.
     """
 
+    download_name = "sst"
+
     variant: str = "binary"
 
     def load(self) -> Splits:
