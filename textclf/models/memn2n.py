@@ -246,8 +246,9 @@ class MemN2N(nn.Module):
         P = 2 with PE (the a and b coefficients) else 1, so a table's sentence vectors are one
         matrix product, bags @ weight, in both directions of autograd. Built once per forward and
         shared by all K+1 tables; a training step (B=32, M=50, S=12, d=50, one thread) took
-        14.3 ms this way against 28.7 ms looking up [N, S, d] word vectors per table. Large vocabularies (SST: ~15k words): the same weights
-        as [P, N, S], applied to looked-up word vectors, since a dense [N, V] would be too big.
+        14.3 ms this way against 28.7 ms looking up [N, S, d] word vectors per table.
+        Large vocabularies (SST: ~15k words): the same weights as [P, N, S], applied to looked-up
+        word vectors, since a dense [N, V] would be too big.
         """
         weights = position_coefficients(ids) if self.position_encoding else ((ids != 0).to(torch.get_default_dtype()),)
         flat = ids.reshape(-1, ids.shape[-1])
