@@ -508,3 +508,15 @@ def test_real_trec():
         "ABBR": 86, "DESC": 1162, "ENTY": 1250, "HUM": 1223, "LOC": 835, "NUM": 896,
     }
     assert Counter(ex.label for ex in splits.test)["NUM"] == 113
+
+
+def test_babi_1k_folder_is_marked_comparable_to_the_paper(tmp_path):
+    from textclf.data.babi import Babi
+
+    story = "1 Mary went to the kitchen.\n2 Where is Mary? \tkitchen\t1\n"
+    for folder in ("en", "en-10k"):
+        (tmp_path / folder).mkdir()
+        for split in ("train", "test"):
+            (tmp_path / folder / f"qa1_single-supporting-fact_{split}.txt").write_text(story * 10)
+    assert Babi(root=str(tmp_path / "en"), tasks=1).load().reference == "babi1k"
+    assert Babi(root=str(tmp_path / "en-10k"), tasks=1).load().reference is None

@@ -80,7 +80,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
         group=None if encoded.group is None else encoded.group.numpy(),
         groups=groups,
         title=f"{train_cfg.model.name} on {splits.description} ({cfg.split}){synthetic}",
-        compare_to_paper=not splits.synthetic,
+        compare_to_paper=splits.reference == "babi1k",
     )
     results = {
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),

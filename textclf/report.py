@@ -111,7 +111,8 @@ PAPER_1K_JOINT_ERROR = dict(zip(
 def write_task_table(metrics: dict[str, Any], out: Path, title: str, compare_to_paper: bool = True) -> None:
     """Per-task error table in the paper's layout (Markdown and CSV): task number and name, our
     error, the paper's figure for the same task (MemN2N PE LS RN, 1k, joint), failed marked.
-    Synthetic (generated) tasks only share names with the real ones: no paper column for them."""
+    Only for the real 1k tasks: generated tasks only share names with the real ones, and 10k or
+    single-task results are not what that column measured."""
     from textclf.data.babi import TASK_NAMES
 
     rows = []

@@ -327,7 +327,7 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
         group=None if split.group is None else split.group.numpy(),
         groups=data.groups,
         title=title,
-        compare_to_paper=not data.splits.synthetic,
+        compare_to_paper=data.splits.reference == "babi1k",
     )
     results: dict[str, Any] = {
         "model": cfg.model.name,

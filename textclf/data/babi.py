@@ -232,7 +232,8 @@ class Babi(DataSource):
             train += kept
             val += held
             test += parse_babi(test_path, f"qa{task}")
-        return Splits(train, val, test, label_names=None, description=self.describe(folder, numbers))
+        reference = "babi1k" if folder.name == "en" else None  # the release's 1k folder
+        return Splits(train, val, test, label_names=None, description=self.describe(folder, numbers), reference=reference)
 
     def task_files(self, folder: Path, numbers: list[int]) -> dict[int, tuple[Path, Path]]:
         """Find every requested task's files before reading any, so all gaps show in one message."""

@@ -41,6 +41,9 @@ class Splits:
     label_names: list[str] | None = None
     description: str = ""  # one line for logs and reports, e.g. "SST-2 (sentence level)"
     synthetic: bool = False  # generated data: reports must say so
+    # Published results these splits can be set beside: "babi1k" for the real 1k bAbI tasks (the
+    # per-task tables then show the MemN2N paper's 1k joint figures). None: nothing comparable.
+    reference: str | None = None
 
     def labels(self) -> list[str]:
         """The class list: the dataset's own order, else every label seen in any split, sorted.

@@ -44,6 +44,7 @@ class GeneratedBabi(Babi):
             max_tokens=self.max_tokens, max_memories=self.max_memories,
         ).load()
         splits.synthetic = True
+        splits.reference = None  # generated tasks only share names with the real ones
         which = "all generated tasks" if numbers == list(babi_gen.TASKS) else f"tasks {','.join(map(str, numbers))}"
         splits.description = f"synthetic bAbI-format data (textclf generator, {which})"
         return splits
