@@ -23,9 +23,9 @@ from textclf.data.example import Example
 FAILED_ERROR = 5.0  # bAbI convention (Weston et al. 2015): a task is failed above 5 % test error
 
 
-def scores(gold: np.ndarray, pred: np.ndarray, n_labels: int) -> dict[str, float]:
-    """Accuracy and macro-F1 over all classes the model knows (absent classes score F1 = 0 only if
-    predicted; scikit-learn's zero_division=0 keeps warnings out of logs)."""
+def scores(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-F1 over the classes that occur in gold or predictions (a class the split
+    never has and the model never predicts would only add a meaningless 0 to the average)."""
     present = sorted(set(gold.tolist()) | set(pred.tolist()))
     return {
         "acc": float(accuracy_score(gold, pred)),
@@ -54,7 +54,7 @@ def group_errors(gold: np.ndarray, pred: np.ndarray, group: np.ndarray, groups: 
 def summarize(prob: np.ndarray, gold: np.ndarray, group: np.ndarray | None, labels: Sequence[str], groups: Sequence[str]) -> dict[str, Any]:
     """All headline metrics of one split's predictions."""
     pred = prob.argmax(axis=1)
-    result: dict[str, Any] = scores(gold, pred, len(labels))
+    result: dict[str, Any] = scores(gold, pred)
     if group is not None and len(groups):
         result.update(group_errors(gold, pred, group, groups))
     return result
