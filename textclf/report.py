@@ -51,7 +51,7 @@ def group_errors(gold: np.ndarray, pred: np.ndarray, group: np.ndarray, groups: 
     return {"per_task": per_task, "mean_error": mean_error, "failed_tasks": failed}
 
 
-def summarize(prob: np.ndarray, gold: np.ndarray, group: np.ndarray | None, labels: Sequence[str], groups: Sequence[str]) -> dict[str, Any]:
+def summarize(prob: np.ndarray, gold: np.ndarray, group: np.ndarray | None, groups: Sequence[str]) -> dict[str, Any]:
     """All headline metrics of one split's predictions."""
     pred = prob.argmax(axis=1)
     result: dict[str, Any] = scores(gold, pred)
@@ -76,7 +76,7 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pred = prob.argmax(axis=1)
-    metrics = summarize(prob, gold, group, labels, groups)
+    metrics = summarize(prob, gold, group, groups)
     present = sorted(set(gold.tolist()) | set(pred.tolist()))
     names = [labels[i] for i in present]
     text = classification_report(gold, pred, labels=present, target_names=names, digits=4, zero_division=0)

@@ -168,7 +168,7 @@ def evaluate_split(model, batches: BatchIterator, data: PreparedData, prefix: st
     prob, loss = predict_proba(model, batches)
     split = batches.split
     group = None if split.group is None else split.group.numpy()
-    metrics = summarize(prob, split.labels.numpy(), group, data.labels, data.groups)
+    metrics = summarize(prob, split.labels.numpy(), group, data.groups)
     metrics["loss"] = loss
     return {f"{prefix}_{k}": v for k, v in metrics.items()}, prob
 
