@@ -27,6 +27,7 @@ from textclf.data.example import Example
 from textclf.data.pipeline import encode_examples, memory_layout
 from textclf.errors import TextclfError, exit_on_user_error
 from textclf.evaluate import load_model
+from textclf.inference import predict_proba
 
 log = logging.getLogger("textclf.predict")
 
@@ -106,11 +107,8 @@ def predict(cfg: DictConfig, run_dir: str | Path) -> int:
             examples = story_examples(lines, cfg.input) if stories else text_examples(lines)
             for chunk in batched(examples, cfg.batch_size):
                 encoded = encode_examples(chunk, vocab, labels, [], source.max_tokens, "input", memory, labelled=False)
-                prob = torch.empty(len(chunk), len(labels))
-                for batch in BatchIterator(encoded, cfg.batch_size, device=device):  # length-sorted rows
-                    with torch.inference_mode():
-                        prob[batch.index] = model(batch).float().softmax(dim=-1).cpu()
-                values, indices = prob.topk(top_k, dim=-1)
+                prob, _ = predict_proba(model, BatchIterator(encoded, cfg.batch_size, device=device))  # no gold: loss unused
+                values, indices = torch.from_numpy(prob).topk(top_k, dim=-1)
                 for ex, top_values, top_indices in zip(chunk, values.tolist(), indices.tolist()):  # input order
                     record = {"text": ex.text}
                     if ex.context:

@@ -113,16 +113,24 @@ def stored_config(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(resolved)
 
 
-def checkpoint_payload(config_yaml: str, model: torch.nn.Module, data: PreparedData, metrics: dict, epoch: int) -> dict[str, Any]:
+def run_description(cfg: DictConfig, data: PreparedData) -> dict[str, Any]:
+    """What every checkpoint of a run shares (tokenizer, labels, config): built once per run, not
+    per epoch, since serialising a 15k-word tokenizer is not free."""
     return {
-        "state_dict": {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in model.state_dict().items()},
         "tokenizer": data.vocab.to_json(),
         "labels": list(data.labels),
         "groups": list(data.groups),
-        "config": config_yaml,
+        "config": stored_config(cfg),
+        "synthetic": data.splits.synthetic,
+    }
+
+
+def checkpoint_payload(description: dict[str, Any], model: torch.nn.Module, metrics: dict, epoch: int) -> dict[str, Any]:
+    return {
+        **description,
+        "state_dict": {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in model.state_dict().items()},
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
         "epoch": epoch,
-        "synthetic": data.splits.synthetic,
     }
 
 
@@ -259,7 +267,7 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
         writer = SummaryWriter(log_dir=str(run_dir / "tb"))
     metrics_path = run_dir / "metrics.csv"
     metrics_path.unlink(missing_ok=True)
-    config_yaml = stored_config(cfg)
+    description = run_description(cfg, data)
     started = time.perf_counter()
     epoch = 0
     row: dict[str, Any] = {}
@@ -277,11 +285,10 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
                 if key != "epoch":
                     writer.add_scalar(key, value, epoch)
         improved = stopper.update(row, epoch)
+        payload = checkpoint_payload(description, model, row, epoch)
         if improved:
-            save_checkpoint(run_dir / "best.pt", checkpoint_payload(config_yaml, model, data, row, epoch))
-        last = checkpoint_payload(config_yaml, model, data, row, epoch)
-        last["optimizer"] = optimizer.state_dict()
-        save_checkpoint(run_dir / "last.pt", last)
+            save_checkpoint(run_dir / "best.pt", payload)
+        save_checkpoint(run_dir / "last.pt", {**payload, "optimizer": optimizer.state_dict()})
         log.info(
             "epoch %d | train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g | %.1fs%s%s",
             epoch, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["lr"], row["seconds"],

@@ -8,7 +8,7 @@ subset never rewrites files another run may be reading.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from textclf.data import babi_gen
 from textclf.data.babi import Babi, parse_tasks
@@ -39,10 +39,7 @@ class GeneratedBabi(Babi):
     def load(self) -> Splits:
         numbers = self.task_numbers()
         babi_gen.write_dataset(self.root, list(babi_gen.TASKS), self.n_train, self.n_test, self.generator_seed)
-        splits = Babi(
-            root=self.root, tasks=numbers, seed=self.seed, val_fraction=self.val_fraction,
-            max_tokens=self.max_tokens, max_memories=self.max_memories,
-        ).load()
+        splits = Babi.load(replace(self, tasks=numbers))  # the real reader, on the generated files
         splits.synthetic = True
         splits.reference = None  # generated tasks only share names with the real ones
         which = "all generated tasks" if numbers == list(babi_gen.TASKS) else f"tasks {','.join(map(str, numbers))}"
