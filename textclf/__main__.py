@@ -4,6 +4,12 @@ Only Hydra is imported here: torch, scikit-learn and the rest load when a run st
 `python -m textclf --help` and config errors answer in a fraction of a second.
 """
 
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+
 import hydra
 from omegaconf import DictConfig
 
@@ -15,5 +21,31 @@ def main(cfg: DictConfig) -> float:
     return run(cfg)
 
 
-if __name__ == "__main__":
+def route_secondary_ranks(argv: list[str]) -> list[str]:
+    """Under torchrun, give ranks other than 0 a scratch run folder of their own.
+
+    Every rank runs this same command, and Hydra would name each run folder after the second it
+    started in: ranks starting a second apart would split one run over two folders. Rank 0 writes
+    everything (checkpoints, logs, reports); the others only need somewhere harmless for Hydra's
+    own files, removed when they exit.
+    """
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        return argv
+    if "-m" in argv or "--multirun" in argv:
+        print("textclf: error: torchrun runs one training job; start sweeps (-m) without torchrun.", file=sys.stderr)
+        raise SystemExit(2)
+    scratch = tempfile.mkdtemp(prefix=f"textclf-rank{rank}-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    kept = [arg for arg in argv if not arg.startswith(("hydra.run.dir=", "hydra.output_subdir="))]
+    return [*kept, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
+
+
+def cli() -> None:
+    """The `textclf` console script and `python -m textclf`."""
+    sys.argv = route_secondary_ranks(sys.argv)
     main()
+
+
+if __name__ == "__main__":
+    cli()

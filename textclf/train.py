@@ -8,7 +8,9 @@ loop batches from pre-built tensors and keeps `.item()` (a device sync) out of t
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import logging
 import math
 import random
@@ -29,13 +31,17 @@ from tqdm import tqdm
 
 from textclf import __version__
 from textclf.checkpoint import load_checkpoint, save_checkpoint
-from textclf.data.batching import BatchIterator
+from textclf.data.batching import BatchIterator, EncodedSplit
 from textclf.data.pipeline import PreparedData, prepare
 from textclf.data.vectors import load_pretrained
+from textclf.distributed import Distributed, RankBatches
 from textclf.errors import TextclfError, debug_requested, exit_on_user_error
 from textclf.inference import predict_proba
 from textclf.models.build import build_model, reads_memory
+from textclf.precision import Precision
 from textclf.report import summarize, write_json, write_report
+from textclf.resume import adopt_history, load_resume_checkpoint, resume_source, rng_state, set_rng_state
+from textclf.stopping import EarlyStopping, LinearStart
 
 log = logging.getLogger("textclf.train")
 
@@ -70,32 +76,6 @@ def check_trainer_config(tc: DictConfig) -> None:
         raise TextclfError(f"trainer.loss_reduction must be mean or sum, got {tc.loss_reduction!r}.")
     if not tc.monitor.startswith("val_"):
         raise TextclfError(f"trainer.monitor must be a validation metric (val_acc, val_loss, val_macro_f1), got {tc.monitor}.")
-
-
-class EarlyStopping:
-    """Tracks the monitored validation metric; ``improved`` says when to save best.pt."""
-
-    def __init__(self, monitor: str, patience: int | None):
-        self.monitor = monitor
-        self.sign = -1.0 if monitor.endswith("loss") else 1.0  # losses fall, accuracies rise
-        self.patience = patience
-        self.best = -math.inf
-        self.best_epoch = 0
-        self.bad_epochs = 0
-
-    def update(self, metrics: dict[str, float], epoch: int) -> bool:
-        if self.monitor not in metrics:
-            raise TextclfError(f"trainer.monitor={self.monitor} is not a logged metric; choose from {sorted(metrics)}.")
-        value = self.sign * metrics[self.monitor]
-        if value > self.best:
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-            return True
-        self.bad_epochs += 1
-        return False
-
-    @property
-    def should_stop(self) -> bool:
-        return self.patience is not None and self.bad_epochs >= self.patience
 
 
 def make_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer):
@@ -134,72 +114,31 @@ def checkpoint_payload(description: dict[str, Any], model: torch.nn.Module, metr
     }
 
 
-def train_one_epoch(model, batches, optimizer, grad_clip, epoch, progress, reduction: str = "mean") -> dict[str, float]:
-    """One pass over the training batches. ``reduction="sum"`` sums the loss over the batch instead
-    of averaging it, as Sukhbaatar et al. (2015) do for MemN2N ("cost is not averaged over a
-    batch"), which their learning rates and clipping threshold assume."""
-    model.train()
-    device = next(model.parameters()).device
-    total_loss = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
-    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
-    for step, batch in enumerate(bar):
-        logits = model(batch)
-        loss = F.cross_entropy(logits, batch.labels, reduction=reduction)
-        if step % 25 == 0:  # one sync every 25 steps: cheap, and catches NaN before it is applied
-            value = loss.item()
-            if not math.isfinite(value):
-                raise TextclfError(
-                    f"training loss became {value} at epoch {epoch}, step {step}. best.pt and last.pt keep the last good "
-                    "weights; lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
-                )
-            bar.set_postfix(loss=f"{value:.4f}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        total_loss += loss.detach() * (len(batch) if reduction == "mean" else 1)
-        correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
-        seen += len(batch)
-    mean_loss = float(total_loss) / seen
-    if not math.isfinite(mean_loss):
-        raise TextclfError(
-            f"training loss became {mean_loss} during epoch {epoch}. best.pt and last.pt keep the last good weights; "
-            "lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
-        )
-    return {"train_loss": mean_loss, "train_acc": float(correct) / seen}
-
-
-def evaluate_split(model, batches: BatchIterator, data: PreparedData, prefix: str) -> tuple[dict[str, Any], np.ndarray]:
-    prob, loss = predict_proba(model, batches)
-    split = batches.split
-    group = None if split.group is None else split.group.numpy()
-    metrics = summarize(prob, split.labels.numpy(), group, data.groups)
-    metrics["loss"] = loss
-    return {f"{prefix}_{k}": v for k, v in metrics.items()}, prob
-
-
-def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None) -> dict[str, Any]:
     """Train as configured, writing checkpoints, logs and the test report into ``run_dir``.
 
     With ``trainer.restarts=N`` (N > 1), N models are trained from seeds seed .. seed+N-1 in
     ``restart_<i>/`` folders and the one with the best validation score (``trainer.monitor``, never
     test) becomes the run's result: its best.pt, last.pt, metrics.csv and report/ are copied up.
+    Under DDP (``dist``) only rank 0 returns results; the other ranks return an empty dict.
     """
+    dist = dist or Distributed(False)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
     check_trainer_config(tc)
-    device = resolve_device(tc.device)
+    device = dist.device or resolve_device(tc.device)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
+    # Under DDP every rank prepares the same data itself (deterministic, and the files are written
+    # atomically), which is simpler than shipping tensors between ranks and costs seconds.
     data = prepare(instantiate(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
     if tc.restarts == 1:
-        results = fit(cfg, data, run_dir, cfg.seed, device)
+        results = fit(cfg, data, run_dir, cfg.seed, device, dist)
     else:
-        results = best_of_restarts(cfg, data, run_dir, device)
+        results = best_of_restarts(cfg, data, run_dir, device, dist)
+    if not dist.is_main:
+        return results
     write_json(run_dir / "results.json", results)
     log.info("test acc %.4f | macro-F1 %.4f | results in %s", results["test_acc"], results["test_macro_f1"], run_dir)
     if "mean_error" in results:
@@ -207,16 +146,32 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     return results
 
 
-def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device: torch.device) -> dict[str, Any]:
+def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device: torch.device, dist: Distributed) -> dict[str, Any]:
+    if cfg.get("ckpt_path"):
+        raise TextclfError(
+            "ckpt_path resumes a single run; with trainer.restarts > 1 resume the whole set with trainer.resume=true "
+            "and the same hydra.run.dir as the interrupted run."
+        )
     stopper = EarlyStopping(cfg.trainer.monitor, patience=None)
     runs = []
     for restart in range(cfg.trainer.restarts):
         seed = cfg.seed + restart
-        log.info("restart %d/%d (seed %d)", restart + 1, cfg.trainer.restarts, seed)
-        results = fit(cfg, data, run_dir / f"restart_{restart}", seed, device)
+        restart_dir = run_dir / f"restart_{restart}"
+        done = restart_dir / "results.json"
+        if cfg.trainer.get("resume") and done.is_file():  # finished before the interruption
+            log.info("restart %d/%d (seed %d) finished earlier: %s", restart + 1, cfg.trainer.restarts, seed, done)
+            results = json.loads(done.read_text())
+        else:
+            log.info("restart %d/%d (seed %d)", restart + 1, cfg.trainer.restarts, seed)
+            results = fit(cfg, data, restart_dir, seed, device, dist)
+            if not dist.is_main:
+                continue
+            write_json(done, results)
         runs.append({"restart": restart, "seed": seed, **{k: v for k, v in results.items() if isinstance(v, (int, float))}})
         if stopper.update(results, restart):
             chosen = results
+    if not dist.is_main:
+        return {}
     best = stopper.best_epoch  # here: the index of the best restart
     log.info("best restart by %s: %d (seed %d)", cfg.trainer.monitor, best, cfg.seed + best)
     source = run_dir / f"restart_{best}"
@@ -228,13 +183,83 @@ def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device:
     return {**chosen, "restart": best, "restarts": len(runs), "train_seconds": round(total, 2)}
 
 
-def set_linear_start(model: torch.nn.Module, on: bool) -> None:
-    """Linear start (Sukhbaatar et al. 2015): memory encoders drop their softmax while on."""
-    model.encoder.linear_start = on
+def train_one_epoch(
+    model, batches, optimizer, precision: Precision, grad_clip, epoch, progress, reduction: str = "mean",
+    dist: Distributed | None = None,
+) -> dict[str, float]:
+    """One pass over the training batches. ``reduction="sum"`` sums the loss over the batch instead
+    of averaging it, as Sukhbaatar et al. (2015) do for MemN2N ("cost is not averaged over a
+    batch"), which their learning rates and clipping threshold assume. Under DDP the loss and
+    accuracy are summed over all ranks, so every rank reports (and decides on) the same numbers."""
+    model.train()
+    device = next(model.parameters()).device
+    params = [p for p in model.parameters() if p.requires_grad]
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
+    for step, batch in enumerate(bar):
+        with precision.autocast():
+            logits = model(batch)
+            loss = F.cross_entropy(logits.float(), batch.labels, reduction=reduction)
+        if step % 25 == 0:  # one sync every 25 steps: cheap, and catches NaN before it is applied
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TextclfError(
+                    f"training loss became {value} at epoch {epoch}, step {step}. best.pt and last.pt keep the last good "
+                    "weights; lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
+                )
+            bar.set_postfix(loss=f"{value:.4f}")
+        optimizer.zero_grad(set_to_none=True)
+        precision.backward_and_step(loss, optimizer, params, grad_clip)
+        total_loss += loss.detach() * (len(batch) if reduction == "mean" else 1)
+        correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
+        seen += len(batch)
+    sums = [float(total_loss), float(correct), float(seen)]
+    total, right, count = dist.sum(sums) if dist is not None else sums
+    mean_loss = total / max(count, 1)
+    if not math.isfinite(mean_loss):
+        raise TextclfError(
+            f"training loss became {mean_loss} during epoch {epoch}. best.pt and last.pt keep the last good weights; "
+            "lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
+        )
+    return {"train_loss": mean_loss, "train_acc": right / max(count, 1)}
 
 
-def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: torch.device) -> dict[str, Any]:
-    """One training run from one seed: the loop, checkpoints, then the best model on test."""
+def evaluate_split(
+    model, split: EncodedSplit, data: PreparedData, prefix: str, batch_size: int, device: torch.device,
+    precision: Precision | None = None, dist: Distributed | None = None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of ``model`` on one split, prefixed (``val_acc``...), and its probabilities.
+
+    Under DDP each rank scores every world_size-th example and the probabilities are summed into
+    one matrix (each row comes from exactly one rank), so all ranks get the full-split metrics."""
+    full, rows = split, None
+    if dist is not None and dist.enabled:
+        split, rows = dist.shard(full)
+    with precision.autocast() if precision is not None else contextlib.nullcontext():
+        prob, loss = predict_proba(model, BatchIterator(split, batch_size, device=device))
+    if rows is not None:
+        gathered = torch.zeros((len(full), prob.shape[1]), dtype=torch.float32)
+        gathered[rows] = torch.from_numpy(prob)
+        prob = dist.sum_tensor(gathered).numpy()
+        (loss_sum,) = dist.sum([loss * len(rows)])
+        loss = loss_sum / len(full)
+    group = None if full.group is None else full.group.numpy()
+    metrics = summarize(prob, full.labels.numpy(), group, data.groups)
+    metrics["loss"] = loss
+    return {f"{prefix}_{k}": v for k, v in metrics.items()}, prob
+
+
+def fit(
+    cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: torch.device, dist: Distributed | None = None,
+) -> dict[str, Any]:
+    """One training run from one seed: the loop, checkpoints, then the best model on test.
+
+    Resumes from a last.pt when asked (see textclf/resume.py). Under DDP every rank trains; only
+    rank 0 writes files and scores the test split, and the other ranks return an empty dict."""
+    dist = dist or Distributed(False)
+    main = dist.is_main
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
     seed_everything(seed, tc.deterministic)
@@ -248,81 +273,115 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
     log.info("model: %s | %d trainable parameters | device %s", cfg.model.name, n_params, device)
     optimizer = instantiate(cfg.optimizer)(params=[p for p in model.parameters() if p.requires_grad])
     scheduler = make_scheduler(cfg, optimizer)
-    linear = bool(cfg.model.get("linear_start", False)) and hasattr(model.encoder, "linear_start")
-    if linear:
-        set_linear_start(model, True)
-    linear_best_loss, linear_bad_epochs = math.inf, 0
-    linear_patience = int(cfg.model.get("linear_start_patience", 1))
-    linear_max_epochs = cfg.model.get("linear_start_max_epochs")  # None: no cap
+    precision = Precision(tc.get("precision", "32"), device)
+    linear = LinearStart(cfg, model)
+    stopper = EarlyStopping(tc.monitor, tc.patience)
+    description = run_description(cfg, data)
+    metrics_path = run_dir / "metrics.csv"
+
+    start_epoch, elapsed, finished = 0, 0.0, False
+    source = resume_source(cfg, run_dir)
+    if source is not None:
+        checkpoint = load_resume_checkpoint(source, description["config"], description["tokenizer"])
+        state = checkpoint["training_state"]
+        model.load_state_dict(checkpoint["state_dict"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        precision.scaler.load_state_dict(state["scaler"])
+        stopper.load_state_dict(state["early_stopping"])
+        linear.load_state_dict(state["linear_start"])
+        start_epoch, elapsed, finished = checkpoint["epoch"], state["train_seconds"], state["finished"]
+        set_rng_state(state["rng"])
+        if main:
+            adopt_history(source, run_dir, start_epoch)
+        log.info("resuming from %s after epoch %d", source, start_epoch)
+    elif main:
+        metrics_path.unlink(missing_ok=True)
 
     train_batches = BatchIterator(data.encoded["train"], tc.batch_size, shuffle=True, seed=seed, device=device)
-    val_batches = BatchIterator(data.encoded["val"], tc.eval_batch_size, device=device)
-    test_batches = BatchIterator(data.encoded["test"], tc.eval_batch_size, device=device)
+    train_batches.epoch = start_epoch  # the shuffle of epoch e depends on seed + e only
+    train_model, train_steps = model, train_batches
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
 
-    stopper = EarlyStopping(tc.monitor, tc.patience)
+        train_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=bool(tc.get("find_unused_parameters", False)),
+        )
+        train_steps = RankBatches(train_batches, dist.rank, dist.world_size)
+
     writer = None
-    if tc.tensorboard:
+    if tc.tensorboard and main:
         from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow to import
 
-        writer = SummaryWriter(log_dir=str(run_dir / "tb"))
-    metrics_path = run_dir / "metrics.csv"
-    metrics_path.unlink(missing_ok=True)
-    description = run_description(cfg, data)
+        # purge_step drops events a killed run logged past its last checkpoint.
+        writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_epoch + 1 if start_epoch else None)
     started = time.perf_counter()
-    epoch = 0
-    row: dict[str, Any] = {}
-    for epoch in range(1, tc.max_epochs + 1):
+    epoch = start_epoch
+    for epoch in range(start_epoch + 1, tc.max_epochs + 1):
+        if finished:
+            epoch -= 1
+            break
         epoch_start = time.perf_counter()
-        row = {"epoch": epoch, **train_one_epoch(model, train_batches, optimizer, tc.grad_clip, epoch, tc.progress, tc.loss_reduction)}
-        val_metrics, _ = evaluate_split(model, val_batches, data, "val")
+        row = {"epoch": epoch, **train_one_epoch(
+            train_model, train_steps, optimizer, precision, tc.grad_clip, epoch, tc.progress and main, tc.loss_reduction, dist
+        )}
+        val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device, precision, dist)
         row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
         row["lr"] = optimizer.param_groups[0]["lr"]
-        row["linear_start"] = int(linear)
+        row["linear_start"] = int(linear.on)
         row["seconds"] = round(time.perf_counter() - epoch_start, 3)
-        append_csv(metrics_path, row)
-        if writer is not None:
-            for key, value in row.items():
-                if key != "epoch":
-                    writer.add_scalar(key, value, epoch)
         improved = stopper.update(row, epoch)
         payload = checkpoint_payload(description, model, row, epoch)
-        if improved:
-            save_checkpoint(run_dir / "best.pt", payload)
-        save_checkpoint(run_dir / "last.pt", {**payload, "optimizer": optimizer.state_dict()})
+        if main:
+            append_csv(metrics_path, row)
+            if writer is not None:
+                for key, value in row.items():
+                    if key != "epoch":
+                        writer.add_scalar(key, value, epoch)
+            if improved:
+                save_checkpoint(run_dir / "best.pt", payload)
         log.info(
             "epoch %d | train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g | %.1fs%s%s",
             epoch, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["lr"], row["seconds"],
-            " | linear" if linear else "", " | best" if improved else "",
+            " | linear" if linear.on else "", " | best" if improved else "",
         )
-        if linear:
-            if row["val_loss"] < linear_best_loss:
-                linear_best_loss, linear_bad_epochs = row["val_loss"], 0
-            else:
-                linear_bad_epochs += 1
-            capped = linear_max_epochs is not None and epoch >= linear_max_epochs
-            if linear_bad_epochs >= linear_patience or capped:
-                # Validation loss stopped falling (or, on large data where it falls for long, the
-                # cap is reached): put the softmax back, and select best.pt only from here on.
-                linear = False
-                set_linear_start(model, False)
-                stopper = EarlyStopping(tc.monitor, tc.patience)
-                log.info("linear start ends after epoch %d: softmax restored", epoch)
+        if linear.update(row["val_loss"], epoch):
+            # The softmax is back: the model changed kind, so best.pt is selected from here on.
+            stopper = EarlyStopping(tc.monitor, tc.patience)
+            log.info("linear start ends after epoch %d: softmax restored", epoch)
         if scheduler is not None:
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(row["val_loss"])
             else:
                 scheduler.step()
-        if stopper.should_stop:
+        finished = stopper.should_stop
+        if main:
+            # Saved after this epoch's every update, so a resumed run starts exactly where this one is now.
+            training_state = {
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": precision.scaler.state_dict(),
+                "early_stopping": stopper.state_dict(),
+                "linear_start": linear.state_dict(),
+                "train_seconds": elapsed + time.perf_counter() - started,
+                "finished": finished,
+                "rng": rng_state(),
+            }
+            save_checkpoint(run_dir / "last.pt", {**payload, "optimizer": optimizer.state_dict(), "training_state": training_state})
+        if finished:
             log.info("early stop: %s has not improved for %d epochs", tc.monitor, tc.patience)
             break
-    train_seconds = time.perf_counter() - started
+    train_seconds = elapsed + time.perf_counter() - started
     if writer is not None:
         writer.close()
+    if not main:
+        return {}
 
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["state_dict"])
-    val_metrics, _ = evaluate_split(model, val_batches, data, "val")
-    test_metrics, test_prob = evaluate_split(model, test_batches, data, "test")
+    val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device, precision)
+    test_metrics, test_prob = evaluate_split(model, data.encoded["test"], data, "test", tc.eval_batch_size, device, precision)
     split = data.encoded["test"]
     title = f"{cfg.model.name} on {data.splits.description} (test){' [synthetic data]' if data.splits.synthetic else ''}"
     write_report(
@@ -347,6 +406,7 @@ def fit(cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: t
         "train_seconds": round(train_seconds, 2),
         "parameters": n_params,
         "seed": seed,
+        "world_size": dist.world_size,
         "textclf_version": __version__,
     }
     for key in ("per_task", "mean_error", "failed_tasks"):  # bAbI contract: unprefixed test figures
@@ -370,8 +430,13 @@ def run(cfg: DictConfig) -> float:
     """The body of `python -m textclf` (see textclf/__main__.py, which keeps --help light)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    dist = Distributed(bool(cfg.trainer.get("distributed", False)), cfg.trainer.device)
+    if not dist.is_main:  # the other ranks train silently; rank 0 logs and writes for all
+        logging.getLogger("textclf").setLevel(logging.WARNING)
     try:
-        results = train(cfg, run_dir)
+        results = train(cfg, run_dir, dist)
+        if not dist.is_main:
+            return math.nan
     except TextclfError as err:
         if hydra_cfg.mode != RunMode.MULTIRUN or debug_requested():
             raise
@@ -379,6 +444,8 @@ def run(cfg: DictConfig) -> float:
         log.error("job %s failed: %s", hydra_cfg.job.num, err)
         write_json(run_dir / "failed.json", {"error": str(err), "overrides": list(hydra_cfg.overrides.task)})
         return math.nan
+    finally:
+        dist.close()
     metric = cfg.get("optimized_metric")
     if metric is None:
         return results.get("val_acc", math.nan)

@@ -1,0 +1,74 @@
+"""Data-parallel training on CPU (gloo), and the pieces it is built from."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from textclf.data.batching import BatchIterator, EncodedSplit
+from textclf.distributed import Distributed, RankBatches
+from textclf.errors import TextclfError
+from textclf.precision import Precision
+
+
+def split_of(n: int) -> EncodedSplit:
+    lengths = torch.randint(1, 9, (n,), generator=torch.Generator().manual_seed(0))
+    return EncodedSplit(tokens=torch.arange(n).unsqueeze(1).repeat(1, 8), lengths=lengths, labels=torch.arange(n) % 3)
+
+
+def test_ranks_share_out_each_batch_once_and_take_equal_steps():
+    batches = BatchIterator(split_of(103), batch_size=10, shuffle=True, seed=4)  # 11 batches
+    dealt = []
+    for rank in range(3):
+        batches.epoch = 0
+        mine = [batch.index.tolist() for batch in RankBatches(batches, rank, 3)]
+        assert len(mine) == 3  # 11 // 3: the two left over wait for the next epoch's shuffle
+        dealt.extend(tuple(index) for index in mine)
+    assert len(set(dealt)) == 9  # no batch went to two ranks
+    assert batches.epoch == 1  # the underlying iterator still advanced its shuffle
+
+
+def test_a_world_of_one_changes_nothing():
+    world = Distributed(False)
+    split = split_of(7)
+    assert (world.rank, world.world_size, world.is_main) == (0, 1, True)
+    assert world.shard(split)[0] is split
+    assert world.sum([1.0, 2.0]) == [1.0, 2.0]
+
+
+def test_lower_precision_on_cpu_warns_and_keeps_float32(caplog):
+    precision = Precision("bf16", torch.device("cpu"))
+    assert precision.dtype is None and "needs a CUDA device" in caplog.text
+    with precision.autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    with pytest.raises(TextclfError, match="precision must be 32, bf16 or 16"):
+        Precision("8", torch.device("cpu"))
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_train_one_run(table_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "textclf", "trainer=ddp", "data=table", f"data.root={table_dir}", "embedding.dim=16",
+        "model.encoder.hidden_size=16", "trainer.max_epochs=12", "trainer.patience=null", "trainer.batch_size=16",
+        "optimizer.lr=0.01",
+        "trainer.progress=false", "trainer.num_threads=1", "trainer.precision=bf16", f"hydra.run.dir={run_dir}",
+    ]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["world_size"] == 2
+    assert results["test_acc"] > 0.9  # the toy task is learnt, as in one process
+    history = pd.read_csv(run_dir / "metrics.csv")
+    assert list(history["epoch"]) == list(range(1, len(history) + 1))  # one writer: each epoch once
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    log = (run_dir / "train.log").read_text()
+    assert "rank 0 of 2, backend gloo" in log and "needs a CUDA device" in log
+    assert "rank 1 of 2" in done.stderr + done.stdout  # the second rank joined
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # rank 1 left no folder behind

@@ -1,0 +1,105 @@
+"""Resuming after `kill -9`: the resumed run ends exactly where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from textclf.checkpoint import load_checkpoint
+from textclf.errors import TextclfError
+from textclf.train import train
+
+from conftest import compose_train
+
+EPOCHS = 20
+
+
+def command(babi_dir: Path, run_dir: Path, *extra: str) -> list[str]:
+    # Dropout and word dropout are on (the defaults), so the random streams must be restored too.
+    return [
+        sys.executable, "-m", "textclf", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]",
+        "embedding.dim=16", "model.encoder.hidden_size=16", "trainer.batch_size=8",
+        f"trainer.max_epochs={EPOCHS}", "trainer.patience=null", "trainer.deterministic=true",
+        "trainer.num_threads=1", "trainer.progress=false", "trainer.tensorboard=false",
+        f"hydra.run.dir={run_dir}", "trainer.resume=true", *extra,
+    ]
+
+
+def finished_epochs(run_dir: Path) -> int:
+    try:
+        return len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1
+    except FileNotFoundError:
+        return 0
+
+
+def run_to_end(cmd: list[str], cwd: Path) -> None:
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_result(babi_dir, tmp_path):
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    run_to_end(command(babi_dir, reference), tmp_path)
+
+    proc = subprocess.Popen(command(babi_dir, interrupted), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while finished_epochs(interrupted) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # wherever it is: mid-step, mid-validation or mid-checkpoint
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed; raise EPOCHS"
+    killed_at = load_checkpoint(interrupted / "last.pt")["epoch"]
+    assert 2 <= killed_at < EPOCHS  # the kill may land between the epoch-3 metrics row and its last.pt
+    assert not (interrupted / "results.json").exists()
+
+    run_to_end(command(babi_dir, interrupted), tmp_path)  # the very same command
+    assert f"resuming from {interrupted / 'last.pt'} after epoch {killed_at}" in (interrupted / "train.log").read_text()
+
+    want = json.loads((reference / "results.json").read_text())
+    got = json.loads((interrupted / "results.json").read_text())
+    for key in ("val_acc", "val_loss", "test_acc", "test_loss", "epochs", "best_epoch", "per_task"):
+        assert got[key] == want[key], key
+    columns = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
+    history_want = pd.read_csv(reference / "metrics.csv")[columns]
+    history_got = pd.read_csv(interrupted / "metrics.csv")[columns]
+    pd.testing.assert_frame_equal(history_got, history_want)  # every epoch once, same numbers
+
+
+def tiny(table_dir, *extra):
+    return compose_train([
+        "data=table", f"data.root={table_dir}", "embedding.dim=16", "model.encoder.hidden_size=16",
+        "trainer.progress=false", "trainer.tensorboard=false", "trainer.patience=null", *extra,
+    ])
+
+
+def test_ckpt_path_continues_another_folder_and_may_extend_training(table_dir, tmp_path):
+    first = train(tiny(table_dir, "trainer.max_epochs=2"), tmp_path / "first")
+    assert first["epochs"] == 2
+    more = train(tiny(table_dir, "trainer.max_epochs=4", f"ckpt_path={tmp_path / 'first' / 'last.pt'}"), tmp_path / "more")
+    assert more["epochs"] == 4
+    assert list(pd.read_csv(tmp_path / "more" / "metrics.csv")["epoch"]) == [1, 2, 3, 4]
+    assert list(pd.read_csv(tmp_path / "first" / "metrics.csv")["epoch"]) == [1, 2]  # the source run is left alone
+    assert load_checkpoint(tmp_path / "more" / "last.pt")["epoch"] == 4
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(table_dir, tmp_path):
+    train(tiny(table_dir, "trainer.max_epochs=1"), tmp_path / "first")
+    last = tmp_path / "first" / "last.pt"
+    with pytest.raises(TextclfError, match="other embedding settings.*only trainer"):
+        train(tiny(table_dir, "embedding.dim=8", f"ckpt_path={last}"), tmp_path / "other")
+    with pytest.raises(TextclfError, match="weights only.*cannot resume"):
+        train(tiny(table_dir, f"ckpt_path={tmp_path / 'first' / 'best.pt'}"), tmp_path / "other")
+    with pytest.raises(TextclfError, match="no such checkpoint"):
+        train(tiny(table_dir, f"ckpt_path={tmp_path / 'nowhere.pt'}"), tmp_path / "other")
+
+
+def test_resume_without_a_checkpoint_starts_from_scratch(table_dir, tmp_path):
+    results = train(tiny(table_dir, "trainer.max_epochs=1", "trainer.resume=true"), tmp_path)
+    assert results["epochs"] == 1

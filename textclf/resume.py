@@ -1,0 +1,122 @@
+"""Resuming a killed run: `trainer.resume=true` (same run folder) or `ckpt_path=.../last.pt`.
+
+last.pt carries, beside the weights, everything the loop needs to go on as if never stopped: the
+optimizer, scheduler and loss-scaler states, the epoch, the early-stopping and linear-start
+counters, the training time so far, and the random-number states (Python, NumPy, torch CPU and
+CUDA). With the same seed on the same machine in deterministic mode, a resumed run ends with the
+same metrics as an uninterrupted one (tests/test_resume.py kills a real process to check).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from textclf.atomic import atomic_write
+from textclf.checkpoint import load_checkpoint
+from textclf.errors import TextclfError
+
+log = logging.getLogger("textclf.resume")
+
+# Config sections a resumed run must share with the run it continues: they decide the data, the
+# vocabulary, the shapes of the weights and the optimizer state. trainer.* (max_epochs, patience,
+# progress...) may change, so a finished run can be extended.
+MUST_MATCH = ("data", "tokenizer", "embedding", "model", "optimizer", "scheduler", "seed")
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random stream the loop draws from, as tensors and plain types (weights_only-safe)."""
+    version, mt_state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, list(mt_state), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, mt_state, gauss = state["python"]
+    random.setstate((version, tuple(mt_state), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resume_source(cfg: DictConfig, run_dir: Path) -> Path | None:
+    """The last.pt to continue from, or None to start afresh.
+
+    ``ckpt_path=FILE`` names it; ``trainer.resume=true`` takes the run folder's own last.pt when
+    there is one (so a preempted job can be restarted with the very same command and
+    ``hydra.run.dir`` fixed) and starts afresh, with a log line, when there is none yet.
+    """
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path:
+        path = Path(str(ckpt_path)).expanduser()
+        if path.is_dir():
+            path = path / "last.pt"
+        if not path.is_file():
+            raise TextclfError(
+                f"ckpt_path={ckpt_path}: no such checkpoint. Point it at the last.pt of the run to continue "
+                "(outputs/<date>/<time>/last.pt), or drop ckpt_path to train from scratch."
+            )
+        return path
+    if cfg.trainer.get("resume"):
+        path = run_dir / "last.pt"
+        if path.is_file():
+            return path
+        log.info("trainer.resume=true but %s has no last.pt yet: starting from scratch", run_dir)
+    return None
+
+
+def load_resume_checkpoint(path: Path, cfg_yaml: str, tokenizer_json: str) -> dict[str, Any]:
+    """Load ``path`` and check that it can continue the configured run."""
+    checkpoint = load_checkpoint(path)
+    if "training_state" not in checkpoint:
+        raise TextclfError(
+            f"{path} holds weights only (a best.pt, or a last.pt from an older textclf) and cannot resume training. "
+            "Resume from the last.pt of the same run folder."
+        )
+    stored, current = OmegaConf.create(checkpoint["config"]), OmegaConf.create(cfg_yaml)
+    changed = [key for key in MUST_MATCH if OmegaConf.select(stored, key) != OmegaConf.select(current, key)]
+    if changed:
+        raise TextclfError(
+            f"{path} was trained with other {', '.join(changed)} settings than this command's. Resume with the "
+            "same overrides as the original run (its .hydra/overrides.yaml lists them); only trainer.* may change."
+        )
+    if checkpoint["tokenizer"] != tokenizer_json:
+        raise TextclfError(
+            f"the data under data.root gives another vocabulary than {path} was trained with: the files changed "
+            "since. Resume on the same files, or train from scratch."
+        )
+    return checkpoint
+
+
+def adopt_history(source: Path, run_dir: Path, epoch: int) -> None:
+    """Bring the resumed run's history into ``run_dir``: best.pt, and metrics.csv cut at ``epoch``.
+
+    A kill can land after an epoch's metrics row was written but before its last.pt was: rows past
+    the checkpoint's epoch are dropped, since those epochs are trained again.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    source_dir = source.parent
+    if source_dir.resolve() != run_dir.resolve() and (source_dir / "best.pt").is_file():
+        shutil.copy2(source_dir / "best.pt", run_dir / "best.pt")
+    metrics = source_dir / "metrics.csv"
+    if metrics.is_file():
+        rows = pd.read_csv(metrics)
+        kept = rows[rows["epoch"] <= epoch]
+        atomic_write(run_dir / "metrics.csv", lambda fh: kept.to_csv(fh, index=False))

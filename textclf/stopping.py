@@ -1,0 +1,84 @@
+"""Decisions taken once per epoch from validation: early stopping, and MemN2N's linear start.
+
+Both keep small counters that last.pt saves (``state_dict``), so a resumed run decides exactly as
+an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from textclf.errors import TextclfError
+
+
+class EarlyStopping:
+    """Tracks the monitored validation metric; ``improved`` says when to save best.pt."""
+
+    def __init__(self, monitor: str, patience: int | None):
+        self.monitor = monitor
+        self.sign = -1.0 if monitor.endswith("loss") else 1.0  # losses fall, accuracies rise
+        self.patience = patience
+        self.best = -math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+
+    def update(self, metrics: dict[str, float], epoch: int) -> bool:
+        if self.monitor not in metrics:
+            raise TextclfError(f"trainer.monitor={self.monitor} is not a logged metric; choose from {sorted(metrics)}.")
+        value = self.sign * metrics[self.monitor]
+        if value > self.best:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+
+
+class LinearStart:
+    """Linear start (Sukhbaatar et al. 2015): memory encoders drop their softmax at first, and put
+    it back once validation loss has not fallen for ``patience`` epochs (or after ``max_epochs``,
+    for large data where it falls for long)."""
+
+    def __init__(self, cfg: DictConfig, model: torch.nn.Module) -> None:
+        self.encoder = model.encoder
+        self.on = bool(cfg.model.get("linear_start", False)) and hasattr(self.encoder, "linear_start")
+        self.patience = int(cfg.model.get("linear_start_patience", 1))
+        self.max_epochs = cfg.model.get("linear_start_max_epochs")  # None: no cap
+        self.best_loss, self.bad_epochs = math.inf, 0
+        if self.on:
+            self.encoder.linear_start = True
+
+    def update(self, val_loss: float, epoch: int) -> bool:
+        """Account for one epoch; True when linear start ends now."""
+        if not self.on:
+            return False
+        if val_loss < self.best_loss:
+            self.best_loss, self.bad_epochs = val_loss, 0
+        else:
+            self.bad_epochs += 1
+        capped = self.max_epochs is not None and epoch >= self.max_epochs
+        if self.bad_epochs >= self.patience or capped:
+            self.on = False
+            self.encoder.linear_start = False
+        return not self.on
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"on": self.on, "best_loss": self.best_loss, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.on, self.best_loss, self.bad_epochs = state["on"], state["best_loss"], state["bad_epochs"]
+        if hasattr(self.encoder, "linear_start"):
+            self.encoder.linear_start = self.on
