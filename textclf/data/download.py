@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from textclf.errors import TextclfError
+from textclf.filelock import folder_lock
 
 MARKER = ".textclf-download.json"
 TIMEOUT_S = 60
@@ -102,6 +103,13 @@ def ensure_downloaded(source: Source, root: str | Path, progress: bool = True) -
     root = Path(root).expanduser()
     if is_downloaded(root):
         return root
+    with folder_lock(root):  # a parallel job fetching the same data waits, then finds it here
+        if is_downloaded(root):
+            return root
+        return _download(source, root, progress)
+
+
+def _download(source: Source, root: Path, progress: bool) -> Path:
     cache = root / ".download"
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".unpack-") as tmp:

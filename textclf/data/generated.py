@@ -14,6 +14,7 @@ from textclf.data import babi_gen
 from textclf.data.babi import Babi, parse_tasks
 from textclf.data.example import Splits
 from textclf.errors import TextclfError
+from textclf.filelock import folder_lock
 
 
 @dataclass(kw_only=True)
@@ -38,8 +39,11 @@ class GeneratedBabi(Babi):
 
     def load(self) -> Splits:
         numbers = self.task_numbers()
-        babi_gen.write_dataset(self.root, list(babi_gen.TASKS), self.n_train, self.n_test, self.generator_seed)
-        splits = Babi.load(replace(self, tasks=numbers))  # the real reader, on the generated files
+        # Locked from writing through reading: a parallel job asking for other sizes would otherwise
+        # rewrite the files while this one reads them.
+        with folder_lock(self.root):
+            babi_gen.write_dataset(self.root, list(babi_gen.TASKS), self.n_train, self.n_test, self.generator_seed)
+            splits = Babi.load(replace(self, tasks=numbers))  # the real reader, on the generated files
         splits.synthetic = True
         splits.reference = None  # generated tasks only share names with the real ones
         which = "all generated tasks" if numbers == list(babi_gen.TASKS) else f"tasks {','.join(map(str, numbers))}"
