@@ -103,3 +103,25 @@ def test_resume_refuses_a_checkpoint_of_another_model(table_dir, tmp_path):
 def test_resume_without_a_checkpoint_starts_from_scratch(table_dir, tmp_path):
     results = train(tiny(table_dir, "trainer.max_epochs=1", "trainer.resume=true"), tmp_path)
     assert results["epochs"] == 1
+
+
+@pytest.mark.parametrize("cap", [1, 3])
+def test_memn2n_linear_start_carries_over_a_resume(babi_dir, tmp_path, cap):
+    # A run stopped after epoch 2 comes back linear (cap 3) or not (cap 1) as it was, and switches
+    # at the same epoch as the run never stopped; a lost state would re-enter linear start, or
+    # reset the early-stopping record on the switch, and change the history.
+    def memn2n(*extra):
+        return compose_train([
+            "model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=16",
+            "model.linear_start_patience=10", f"model.linear_start_max_epochs={cap}", "trainer.patience=null",
+            "trainer.progress=false", "trainer.tensorboard=false", *extra,
+        ])
+
+    whole = train(memn2n("trainer.max_epochs=5"), tmp_path / "whole")
+    train(memn2n("trainer.max_epochs=2"), tmp_path / "part")
+    resumed = train(memn2n("trainer.max_epochs=5", f"ckpt_path={tmp_path / 'part' / 'last.pt'}"), tmp_path / "resumed")
+    columns = ["epoch", "linear_start", "train_loss", "val_loss", "val_acc"]
+    history = pd.read_csv(tmp_path / "resumed" / "metrics.csv")[columns]
+    pd.testing.assert_frame_equal(history, pd.read_csv(tmp_path / "whole" / "metrics.csv")[columns])
+    assert list(history["linear_start"]) == [1] * cap + [0] * (5 - cap)
+    assert resumed["test_loss"] == whole["test_loss"]
