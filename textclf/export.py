@@ -1,0 +1,286 @@
+"""Export a checkpoint for serving: `python -m textclf.export ckpt_path=PATH format=torchscript|onnx [out_dir=DIR]`.
+
+Writes into out_dir (default: the run folder, outputs/export/<date>/<time>):
+  model.pt (TorchScript) or model.onnx   logits [batch, classes] from plain int64 tensors; every
+                                         batch and sequence axis is dynamic (models/exportable.py);
+  tokenizer.json                         the Hugging Face `tokenizers` JSON the model was trained with;
+  labels.json                            the class names, in the order of the logits' columns;
+  metadata.json                          inputs, outputs, preprocessing settings, model and versions.
+
+Before anything is written, the exported model is loaded back from its bytes and run on a batch of
+another size than the one it was traced with; its logits must match the checkpoint model's. Each
+file is written atomically and metadata.json last (after removing any old one), so a folder with
+a metadata.json holds a complete export. See docs/export.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from textclf import __version__
+from textclf.atomic import atomic_write
+from textclf.data.vocab import PAD_ID, SEP_ID, UNK_ID
+from textclf.errors import TextclfError, exit_on_user_error
+from textclf.evaluate import load_model
+from textclf.models.exportable import FlatInputs, MemoryInputs, exportable
+
+log = logging.getLogger("textclf.export")
+
+MODEL_FILES = {"torchscript": "model.pt", "onnx": "model.onnx"}
+METADATA = "metadata.json"
+# Not the exporter's newest: older onnxruntime and TensorRT builds read 17 too, and the ops these
+# models use (LSTM, GRU, CumSum, Gather, ...) gain nothing in later opsets.
+ONNX_OPSET = 17
+# Sizes of each input axis (named in models/exportable.py) in the example the graph is traced with
+# and in the batch the export is checked on: different from each other and between the two, so
+# that a size the trace froze into the graph, or two axes it mixed up, make the check fail.
+TRACE_SIZES = {"batch": 2, "tokens": 3, "memories": 3, "memory_words": 4, "query_words": 5}
+CHECK_SIZES = {"batch": 5, "tokens": 7, "memories": 9, "memory_words": 8, "query_words": 2}
+# float32 logits of the same maths through another runtime differ by ~1e-7.
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def sample_inputs(wrapper: FlatInputs | MemoryInputs, vocab_size: int, sizes: dict[str, int], seed: int):
+    """Random valid inputs with sizes[axis] along each axis; the first row is full, the last
+    minimal (one token; no memories and no question), the others in between."""
+    gen = torch.Generator().manual_seed(seed)
+    batch = sizes["batch"]
+
+    def ids(*shape: int) -> torch.Tensor:
+        return torch.randint(1, vocab_size, (batch, *shape), generator=gen)
+
+    def counts(low: int, high: int, *shape: int) -> torch.Tensor:
+        n = torch.randint(low, high + 1, (batch, *shape), generator=gen)
+        n[0], n[-1] = high, low
+        return n
+
+    def pad(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:  # zero the last axis from n on
+        return x.masked_fill(torch.arange(x.shape[-1]) >= n.unsqueeze(-1), 0)
+
+    if isinstance(wrapper, FlatInputs):
+        lengths = counts(1, sizes["tokens"])
+        return pad(ids(sizes["tokens"]), lengths), lengths
+    memories, words, query_words = sizes["memories"], sizes["memory_words"], sizes["query_words"]
+    memory_lengths = counts(0, memories)
+    sentences = pad(ids(memories, words), counts(1, words, memories))
+    memory = sentences.masked_fill((torch.arange(memories) >= memory_lengths.unsqueeze(1)).unsqueeze(-1), 0)
+    return memory, memory_lengths, pad(ids(query_words), counts(0, query_words))
+
+
+@contextmanager
+def quiet_torch() -> Iterator[None]:
+    # Tracing warns about every Python branch it freezes (nn.LSTM's input checks, MemN2N's branches
+    # on shapes), and torch marks TorchScript and its ONNX exporter as deprecated at each call. The
+    # check on a batch of other sizes is what shows the graph right; the warnings would be noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def trace(wrapper: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
+    with quiet_torch(), torch.no_grad():
+        return torch.jit.trace(wrapper, example, check_trace=False)
+
+
+@contextmanager
+def bool_cumsum() -> Iterator[None]:
+    """Let the ONNX exporter take aten::cumsum of a bool tensor, for the length of one export.
+
+    torch counts a bool tensor as int64; the exporter's own cumsum hands the bool to ONNX's CumSum,
+    which rejects it. MemN2N's position encoding counts real tokens that way (memn2n.py,
+    position_coefficients), so the input is cast first.
+    """
+    from torch.onnx import symbolic_opset11
+
+    def cumsum(g, x, dim, dtype=None):
+        if x.type().scalarType() == "Bool":
+            x = g.op("Cast", x, to_i=torch.onnx.TensorProtoDataType.INT64)
+        return symbolic_opset11.cumsum(g, x, dim, dtype)
+
+    torch.onnx.register_custom_op_symbolic("aten::cumsum", cumsum, ONNX_OPSET)
+    try:
+        yield
+    finally:
+        torch.onnx.unregister_custom_op_symbolic("aten::cumsum", ONNX_OPSET)
+
+
+def to_onnx(traced: torch.jit.ScriptModule, wrapper: FlatInputs | MemoryInputs, example: tuple[torch.Tensor, ...]) -> bytes:
+    """The traced graph as ONNX, through torch's TorchScript-based exporter.
+
+    Not the torch.export-based one (dynamo=True): in torch 2.13 it turns an LSTM into a while-loop
+    whose graph keeps the traced sequence length in places, so the BiLSTM export fails at run time
+    on other lengths and TextRCNN's does not export at all. This one writes ONNX's own LSTM/GRU
+    ops, dynamic in every axis. Exporting the trace (not the module) keeps both formats one graph.
+    """
+    axes = {name: dict(enumerate(dims)) for name, dims in wrapper.inputs.items()}
+    buffer = io.BytesIO()
+    with quiet_torch(), bool_cumsum():
+        torch.onnx.export(
+            traced, example, buffer, dynamo=False, opset_version=ONNX_OPSET,
+            input_names=list(wrapper.inputs), output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}},
+        )
+    return buffer.getvalue()
+
+
+def run_exported(fmt: str, data: bytes, wrapper: FlatInputs | MemoryInputs, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Load an export from its bytes, as a server would, and compute logits."""
+    if fmt == "torchscript":
+        with quiet_torch(), torch.no_grad():
+            return torch.jit.load(io.BytesIO(data))(*inputs)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    feeds = {name: x.numpy() for name, x in zip(wrapper.inputs, inputs)}
+    return torch.from_numpy(session.run(["logits"], feeds)[0])
+
+
+def check_export(fmt: str, data: bytes, wrapper: FlatInputs | MemoryInputs, vocab_size: int) -> float:
+    """Largest |logit difference| between the export and the checkpoint model on a check batch."""
+    # More memories than the model keeps, so that the cut to the most recent ones runs.
+    memories = max(CHECK_SIZES["memories"], getattr(wrapper, "memory_size", 0) + 2)
+    inputs = sample_inputs(wrapper, vocab_size, {**CHECK_SIZES, "memories": memories}, seed=1)
+    with torch.no_grad():
+        expected = wrapper.model(wrapper.batch(*inputs))
+    got = run_exported(fmt, data, wrapper, inputs)
+    diff = float((got - expected).abs().max())
+    if got.shape != expected.shape or not torch.allclose(got, expected, atol=ATOL, rtol=RTOL):
+        raise TextclfError(
+            f"the exported {fmt} model's logits differ from the checkpoint model's (largest difference "
+            f"{diff:.3g}, shape {tuple(got.shape)} vs {tuple(expected.shape)}), so nothing was written. "
+            "This is a bug in textclf's export for this model: please report it with the model config; "
+            f"the other format may work meanwhile."
+        )
+    return diff
+
+
+def require_onnx() -> None:
+    missing = []
+    for name in ("onnx", "onnxruntime"):  # torch's exporter writes with onnx; the check runs onnxruntime
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise TextclfError(
+            f"format=onnx needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed. "
+            'Install the export extra: pip install -e ".[export]" (or pip install onnx onnxruntime), or use format=torchscript.'
+        )
+
+
+def describe(fmt: str, wrapper: FlatInputs | MemoryInputs, checkpoint: dict[str, Any], train_cfg: DictConfig) -> dict[str, Any]:
+    """metadata.json: what a server needs to feed the model and read its output."""
+    source = instantiate(train_cfg.data)  # for max_tokens and the memory layout; no data is read
+    labels = list(checkpoint["labels"])
+    preprocessing: dict[str, Any] = {
+        "tokenize": "tokenizer.encode(text, add_special_tokens=False).ids with tokenizer.json",
+        "padding_id": PAD_ID,
+        "unk_id": UNK_ID,
+        "sep_id": SEP_ID,
+        "max_tokens": source.max_tokens,
+        "stories": bool(checkpoint["groups"]),  # trained on bAbI-style stories + questions
+    }
+    if isinstance(wrapper, MemoryInputs):
+        preprocessing.update(max_memories=source.max_memories, memory_window=source.memory_window, memory_size=wrapper.memory_size)
+    metadata = {
+        "format": fmt,
+        "model_file": MODEL_FILES[fmt],
+        "tokenizer_file": "tokenizer.json",
+        "labels_file": "labels.json",
+        "model": train_cfg.model.name,
+        "kind": wrapper.kind,
+        "inputs": [{"name": name, "dtype": "int64", "shape": list(dims)} for name, dims in wrapper.inputs.items()],
+        "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", len(labels)]}],
+        "output": "logits: unnormalised class scores, columns in labels order; softmax over the last axis gives the probabilities textclf.predict reports",
+        "labels": labels,
+        "preprocessing": preprocessing,
+        "textclf_version": __version__,
+        "torch_version": torch.__version__,
+        "checkpoint": {"epoch": checkpoint.get("epoch"), "metrics": checkpoint.get("metrics", {})},
+    }
+    if fmt == "onnx":
+        metadata["onnx_opset"] = ONNX_OPSET
+    return metadata
+
+
+def write_export(out_dir: Path, files: dict[str, bytes]) -> None:
+    """Write each file atomically, in order; metadata.json (the last) marks a complete export, so an
+    old one goes first: an export that fails half-way never looks whole."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / METADATA).unlink(missing_ok=True)
+    umask = os.umask(0)
+    os.umask(umask)
+
+    def write(data: bytes):
+        def to(fh) -> None:
+            fh.write(data)
+            # atomic_write's temp file is private (0600); a server often runs as another user.
+            os.fchmod(fh.fileno(), 0o666 & ~umask)
+
+        return to
+
+    for name, data in files.items():
+        atomic_write(out_dir / name, write(data))
+
+
+def to_json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def export(cfg: DictConfig, run_dir: str | Path) -> Path:
+    """Export cfg.ckpt_path as cfg.format into cfg.out_dir (or run_dir); returns the folder."""
+    fmt = cfg.format
+    if fmt not in MODEL_FILES:
+        raise TextclfError(f"format must be torchscript or onnx, got {fmt!r}. Pass format=torchscript (model.pt) or format=onnx (model.onnx).")
+    out_dir = Path(cfg.out_dir).expanduser() if cfg.get("out_dir") else Path(run_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TextclfError(f"out_dir {out_dir} is a file; pass out_dir=DIR, a folder (created if missing).")
+    if fmt == "onnx":
+        require_onnx()
+    model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, "cpu")
+    wrapper = exportable(model).requires_grad_(False)  # a server gets logits without autograd history
+    # No more memories than the model keeps: the trace then freezes its "nothing to cut" branch (see keep_recent).
+    memories = min(TRACE_SIZES["memories"], getattr(wrapper, "memory_size", TRACE_SIZES["memories"]))
+    example = sample_inputs(wrapper, len(vocab), {**TRACE_SIZES, "memories": memories}, seed=0)
+    traced = trace(wrapper, example)
+    if fmt == "torchscript":
+        buffer = io.BytesIO()
+        with quiet_torch():
+            torch.jit.save(traced, buffer)
+        data = buffer.getvalue()
+    else:
+        data = to_onnx(traced, wrapper, example)
+    diff = check_export(fmt, data, wrapper, len(vocab))
+    files = {
+        MODEL_FILES[fmt]: data,
+        "tokenizer.json": vocab.to_json().encode("utf-8"),
+        "labels.json": to_json(list(checkpoint["labels"])),
+        METADATA: to_json(describe(fmt, wrapper, checkpoint, train_cfg)),  # last: see write_export
+    }
+    write_export(out_dir, files)
+    log.info("%s %s export in %s (logits match the checkpoint's to %.1e)", train_cfg.model.name, fmt, out_dir, diff)
+    return out_dir
+
+
+@hydra.main(config_path="pkg://textclf.conf", config_name="export", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    export(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()
