@@ -19,7 +19,6 @@ import importlib
 import io
 import json
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -222,19 +221,8 @@ def write_export(out_dir: Path, files: dict[str, bytes]) -> None:
     old one goes first: an export that fails half-way never looks whole."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / METADATA).unlink(missing_ok=True)
-    umask = os.umask(0)
-    os.umask(umask)
-
-    def write(data: bytes):
-        def to(fh) -> None:
-            fh.write(data)
-            # atomic_write's temp file is private (0600); a server often runs as another user.
-            os.fchmod(fh.fileno(), 0o666 & ~umask)
-
-        return to
-
     for name, data in files.items():
-        atomic_write(out_dir / name, write(data))
+        atomic_write(out_dir / name, lambda fh, data=data: fh.write(data))
 
 
 def to_json(value: Any) -> bytes:
