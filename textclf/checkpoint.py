@@ -17,11 +17,14 @@ import torch
 
 from textclf import __version__
 from textclf.atomic import atomic_write
-from textclf.errors import TextclfError
+from textclf.errors import TextclfError, first_line
 
 FORMAT = "textclf-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("state_dict", "tokenizer", "labels", "groups", "config")
+# What each required entry must be; a file that passes the stamp checks but holds something else
+# was edited by hand or assembled from parts, and would otherwise fail deep inside model building.
+KEY_TYPES = {"state_dict": dict, "tokenizer": str, "labels": list, "groups": list, "config": str}
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -47,17 +50,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"checkpoint {path} does not exist.{hint} Pass ckpt_path=PATH to a best.pt or last.pt "
             "written by a training run (see outputs/<date>/<time>/)."
         )
+    if path.stat().st_size == 0:
+        raise TextclfError(
+            f"{path} is empty (0 bytes): the write that made it never finished. Use another checkpoint "
+            "(e.g. last.pt beside it) or retrain."
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise TextclfError(
             f"refused to load {path}: it holds objects other than tensors and plain Python types, and "
-            f"unpickling them could run code ({str(err).splitlines()[0]}). Only load textclf "
+            f"unpickling them could run code ({first_line(err)}). Only load textclf "
             "checkpoints from a source you trust; textclf's own never contain such objects."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError) as err:
+        # torch.load reads a file of the legacy format byte by byte, so a text file or other junk
+        # fails with whatever the first bytes happen to trigger (KeyError, IndexError ...).
         raise TextclfError(
-            f"{path} is not a readable checkpoint (truncated or corrupt: {str(err).splitlines()[0]}). "
+            f"{path} is not a readable checkpoint (truncated or corrupt: {first_line(err)}). "
             "Use another checkpoint (e.g. last.pt beside it) or retrain."
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -71,4 +81,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED_KEYS if key not in payload]
     if missing:
         raise TextclfError(f"{path} is incomplete: it lacks {', '.join(missing)}. Retrain to get a full checkpoint.")
+    wrong = [f"{key} is a {type(payload[key]).__name__}" for key, kind in KEY_TYPES.items() if not isinstance(payload[key], kind)]
+    if wrong:
+        raise TextclfError(
+            f"{path} is damaged: {', '.join(wrong)} ({', '.join(f'{k}: {v.__name__}' for k, v in KEY_TYPES.items())} "
+            "expected). Use the best.pt/last.pt a training run wrote, or retrain."
+        )
     return payload

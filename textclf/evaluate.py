@@ -13,14 +13,13 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from textclf.checkpoint import load_checkpoint
 from textclf.data.batching import BatchIterator
-from textclf.data.pipeline import encode_examples, group_names, load_source, memory_layout
+from textclf.data.pipeline import build_source, encode_examples, group_names, load_source, memory_layout
 from textclf.data.vocab import Vocab
-from textclf.errors import TextclfError, exit_on_user_error
+from textclf.errors import MissingDataError, TextclfError, exit_on_user_error, first_line, hint_misspelt_keys, positive_int
 from textclf.inference import predict_proba
 from textclf.models.build import build_model, reads_memory
 from textclf.report import write_json, write_report
@@ -32,7 +31,7 @@ log = logging.getLogger("textclf.evaluate")
 def load_model(ckpt_path: str | Path, device: str = "cpu"):
     """Rebuild the trained model from a checkpoint; returns (model, vocab, checkpoint, train config)."""
     checkpoint = load_checkpoint(ckpt_path)
-    train_cfg = OmegaConf.create(checkpoint["config"])
+    train_cfg = stored_config(checkpoint, ckpt_path)
     vocab = Vocab.from_json(checkpoint["tokenizer"])
     model = build_model(train_cfg, len(vocab), len(checkpoint["labels"]), vocab.encode_many(checkpoint["labels"]))
     try:
@@ -45,6 +44,26 @@ def load_model(ckpt_path: str | Path, device: str = "cpu"):
         ) from None
     model.to(resolve_device(device)).eval()
     return model, vocab, checkpoint, train_cfg
+
+
+def stored_config(checkpoint: dict[str, Any], ckpt_path: str | Path) -> DictConfig:
+    """The training config a checkpoint carries, checked for the parts that rebuild the model and
+    find the data, so that a damaged one fails here by name rather than as a missing key later."""
+    needed = ("model.encoder._target_", "embedding._target_", "data._target_")
+    try:
+        cfg = OmegaConf.create(checkpoint["config"])
+    except Exception as err:  # the YAML parser's errors share no useful base class
+        raise TextclfError(
+            f"{ckpt_path}: the training config stored in the checkpoint is not valid YAML ({first_line(err)}). "
+            "Use the best.pt/last.pt a training run wrote, or retrain."
+        ) from None
+    missing = [key for key in needed if not isinstance(cfg, DictConfig) or OmegaConf.select(cfg, key) is None]
+    if missing:
+        raise TextclfError(
+            f"{ckpt_path}: the training config stored in the checkpoint lacks {', '.join(missing)}, so the model "
+            "cannot be rebuilt. Use the best.pt/last.pt a training run wrote, or retrain."
+        )
+    return cfg
 
 
 def data_config(train_cfg: DictConfig, override: DictConfig | None) -> DictConfig:
@@ -60,9 +79,17 @@ def data_config(train_cfg: DictConfig, override: DictConfig | None) -> DictConfi
 def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     if cfg.split not in ("train", "val", "test"):
         raise TextclfError(f"split must be train, val or test, got {cfg.split!r}.")
+    positive_int(cfg.batch_size, "batch_size")  # checked before the (slow) model and data loading
     model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, cfg.device)
-    source = instantiate(data_config(train_cfg, cfg.get("data")))
-    splits = load_source(source)
+    source = build_source(data_config(train_cfg, cfg.get("data")))
+    try:
+        splits = load_source(source)
+    except MissingDataError as err:
+        if "_target_" in (cfg.get("data") or {}):  # data=NAME chosen: data.root=DIR works as the reader says
+            raise
+        # The readers say "data.root=DIR", the training override; eval.yaml has no data group until
+        # data=NAME picks one, so on the checkpoint's own dataset the override needs a leading +.
+        raise MissingDataError(f"{err} (With textclf.evaluate, write it +data.root=DIR.)") from None
     examples = splits.split(cfg.split)
     labels = checkpoint["labels"]
     groups = group_names(examples)
@@ -99,6 +126,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     return results
 
 
+@hint_misspelt_keys("eval")
 @hydra.main(config_path="pkg://textclf.conf", config_name="eval", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float:

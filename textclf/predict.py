@@ -2,30 +2,33 @@
 
 Writes one JSON line per input: {"text", "label", "probability", "top_k": [{"label", "probability"}]}
 (and "story" for bAbI-style inputs). Input is streamed: read, encoded and predicted `batch_size`
-examples at a time, so a large file is never held in memory whole.
+examples at a time, so a large file is never held in memory whole. An output file takes the place
+of an earlier one only once all input is predicted (bad input leaves the earlier file as it was).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from textclf.atomic import atomic_write
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
-from textclf.data.pipeline import encode_examples, memory_layout
-from textclf.errors import TextclfError, exit_on_user_error
+from textclf.data.files import undecodable_at
+from textclf.data.pipeline import build_source, encode_examples, memory_layout
+from textclf.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys, positive_int
 from textclf.evaluate import load_model
 from textclf.inference import predict_proba
 
@@ -68,21 +71,43 @@ def open_input(name: str) -> Iterator[TextIO]:
         return
     path = Path(name).expanduser()
     if not path.is_file():
-        raise TextclfError(f"input file {path} does not exist. Pass input=FILE (one text per line) or input=- for stdin.")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise TextclfError(f"input file {path} {what}. Pass input=FILE (one text per line) or input=- for stdin.")
     with open(path, encoding="utf-8", errors="strict") as fh:
         yield fh
 
 
-@contextmanager
-def open_output(name: str | None, run_dir: Path) -> Iterator[TextIO]:
-    if name == "-":
-        yield sys.stdout
-        return
+def output_path(name: str | None, run_dir: Path) -> Path:
+    """Where predictions go: output=PATH, else predictions.jsonl in the run folder."""
     path = Path(name).expanduser() if name else run_dir / "predictions.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        yield fh
-    log.info("predictions in %s", path)
+    if path.is_dir():
+        raise TextclfError(f"output {path} is a folder; pass output=FILE (e.g. {path / 'predictions.jsonl'}) or output=- for stdout.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TextclfError(f"cannot create the folder for output {path} ({first_line(err)}); pass another output=FILE.") from None
+    return path
+
+
+def write_text_atomically(path: Path, write: Callable[[TextIO], int]) -> int:
+    """Run ``write`` on a UTF-8 text handle whose file replaces ``path`` only if ``write`` returns.
+
+    Bad input found halfway (invalid UTF-8 on line 5000, an empty file) must not leave an earlier
+    predictions file truncated, so the output goes to a temp file that is renamed at the end.
+    """
+    written = 0
+
+    def body(raw: BinaryIO) -> None:
+        nonlocal written
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        try:
+            written = write(text)
+            text.flush()
+        finally:
+            text.detach()  # atomic_write still owns (flushes, syncs and closes) the binary file
+
+    atomic_write(path, body)
+    return written
 
 
 def batched(items: Iterator[Example], size: int) -> Iterator[list[Example]]:
@@ -92,42 +117,53 @@ def batched(items: Iterator[Example], size: int) -> Iterator[list[Example]]:
 
 def predict(cfg: DictConfig, run_dir: str | Path) -> int:
     """Stream predictions for cfg.input into cfg.output; returns how many were written."""
-    if cfg.top_k < 1 or cfg.batch_size < 1:
-        raise TextclfError("top_k and batch_size must be positive integers.")
+    positive_int(cfg.top_k, "top_k")
+    positive_int(cfg.batch_size, "batch_size")
     model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, cfg.device)
     labels = checkpoint["labels"]
-    source = instantiate(train_cfg.data)  # for max_tokens and the memory layout; no data is read
+    source = build_source(train_cfg.data)  # for max_tokens and the memory layout; no data is read
     memory = memory_layout(source) if getattr(model.encoder, "reads_memory", False) else None
     stories = bool(checkpoint["groups"])  # trained on bAbI-style stories
     device = next(model.parameters()).device
     top_k = min(cfg.top_k, len(labels))
-    written = 0
-    with open_input(cfg.input) as lines, open_output(cfg.output, Path(run_dir)) as out:
+
+    def write_predictions(lines: TextIO, out: TextIO) -> int:
+        written = 0
+        examples = story_examples(lines, cfg.input) if stories else text_examples(lines)
+        for chunk in batched(examples, cfg.batch_size):
+            encoded = encode_examples(chunk, vocab, labels, [], source.max_tokens, "input", memory, labelled=False)
+            prob, _ = predict_proba(model, BatchIterator(encoded, cfg.batch_size, device=device))  # no gold: loss unused
+            values, indices = torch.from_numpy(prob).topk(top_k, dim=-1)
+            for ex, top_values, top_indices in zip(chunk, values.tolist(), indices.tolist()):  # input order
+                record = {"text": ex.text}
+                if ex.context:
+                    record["story"] = list(ex.context)
+                record["label"] = labels[top_indices[0]]
+                record["probability"] = round(top_values[0], 6)
+                record["top_k"] = [{"label": labels[i], "probability": round(v, 6)} for v, i in zip(top_values, top_indices)]
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            written += len(chunk)
+        if written == 0:
+            raise TextclfError(
+                f"{cfg.input}: no input to predict ({'no question lines' if stories else 'the input is empty'}). "
+                + ("Give stories as numbered lines ending with a question line 'ID question?'." if stories else "Give one text per line.")
+            )
+        return written
+
+    with open_input(cfg.input) as lines:
         try:
-            examples = story_examples(lines, cfg.input) if stories else text_examples(lines)
-            for chunk in batched(examples, cfg.batch_size):
-                encoded = encode_examples(chunk, vocab, labels, [], source.max_tokens, "input", memory, labelled=False)
-                prob, _ = predict_proba(model, BatchIterator(encoded, cfg.batch_size, device=device))  # no gold: loss unused
-                values, indices = torch.from_numpy(prob).topk(top_k, dim=-1)
-                for ex, top_values, top_indices in zip(chunk, values.tolist(), indices.tolist()):  # input order
-                    record = {"text": ex.text}
-                    if ex.context:
-                        record["story"] = list(ex.context)
-                    record["label"] = labels[top_indices[0]]
-                    record["probability"] = round(top_values[0], 6)
-                    record["top_k"] = [{"label": labels[i], "probability": round(v, 6)} for v, i in zip(top_values, top_indices)]
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                written += len(chunk)
+            if cfg.output == "-":
+                return write_predictions(lines, sys.stdout)
+            path = output_path(cfg.output, Path(run_dir))
+            written = write_text_atomically(path, lambda out: write_predictions(lines, out))
         except UnicodeDecodeError as err:
-            raise TextclfError(f"{cfg.input}: not valid UTF-8 text ({err.reason} at byte {err.start}); convert it to UTF-8.") from None
-    if written == 0:
-        raise TextclfError(
-            f"{cfg.input}: no input to predict ({'no question lines' if stories else 'the input is empty'}). "
-            + ("Give stories as numbered lines ending with a question line 'ID question?'." if stories else "Give one text per line.")
-        )
+            where = err.reason if cfg.input == "-" else undecodable_at(Path(cfg.input).expanduser(), "utf-8", err)
+            raise TextclfError(f"{cfg.input}: not valid UTF-8 text ({where}); convert it to UTF-8.") from None
+    log.info("predictions in %s", path)
     return written
 
 
+@hint_misspelt_keys("predict")
 @hydra.main(config_path="pkg://textclf.conf", config_name="predict", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:

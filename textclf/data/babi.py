@@ -12,7 +12,7 @@ from pathlib import Path
 
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import hold_out, read_lines
-from textclf.errors import TextclfError
+from textclf.errors import MissingDataError, TextclfError
 
 # The official task names, as they appear in the release's file names (qaN_<name>_train.txt).
 # Files are found by their qaN_ prefix; the names are for messages and reports.
@@ -238,7 +238,7 @@ class Babi(DataSource):
     def task_files(self, folder: Path, numbers: list[int]) -> dict[int, tuple[Path, Path]]:
         """Find every requested task's files before reading any, so all gaps show in one message."""
         if not folder.is_dir():
-            raise TextclfError(
+            raise MissingDataError(
                 f"bAbI: data folder {folder.resolve()} does not exist. Expected it to hold "
                 f"qaN_<name>_train.txt and qaN_<name>_test.txt for tasks {_task_list(numbers)}, e.g. "
                 f"{official_file(numbers[0], 'train')}. Point data.root=DIR at the folder that holds these files "
@@ -254,7 +254,7 @@ class Babi(DataSource):
             else:
                 found[task] = (paths["train"], paths["test"])
         if missing:
-            raise TextclfError(self.missing_message(folder, numbers, found, missing))
+            raise MissingDataError(self.missing_message(folder, numbers, found, missing))
         return found
 
     @staticmethod

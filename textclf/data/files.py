@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from textclf.errors import TextclfError
+from textclf.errors import MissingDataError, TextclfError
 
 T = TypeVar("T")
 
@@ -20,14 +21,14 @@ def require_files(dataset: str, root: str | Path, names: Sequence[str], hint: st
     """
     folder = Path(root).expanduser()
     if not folder.is_dir():
-        raise TextclfError(
+        raise MissingDataError(
             f"{dataset}: data folder {folder.resolve()} does not exist. Expected it to hold: "
             f"{', '.join(names)}. Point data.root=DIR at the folder that holds these files.{hint}"
         )
     paths = [folder / name for name in names]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
-        raise TextclfError(
+        raise MissingDataError(
             f"{dataset}: missing file(s) {', '.join(missing)} in {folder.resolve()}. Expected: "
             f"{', '.join(names)}. Point data.root=DIR at the folder that holds these files.{hint}"
         )
@@ -42,10 +43,31 @@ def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]
                 yield number, line.rstrip("\r\n")
     except UnicodeDecodeError as err:
         raise TextclfError(
-            f"{path}: not valid {encoding} text ({err.reason} at byte {err.start}). "
+            f"{path}: not valid {encoding} text ({undecodable_at(path, encoding, err)}). "
             f"Convert the file to {encoding}, or set the reader's encoding to the file's real one "
             f"(for example latin-1)."
         ) from None
+
+
+def undecodable_at(path: Path, encoding: str, err: UnicodeDecodeError) -> str:
+    """Where the first undecodable byte of ``path`` is: "line N, byte M: reason".
+
+    A text-mode read decodes in chunks, and its error counts bytes from the start of the chunk,
+    which points nowhere useful in a large file; so the file is decoded again line by line.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    number, raw = 0, b""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as line_err:
+                return f"line {number}, byte {line_err.start + 1}: {line_err.reason}"
+    try:
+        decoder.decode(b"", final=True)  # a file that ends inside a character
+    except UnicodeDecodeError as end_err:
+        return f"line {number}, byte {len(raw) - len(end_err.object) + end_err.start + 1}: {end_err.reason}"
+    return err.reason  # only a decoder that needs more than one line to fail gets here
 
 
 def hold_out(items: Sequence[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:
@@ -54,7 +76,7 @@ def hold_out(items: Sequence[T], fraction: float, seed: int) -> tuple[list[T], l
     The same items, fraction and seed always give the same split, whatever else the run does.
     """
     if not 0.0 < fraction < 1.0:
-        raise TextclfError(f"val_fraction must be between 0 and 1 (exclusive), got {fraction}.")
+        raise TextclfError(f"data.val_fraction must be between 0 and 1 (exclusive), got {fraction!r}.")
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
     n_held = max(1, round(len(items) * fraction)) if len(items) > 1 else 0

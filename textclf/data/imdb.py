@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textclf.data.example import DataSource, Example, Splits
-from textclf.data.files import hold_out
-from textclf.errors import TextclfError
+from textclf.data.files import hold_out, undecodable_at
+from textclf.errors import MissingDataError, TextclfError
 
 LABELS = {"neg": "negative", "pos": "positive"}
 
@@ -25,7 +25,9 @@ def read_reviews(folder: Path) -> list[Example]:
             try:
                 text = path.read_text(encoding="utf-8")
             except UnicodeDecodeError as err:
-                raise TextclfError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start}).") from None
+                raise TextclfError(
+                    f"{path}: not valid UTF-8 text ({undecodable_at(path, 'utf-8', err)}). Convert the review to UTF-8."
+                ) from None
             examples.append(Example(text=text.replace("<br />", " ").strip(), label=label))
     return examples
 
@@ -39,7 +41,7 @@ class IMDB(DataSource):
         folders = [root / split / sub for split in ("train", "test") for sub in LABELS]
         missing = [str(f.relative_to(root)) for f in folders if not f.is_dir() or not any(f.glob("*.txt"))]
         if missing:
-            raise TextclfError(
+            raise MissingDataError(
                 f"IMDB: no reviews in {', '.join(missing)} under {root.resolve()}. Expected the aclImdb layout "
                 "train/{pos,neg}/*.txt and test/{pos,neg}/*.txt. Point data.root=DIR at the aclImdb folder, or "
                 "add data.download=true to fetch it."

@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 from textclf.data.batching import EncodedSplit, flat_sequence, pad_rows
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.memory import memories_and_query, pack_memories
 from textclf.data.vocab import SEP_ID, Vocab
-from textclf.errors import TextclfError
+from textclf.errors import TextclfError, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,26 @@ def group_names(examples: Sequence[Example]) -> list[str]:
     return sorted(names, key=natural)
 
 
+def check_limits(max_tokens: int, memory: MemoryLayout | None) -> None:
+    """Reject length limits below 1: Python's slicing would read 0 as "no limit" for stories
+    (``ids[-0:]`` is everything) and as "nothing" for texts, both silently."""
+    limits = {"data.max_tokens": max_tokens}
+    if memory is not None:
+        limits.update({"data.max_memories": memory.max_memories, "data.memory_window": memory.window})
+    for key, value in limits.items():
+        positive_int(value, key)
+
+
+def recent_context(context: tuple[str, ...], max_tokens: int, memory: MemoryLayout | None) -> tuple[str, ...]:
+    """The story sentences an encoder can still see: a flat sequence keeps its last ``max_tokens``
+    tokens, and a sentence has at least one (only a punctuation-only sentence under
+    tokenizer.drop_punctuation has none, which could leave a story of more than ``max_tokens``
+    sentences a few tokens short); memories keep the last ``max_memories`` sentences. Encoding
+    only these keeps a story of 10 000 sentences as cheap as one of a few hundred."""
+    keep = max(max_tokens, memory.max_memories if memory is not None else 0)
+    return context[-keep:]
+
+
 def encode_examples(
     examples: Sequence[Example],
     vocab: Vocab,
@@ -70,6 +93,7 @@ def encode_examples(
     ``labelled=False`` (new text to predict): labels are ignored and set to 0."""
     if not examples:
         raise TextclfError(f"the {split_name} split has no examples; check the data files.")
+    check_limits(max_tokens, memory)
     label_index = {label: i for i, label in enumerate(labels)}
     unknown = sorted({ex.label for ex in examples} - label_index.keys()) if labelled else []
     if unknown:
@@ -80,11 +104,11 @@ def encode_examples(
             "Evaluate on data with the same label set, or retrain with these labels in train."
         )
     text_ids = vocab.encode_many([ex.text for ex in examples])
-    sentences = [sentence for ex in examples for sentence in ex.context]
-    sentence_ids = iter(vocab.encode_many(sentences))
+    contexts = [recent_context(ex.context, max_tokens, memory) for ex in examples]
+    sentence_ids = iter(vocab.encode_many([sentence for context in contexts for sentence in context]))
     rows, memory_rows, queries = [], [], []
-    for ex, ids in zip(examples, text_ids):
-        context_ids = [next(sentence_ids) for _ in ex.context]
+    for context, ids in zip(contexts, text_ids):
+        context_ids = [next(sentence_ids) for _ in context]
         rows.append(flat_sequence(context_ids, ids, SEP_ID, max_tokens))
         if memory is not None:
             memories, query = memories_and_query(context_ids, ids[:max_tokens], memory.max_memories, memory.window)
@@ -106,6 +130,22 @@ def encode_examples(
         encoded.query, _ = pad_rows(queries)  # an empty query is one padding token: all zero
         encoded.query_lengths = torch.tensor([len(q) for q in queries], dtype=torch.long)
     return encoded
+
+
+def build_source(data_cfg: DictConfig) -> DataSource:
+    """The dataset object a ``data`` config describes. A key the dataset does not take (e.g.
+    ``+data.colum=x``) or a bad ``_target_`` fails inside Hydra's instantiate, which would print
+    Hydra's wrapper message; the constructor's own error is the useful part."""
+    try:
+        return instantiate(data_cfg)
+    except InstantiationException as err:
+        message = " ".join(line.strip() for line in str(err.__cause__ or err).strip().splitlines())
+        if not message.endswith((".", "?")):
+            message += "."
+        raise TextclfError(
+            f"cannot set up data {data_cfg.get('_target_', '?')}: {message} Check the data.* settings against "
+            "conf/data/<name>.yaml (a key added with + must be one the dataset takes)."
+        ) from None
 
 
 def load_source(source: DataSource) -> Splits:

@@ -18,6 +18,10 @@ from textclf.data.files import hold_out, read_lines, require_files
 from textclf.errors import TextclfError
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines"}
+# The csv module refuses fields over 128 KiB by default, but a whole document in one cell (a long
+# review, a chapter) is valid input: texts are cut to data.max_tokens after tokenizing, not here.
+# 2**31 - 1 is the largest limit every platform's C long accepts.
+FIELD_SIZE_LIMIT = 2**31 - 1
 CONTEXT_SEPARATOR = "|"  # between story sentences inside one cell, written " | " for readability
 
 Record = dict  # column name -> value, one per example
@@ -129,6 +133,7 @@ def missing_columns(path: Path, table: Table, found: list[str], where: str = "")
 def delimited_records(path: Path, table: Table, delimiter: str) -> Iterator[tuple[int, Record]]:
     """Rows of a CSV (quoted) or TSV (unquoted) file with a header line."""
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))  # process-wide: only ever raised
     reader = csv.reader(_lines_with_newlines(path, table.encoding), delimiter=delimiter, quoting=quoting)
     try:
         header = next(reader, None)

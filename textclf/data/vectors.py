@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import gzip
 import logging
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from textclf.data.vocab import SPECIALS, Vocab
-from textclf.errors import TextclfError
+from textclf.errors import TextclfError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +51,40 @@ def read_vectors(path: str | Path, vocab: Vocab, dim: int) -> tuple[torch.Tensor
                 found[i] = True
                 return
 
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            if "vectors" not in data or "words" not in data:
-                raise TextclfError(f"{path}: an .npz of vectors needs arrays 'vectors' [N, d] and 'words' [N]; it has {sorted(data)}.")
-            matrix, words = data["vectors"], data["words"]
-            if matrix.ndim != 2 or matrix.shape[1] != dim:
-                raise TextclfError(f"{path}: vectors are {matrix.shape[1] if matrix.ndim == 2 else '?'}-dimensional but embedding.dim={dim}; set embedding.dim={matrix.shape[-1]}.")
-            for word, row in zip(words.tolist(), matrix):
-                take(str(word), row)
-        return vectors, found
+    try:
+        rows = _read_npz(path, dim, take) if path.suffix == ".npz" else _read_text(path, dim, index, take)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
+        # A cut-off download or a file of another kind: numpy, zipfile and gzip each fail their own way.
+        raise TextclfError(
+            f"{path}: not a readable vectors file ({first_line(err)}). "
+            "It may be truncated or in another format; download it again, or give a GloVe/word2vec .txt "
+            "(optionally .gz), fastText .vec or .npz with arrays 'vectors' and 'words'."
+        ) from None
+    if rows == 0:
+        raise TextclfError(
+            f"{path}: the file holds no vectors. Expected one 'word v1 ... v{dim}' line per word (or an .npz "
+            "with arrays 'vectors' and 'words')."
+        )
+    return vectors, found
 
+
+def _read_npz(path: Path, dim: int, take) -> int:
+    """Hand every row of an .npz to ``take``; returns how many rows the file has."""
+    with np.load(path, allow_pickle=False) as data:
+        if "vectors" not in data or "words" not in data:
+            raise TextclfError(f"{path}: an .npz of vectors needs arrays 'vectors' [N, d] and 'words' [N]; it has {sorted(data)}.")
+        matrix, words = data["vectors"], data["words"]
+        if matrix.ndim != 2 or matrix.shape[1] != dim:
+            raise TextclfError(f"{path}: vectors are {matrix.shape[1] if matrix.ndim == 2 else '?'}-dimensional but embedding.dim={dim}; set embedding.dim={matrix.shape[-1]}.")
+        for word, row in zip(words.tolist(), matrix):
+            take(str(word), row)
+        return len(matrix)
+
+
+def _read_text(path: Path, dim: int, index: dict[str, int], take) -> int:
+    """Hand the vocabulary's rows of a GloVe/word2vec text file to ``take``; returns how many vector
+    lines the file has."""
+    rows = 0
     with _open_text(path) as fh:
         for number, line in enumerate(fh, start=1):
             parts = line.rstrip("\n").rstrip(" ").split(" ")
@@ -67,6 +92,9 @@ def read_vectors(path: str | Path, vocab: Vocab, dim: int) -> tuple[torch.Tensor
                 if int(parts[1]) != dim:  # word2vec / fastText header: "count dim"
                     raise TextclfError(f"{path}: vectors are {parts[1]}-dimensional but embedding.dim={dim}; set embedding.dim={parts[1]}.")
                 continue
+            if not line.strip():
+                continue  # a trailing blank line is no vector and no error
+            rows += 1
             if len(parts) != dim + 1:
                 if len(parts) > 2 and number <= 2:
                     raise TextclfError(f"{path}:{number}: vectors are {len(parts) - 1}-dimensional but embedding.dim={dim}; set embedding.dim={len(parts) - 1}.")
@@ -76,7 +104,7 @@ def read_vectors(path: str | Path, vocab: Vocab, dim: int) -> tuple[torch.Tensor
                     take(parts[0], [float(x) for x in parts[1:]])
                 except ValueError:
                     raise TextclfError(f"{path}:{number}: a value is not a number.") from None
-    return vectors, found
+    return rows
 
 
 def load_pretrained(embedding, path: str | Path, vocab: Vocab) -> float:
