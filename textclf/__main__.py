@@ -13,7 +13,10 @@ import tempfile
 import hydra
 from omegaconf import DictConfig
 
+from textclf.errors import hint_misspelt_keys  # light: no torch
 
+
+@hint_misspelt_keys("train")
 @hydra.main(config_path="pkg://textclf.conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     from textclf.train import run

@@ -42,7 +42,7 @@ def load_model(ckpt_path: str | Path, device: str = "cpu"):
             f"{ckpt_path}: the weights do not fit the model its config describes ({first}). The file was "
             "edited or mixes two runs; use the best.pt/last.pt a training run wrote."
         ) from None
-    model.to(resolve_device(device)).eval()
+    model.to(resolve_device(device, key="device")).eval()
     return model, vocab, checkpoint, train_cfg
 
 

@@ -15,13 +15,12 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
-from textclf.data.pipeline import encode_examples, load_source, memory_layout
-from textclf.errors import TextclfError, exit_on_user_error
+from textclf.data.pipeline import build_source, encode_examples, load_source, memory_layout
+from textclf.errors import TextclfError, exit_on_user_error, hint_misspelt_keys
 from textclf.evaluate import data_config, load_model
 
 log = logging.getLogger("textclf.explain")
@@ -93,7 +92,7 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
             f"{cfg.ckpt_path} is a {train_cfg.model.name} model; explain draws the attention of memory networks "
             "(model=memn2n). Flat encoders have no attention over sentences to show."
         )
-    source = instantiate(data_config(train_cfg, cfg.get("data")))
+    source = build_source(data_config(train_cfg, cfg.get("data")))
     examples = load_source(source).split(cfg.split)
     chosen = choose(examples, cfg.indices, cfg.group, cfg.count)
     picked = [examples[i] for i in chosen]
@@ -122,6 +121,7 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
     return written
 
 
+@hint_misspelt_keys("explain")
 @hydra.main(config_path="pkg://textclf.conf", config_name="explain", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:

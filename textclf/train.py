@@ -32,10 +32,10 @@ from tqdm import tqdm
 from textclf import __version__
 from textclf.checkpoint import load_checkpoint, save_checkpoint
 from textclf.data.batching import BatchIterator, EncodedSplit
-from textclf.data.pipeline import PreparedData, prepare
+from textclf.data.pipeline import PreparedData, build_source, prepare
 from textclf.data.vectors import load_pretrained
 from textclf.distributed import Distributed, RankBatches
-from textclf.errors import TextclfError, debug_requested, exit_on_user_error
+from textclf.errors import TextclfError, debug_requested, exit_on_user_error, positive_int
 from textclf.inference import predict_proba
 from textclf.models.build import build_model, reads_memory
 from textclf.precision import Precision
@@ -46,15 +46,16 @@ from textclf.stopping import EarlyStopping, LinearStart
 log = logging.getLogger("textclf.train")
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, key: str = "trainer.device") -> torch.device:
+    """The torch device a setting names; ``key`` is the setting, for the message."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TextclfError(f"trainer.device={name} but no CUDA device is available. Use trainer.device=cpu or auto.")
+        raise TextclfError(f"{key}={name} but no CUDA device is available. Use {key}=cpu or auto.")
     try:
         return torch.device(name)
     except RuntimeError:
-        raise TextclfError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda or cuda:N.") from None
+        raise TextclfError(f"{key}={name!r} is not a device; use auto, cpu, cuda or cuda:N.") from None
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -68,8 +69,7 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 def check_trainer_config(tc: DictConfig) -> None:
     """Reject values that would only fail later, or silently do nothing."""
     for key in ("batch_size", "eval_batch_size", "max_epochs", "restarts"):
-        if not isinstance(tc[key], int) or tc[key] < 1:
-            raise TextclfError(f"trainer.{key} must be a positive integer, got {tc[key]!r}.")
+        positive_int(tc[key], f"trainer.{key}")
     if tc.patience is not None and tc.patience < 1:
         raise TextclfError(f"trainer.patience must be >= 1 or null (no early stopping), got {tc.patience}.")
     if tc.loss_reduction not in ("mean", "sum"):
@@ -132,7 +132,7 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None)
         torch.set_num_threads(tc.num_threads)
     # Under DDP every rank prepares the same data itself (deterministic, and the files are written
     # atomically), which is simpler than shipping tensors between ranks and costs seconds.
-    data = prepare(instantiate(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
+    data = prepare(build_source(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
     if tc.restarts == 1:
         results = fit(cfg, data, run_dir, cfg.seed, device, dist)
     else:
