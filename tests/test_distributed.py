@@ -50,25 +50,39 @@ def test_lower_precision_on_cpu_warns_and_keeps_float32(caplog):
         Precision("8", torch.device("cpu"))
 
 
+def test_torchrun_without_trainer_ddp_is_refused(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(TextclfError, match="without trainer=ddp"):
+        Distributed(False)
+
+
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_train_one_run(table_dir, tmp_path):
+def test_torchrun_two_cpu_processes_train_one_run_and_resume_it(table_dir, tmp_path):
     run_dir = tmp_path / "run"
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "textclf", "trainer=ddp", "data=table", f"data.root={table_dir}", "embedding.dim=16",
-        "model.encoder.hidden_size=16", "trainer.max_epochs=12", "trainer.patience=null", "trainer.batch_size=16",
-        "optimizer.lr=0.01",
-        "trainer.progress=false", "trainer.num_threads=1", "trainer.precision=bf16", f"hydra.run.dir={run_dir}",
-    ]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+
+    def torchrun(epochs: int):
+        cmd = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+            "-m", "textclf", "trainer=ddp", "data=table", f"data.root={table_dir}", "embedding.dim=16",
+            "model.encoder.hidden_size=16", f"trainer.max_epochs={epochs}", "trainer.patience=null", "trainer.batch_size=16",
+            "optimizer.lr=0.01", "trainer.progress=false", "trainer.num_threads=1", "trainer.precision=bf16",
+            "trainer.resume=true", f"hydra.run.dir={run_dir}",
+        ]
+        done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    torchrun(5)
+    done = torchrun(12)  # the same command, extended: both ranks continue from rank 0's last.pt
     results = json.loads((run_dir / "results.json").read_text())
-    assert results["world_size"] == 2
+    assert results["world_size"] == 2 and results["epochs"] == 12
     assert results["test_acc"] > 0.9  # the toy task is learnt, as in one process
     history = pd.read_csv(run_dir / "metrics.csv")
-    assert list(history["epoch"]) == list(range(1, len(history) + 1))  # one writer: each epoch once
+    assert list(history["epoch"]) == list(range(1, 13))  # one writer: each epoch once
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
     log = (run_dir / "train.log").read_text()
     assert "rank 0 of 2, backend gloo" in log and "needs a CUDA device" in log
+    assert "after epoch 5" in log
     assert "rank 1 of 2" in done.stderr + done.stdout  # the second rank joined
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # rank 1 left no folder behind

@@ -125,3 +125,25 @@ def test_memn2n_linear_start_carries_over_a_resume(babi_dir, tmp_path, cap):
     pd.testing.assert_frame_equal(history, pd.read_csv(tmp_path / "whole" / "metrics.csv")[columns])
     assert list(history["linear_start"]) == [1] * cap + [0] * (5 - cap)
     assert resumed["test_loss"] == whole["test_loss"]
+
+
+def test_an_early_stopped_run_can_be_extended_with_more_patience(table_dir, tmp_path):
+    stopped = train(tiny(table_dir, "optimizer.lr=0.0", "trainer.max_epochs=10", "trainer.patience=1"), tmp_path / "a")
+    assert stopped["epochs"] == 2  # lr 0: nothing improves after epoch 1
+    more = train(tiny(table_dir, "trainer.max_epochs=4", "optimizer.lr=0.0", f"ckpt_path={tmp_path / 'a' / 'last.pt'}"), tmp_path / "b")
+    assert more["epochs"] == 4  # patience is now null (tiny's default): the early stop no longer holds
+
+
+def test_a_kill_between_last_and_best_checkpoint_is_repaired(table_dir, tmp_path):
+    from textclf.checkpoint import save_checkpoint
+
+    train(tiny(table_dir, "trainer.max_epochs=1"), tmp_path / "one")
+    run = tmp_path / "run"
+    train(tiny(table_dir, "trainer.max_epochs=2"), run)
+    last = load_checkpoint(run / "last.pt")
+    last["training_state"]["early_stopping"]["best_epoch"] = 2  # epoch 2 improved ...
+    save_checkpoint(run / "last.pt", last)
+    (run / "best.pt").write_bytes((tmp_path / "one" / "best.pt").read_bytes())  # ... but its best.pt was never written
+    results = train(tiny(table_dir, "trainer.max_epochs=2", "trainer.resume=true"), run)
+    assert load_checkpoint(run / "best.pt")["epoch"] == 2
+    assert results["best_epoch"] == 2

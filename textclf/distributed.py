@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import os
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -33,6 +34,12 @@ def launched_by_torchrun() -> bool:
 class Distributed:
     def __init__(self, enabled: bool, device_name: str = "auto", timeout_minutes: float = 30.0) -> None:
         self.enabled = enabled and launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1
+        if not enabled and launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1:
+            # Else every process would train the whole run on its own, N times over.
+            raise TextclfError(
+                f"started by torchrun with {os.environ['WORLD_SIZE']} processes but without trainer=ddp: add "
+                "trainer=ddp to the command (or run one process, without torchrun)."
+            )
         if enabled and not launched_by_torchrun():
             log.warning(
                 "trainer=ddp but not started by torchrun: training in one process. "
@@ -44,7 +51,19 @@ class Distributed:
         self.device: torch.device | None = None
         if not self.enabled:
             return
+        if device_name not in ("auto", "cpu", "cuda"):
+            raise TextclfError(
+                f"trainer.device={device_name} under trainer=ddp: each process takes the GPU of its local rank, so use "
+                "trainer.device=auto, cuda or cpu, and choose GPUs with CUDA_VISIBLE_DEVICES."
+            )
+        if device_name == "cuda" and not torch.cuda.is_available():
+            raise TextclfError("trainer.device=cuda but no CUDA device is available. Use trainer.device=cpu or auto.")
         use_cuda = torch.cuda.is_available() and device_name != "cpu"
+        if use_cuda and self.local_rank >= torch.cuda.device_count():
+            raise TextclfError(
+                f"{os.environ.get('LOCAL_WORLD_SIZE', self.local_rank + 1)} processes on this node but only "
+                f"{torch.cuda.device_count()} GPU(s): set --nproc_per_node to the number of GPUs, or trainer.device=cpu."
+            )
         if use_cuda:
             torch.cuda.set_device(self.local_rank)  # one GPU per process, picked by its local rank
             self.device = torch.device("cuda", self.local_rank)
@@ -69,6 +88,14 @@ class Distributed:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank (pickled: only for objects rank 0 made or loaded safely)."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
+        return box[0]
 
     def sum(self, values: list[float]) -> list[float]:
         """Element-wise sum of ``values`` over all ranks (float64, so counts stay exact)."""

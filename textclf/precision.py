@@ -18,6 +18,7 @@ from textclf.errors import TextclfError
 log = logging.getLogger("textclf.precision")
 
 DTYPES = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+PRECISIONS = tuple(DTYPES)
 
 
 class Precision:

@@ -21,7 +21,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from textclf.atomic import atomic_write
-from textclf.checkpoint import load_checkpoint
+from textclf.checkpoint import load_checkpoint, save_checkpoint
+from textclf.distributed import Distributed
 from textclf.errors import TextclfError
 
 log = logging.getLogger("textclf.resume")
@@ -32,8 +33,9 @@ log = logging.getLogger("textclf.resume")
 MUST_MATCH = ("data", "tokenizer", "embedding", "model", "optimizer", "scheduler", "seed")
 
 
-def rng_state() -> dict[str, Any]:
-    """Every random stream the loop draws from, as tensors and plain types (weights_only-safe)."""
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """Every random stream the loop draws from, as tensors and plain types (weights_only-safe).
+    The CUDA stream only for a CUDA run: asking for it would otherwise initialise CUDA."""
     version, mt_state, gauss = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
@@ -41,19 +43,19 @@ def rng_state() -> dict[str, Any]:
         "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
     version, mt_state, gauss = state["python"]
     random.setstate((version, tuple(mt_state), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def resume_source(cfg: DictConfig, run_dir: Path) -> Path | None:
@@ -105,13 +107,17 @@ def load_resume_checkpoint(path: Path, cfg_yaml: str, tokenizer_json: str) -> di
     return checkpoint
 
 
-def adopt_history(source: Path, run_dir: Path, epoch: int) -> None:
-    """Bring the resumed run's history into ``run_dir``: best.pt, and metrics.csv cut at ``epoch``.
+def adopt_history(source: Path, run_dir: Path, checkpoint: dict[str, Any]) -> None:
+    """Bring the resumed run's history into ``run_dir``: best.pt, and metrics.csv cut at the
+    checkpoint's epoch.
 
     A kill can land after an epoch's metrics row was written but before its last.pt was: rows past
-    the checkpoint's epoch are dropped, since those epochs are trained again.
+    the checkpoint's epoch are dropped, since those epochs are trained again. It can also land
+    between last.pt and best.pt of an epoch that improved (last.pt is written first): then best.pt
+    is rewritten from last.pt's weights, which are that epoch's.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    epoch = checkpoint["epoch"]
     source_dir = source.parent
     if source_dir.resolve() != run_dir.resolve() and (source_dir / "best.pt").is_file():
         shutil.copy2(source_dir / "best.pt", run_dir / "best.pt")
@@ -120,3 +126,25 @@ def adopt_history(source: Path, run_dir: Path, epoch: int) -> None:
         rows = pd.read_csv(metrics)
         kept = rows[rows["epoch"] <= epoch]
         atomic_write(run_dir / "metrics.csv", lambda fh: kept.to_csv(fh, index=False))
+    best = run_dir / "best.pt"
+    if checkpoint["training_state"]["early_stopping"]["best_epoch"] == epoch and (
+        not best.is_file() or load_checkpoint(best).get("epoch") != epoch
+    ):
+        weights_only = {k: v for k, v in checkpoint.items() if k not in ("optimizer", "training_state", "source")}
+        save_checkpoint(best, weights_only)
+        log.info("best.pt rewritten from last.pt (epoch %d): the run was stopped between the two", epoch)
+
+
+def resume_checkpoint(cfg: DictConfig, run_dir: Path, description: dict[str, Any], dist: Distributed) -> dict[str, Any] | None:
+    """The last.pt to continue from (its path under "source"), or None to start afresh.
+
+    Rank 0 finds, checks and loads it and sends it to the other ranks: their run folders are
+    scratch ones (see __main__.py), and on several nodes they may not even see rank 0's disk."""
+    checkpoint = None
+    if dist.is_main:
+        source = resume_source(cfg, run_dir)
+        if source is not None:
+            checkpoint = load_resume_checkpoint(source, description["config"], description["tokenizer"])
+            checkpoint["source"] = str(source)
+            adopt_history(source, run_dir, checkpoint)
+    return dist.broadcast(checkpoint)

@@ -6,6 +6,7 @@ an uninterrupted one would.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -13,6 +14,8 @@ import torch
 from omegaconf import DictConfig
 
 from textclf.errors import TextclfError
+
+log = logging.getLogger("textclf.train")
 
 
 class EarlyStopping:
@@ -41,9 +44,13 @@ class EarlyStopping:
         return self.patience is not None and self.bad_epochs >= self.patience
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+        return {"monitor": self.monitor, "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["monitor"] != self.monitor:
+            # The record is in another metric (and maybe sign): start a fresh one for this metric.
+            log.warning("trainer.monitor changed from %s to %s: best.pt is selected afresh from here", state["monitor"], self.monitor)
+            return
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
 
 

@@ -38,9 +38,9 @@ from textclf.distributed import Distributed, RankBatches
 from textclf.errors import TextclfError, debug_requested, exit_on_user_error, positive_int
 from textclf.inference import predict_proba
 from textclf.models.build import build_model, reads_memory
-from textclf.precision import Precision
+from textclf.precision import PRECISIONS, Precision
 from textclf.report import summarize, write_json, write_report
-from textclf.resume import adopt_history, load_resume_checkpoint, resume_source, rng_state, set_rng_state
+from textclf.resume import resume_checkpoint, rng_state, set_rng_state
 from textclf.stopping import EarlyStopping, LinearStart
 
 log = logging.getLogger("textclf.train")
@@ -53,9 +53,12 @@ def resolve_device(name: str, key: str = "trainer.device") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise TextclfError(f"{key}={name} but no CUDA device is available. Use {key}=cpu or auto.")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise TextclfError(f"{key}={name!r} is not a device; use auto, cpu, cuda or cuda:N.") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise TextclfError(f"{key}={name} but this machine has {torch.cuda.device_count()} GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}.")
+    return device
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -72,6 +75,8 @@ def check_trainer_config(tc: DictConfig) -> None:
         positive_int(tc[key], f"trainer.{key}")
     if tc.patience is not None and tc.patience < 1:
         raise TextclfError(f"trainer.patience must be >= 1 or null (no early stopping), got {tc.patience}.")
+    if str(tc.get("precision", "32")) not in PRECISIONS:
+        raise TextclfError(f"trainer.precision must be 32, bf16 or 16, got {tc.precision!r}.")
     if tc.loss_reduction not in ("mean", "sum"):
         raise TextclfError(f"trainer.loss_reduction must be mean or sum, got {tc.loss_reduction!r}.")
     if not tc.monitor.startswith("val_"):
@@ -158,15 +163,17 @@ def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device:
         seed = cfg.seed + restart
         restart_dir = run_dir / f"restart_{restart}"
         done = restart_dir / "results.json"
-        if cfg.trainer.get("resume") and done.is_file():  # finished before the interruption
+        # Rank 0 decides for all: the other ranks' folders are scratch ones.
+        if dist.broadcast(bool(cfg.trainer.get("resume")) and done.is_file()):
             log.info("restart %d/%d (seed %d) finished earlier: %s", restart + 1, cfg.trainer.restarts, seed, done)
-            results = json.loads(done.read_text())
+            results = json.loads(done.read_text()) if dist.is_main else {}
         else:
             log.info("restart %d/%d (seed %d)", restart + 1, cfg.trainer.restarts, seed)
             results = fit(cfg, data, restart_dir, seed, device, dist)
-            if not dist.is_main:
-                continue
-            write_json(done, results)
+            if dist.is_main:
+                write_json(done, results)
+        if not dist.is_main:
+            continue
         runs.append({"restart": restart, "seed": seed, **{k: v for k, v in results.items() if isinstance(v, (int, float))}})
         if stopper.update(results, restart):
             chosen = results
@@ -279,25 +286,26 @@ def fit(
     description = run_description(cfg, data)
     metrics_path = run_dir / "metrics.csv"
 
-    start_epoch, elapsed, finished = 0, 0.0, False
-    source = resume_source(cfg, run_dir)
-    if source is not None:
-        checkpoint = load_resume_checkpoint(source, description["config"], description["tokenizer"])
+    start_epoch, elapsed = 0, 0.0
+    checkpoint = resume_checkpoint(cfg, run_dir, description, dist)
+    if checkpoint is not None:
         state = checkpoint["training_state"]
         model.load_state_dict(checkpoint["state_dict"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
-        precision.scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when the run had no float16 loss scaling
+            precision.scaler.load_state_dict(state["scaler"])
         stopper.load_state_dict(state["early_stopping"])
         linear.load_state_dict(state["linear_start"])
-        start_epoch, elapsed, finished = checkpoint["epoch"], state["train_seconds"], state["finished"]
-        set_rng_state(state["rng"])
-        if main:
-            adopt_history(source, run_dir, start_epoch)
-        log.info("resuming from %s after epoch %d", source, start_epoch)
+        start_epoch, elapsed, seed = checkpoint["epoch"], state["train_seconds"], state["seed"]
+        set_rng_state(state["rng"], device)
+        log.info("resuming from %s after epoch %d", checkpoint["source"], start_epoch)
     elif main:
         metrics_path.unlink(missing_ok=True)
+    if dist.enabled:
+        # Ranks draw their own dropout masks and noise (DDP keeps the weights equal anyway).
+        torch.manual_seed(seed + 100_003 * dist.rank + start_epoch)
 
     train_batches = BatchIterator(data.encoded["train"], tc.batch_size, shuffle=True, seed=seed, device=device)
     train_batches.epoch = start_epoch  # the shuffle of epoch e depends on seed + e only
@@ -310,6 +318,12 @@ def fit(
             find_unused_parameters=bool(tc.get("find_unused_parameters", False)),
         )
         train_steps = RankBatches(train_batches, dist.rank, dist.world_size)
+        if len(train_steps) == 0 or len(data.encoded["val"]) < dist.world_size:
+            raise TextclfError(
+                f"too little data for {dist.world_size} processes: {len(train_batches)} training batches and "
+                f"{len(data.encoded['val'])} validation examples, and every process needs at least one of each. "
+                "Lower --nproc_per_node or trainer.batch_size."
+            )
 
     writer = None
     if tc.tensorboard and main:
@@ -317,12 +331,14 @@ def fit(
 
         # purge_step drops events a killed run logged past its last checkpoint.
         writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_epoch + 1 if start_epoch else None)
+    # Worked out from the current patience, so a resumed run may be extended past an early stop.
+    finished = stopper.should_stop
+    if start_epoch and (finished or start_epoch >= tc.max_epochs):
+        log.info("the run had finished at epoch %d: scoring its best model only", start_epoch)
     started = time.perf_counter()
     epoch = start_epoch
-    for epoch in range(start_epoch + 1, tc.max_epochs + 1):
-        if finished:
-            epoch -= 1
-            break
+    epochs = range(start_epoch + 1, tc.max_epochs + 1) if not finished else range(0)
+    for epoch in epochs:
         epoch_start = time.perf_counter()
         row = {"epoch": epoch, **train_one_epoch(
             train_model, train_steps, optimizer, precision, tc.grad_clip, epoch, tc.progress and main, tc.loss_reduction, dist
@@ -333,15 +349,14 @@ def fit(
         row["linear_start"] = int(linear.on)
         row["seconds"] = round(time.perf_counter() - epoch_start, 3)
         improved = stopper.update(row, epoch)
-        payload = checkpoint_payload(description, model, row, epoch)
         if main:
+            # The weights as validated (before linear start may switch the model's kind below).
+            payload = checkpoint_payload(description, model, row, epoch)
             append_csv(metrics_path, row)
             if writer is not None:
                 for key, value in row.items():
                     if key != "epoch":
                         writer.add_scalar(key, value, epoch)
-            if improved:
-                save_checkpoint(run_dir / "best.pt", payload)
         log.info(
             "epoch %d | train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g | %.1fs%s%s",
             epoch, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["lr"], row["seconds"],
@@ -358,17 +373,21 @@ def fit(
                 scheduler.step()
         finished = stopper.should_stop
         if main:
-            # Saved after this epoch's every update, so a resumed run starts exactly where this one is now.
+            # Saved after this epoch's every update, so a resumed run starts exactly where this one
+            # is now; last.pt before best.pt, so a kill between them is repaired on resume
+            # (resume.repair_best) instead of leaving a best.pt the history does not know.
             training_state = {
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": precision.scaler.state_dict(),
                 "early_stopping": stopper.state_dict(),
                 "linear_start": linear.state_dict(),
                 "train_seconds": elapsed + time.perf_counter() - started,
-                "finished": finished,
-                "rng": rng_state(),
+                "seed": seed,
+                "rng": rng_state(device),
             }
             save_checkpoint(run_dir / "last.pt", {**payload, "optimizer": optimizer.state_dict(), "training_state": training_state})
+            if improved:
+                save_checkpoint(run_dir / "best.pt", payload)
         if finished:
             log.info("early stop: %s has not improved for %d epochs", tc.monitor, tc.patience)
             break
@@ -380,8 +399,9 @@ def fit(
 
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["state_dict"])
-    val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device, precision)
-    test_metrics, test_prob = evaluate_split(model, data.encoded["test"], data, "test", tc.eval_batch_size, device, precision)
+    # Scored in float32, as `textclf.evaluate` scores it, whatever precision trained it.
+    val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device)
+    test_metrics, test_prob = evaluate_split(model, data.encoded["test"], data, "test", tc.eval_batch_size, device)
     split = data.encoded["test"]
     title = f"{cfg.model.name} on {data.splits.description} (test){' [synthetic data]' if data.splits.synthetic else ''}"
     write_report(
