@@ -52,7 +52,7 @@ def test_other_groups_compose(group):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiment_configs_compose(experiment):
     cfg = compose_train([f"experiment={experiment}"])
-    build_model(cfg, vocab_size=30, num_classes=2)
+    build_model(cfg, vocab_size=30, num_classes=2, label_tokens=[[3], [4]])  # tied answers need label tokens
     assert isinstance(instantiate(cfg.data), DataSource)
 
 

@@ -154,3 +154,18 @@ def test_memory_tensors_and_batches():
 def test_drop_punctuation_keeps_clitics():
     vocab = Vocab.fit(["Is Mary in the kitchen? it 's n't , ok."], drop_punctuation=True)
     assert vocab.tokenize("Is Mary in the kitchen? it 's n't , ok.") == ["is", "mary", "in", "the", "kitchen", "it", "'s", "n't", "ok"]
+
+
+def test_memory_models_get_a_word_for_every_answer(tmp_path):
+    # yes/no answers (task 6) never occur in a story or question: without the labels in the vocabulary
+    # they would all be <unk>, and a tied answer layer (W^T = C^K) could not tell them apart.
+    from textclf.data.generated import GeneratedBabi
+    from textclf.data.pipeline import prepare
+
+    def answer_ids(with_memory):
+        data = prepare(GeneratedBabi(root=str(tmp_path), tasks=[6], n_train=60, n_test=30), with_memory=with_memory)
+        return {label: ids for label, ids in zip(data.labels, data.vocab.encode_many(data.labels))}
+
+    assert all(UNK_ID not in ids for ids in answer_ids(True).values())
+    flat = answer_ids(False)
+    assert flat["yes"] == [UNK_ID] and flat["no"] == [UNK_ID]  # flat models keep the text-only vocabulary

@@ -173,7 +173,13 @@ def prepare(
     for name in ("train", "val", "test"):
         if not splits.split(name):
             raise TextclfError(f"{splits.description or type(source).__name__}: the {name} split is empty; check the data files.")
-    vocab = Vocab.fit(training_texts(splits.train), lowercase, min_freq, max_size, cjk_chars, drop_punctuation)
+    texts = training_texts(splits.train)
+    if with_memory:
+        # The answer words too: MemN2N's tied answer layer (W^T = C^K) scores a class through its
+        # label's word vectors, and bAbI answers such as yes, no, two or "n,w" never occur in a
+        # story or question, so without this they would all be <unk> and indistinguishable.
+        texts += [example.label for example in splits.train]
+    vocab = Vocab.fit(texts, lowercase, min_freq, max_size, cjk_chars, drop_punctuation)
     labels = splits.labels()
     groups = group_names(splits.train + splits.test)
     encoded = {
