@@ -86,8 +86,8 @@ def main() -> None:
     device = torch.device(args.device)
     print(f"torch {torch.__version__} | {device} | threads {torch.get_num_threads()} | {platform.processor() or platform.machine()}")
     print(f"batch {args.batch}, {args.tokens} tokens, embedding {args.dim}, hidden {args.hidden}, vocab {args.vocab}")
-    print(f"| encoder | parameters | train examples/s | inference examples/s |")
-    print(f"|---|---:|---:|---:|")
+    print("| encoder | parameters | train examples/s | inference examples/s |")
+    print("|---|---:|---:|---:|")
     for name in args.models.split(","):
         train_rate, infer_rate, params = measure(name, args, device)
         print(f"| {name} | {params:,} | {train_rate:,.0f} | {infer_rate:,.0f} |")

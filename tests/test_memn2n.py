@@ -94,9 +94,9 @@ def test_inside_classifier_and_rejects_bad_settings() -> None:
 
 
 def test_position_encoding_matches_the_formula_by_hand() -> None:
-    # J = 3 real words then padding, d = 4: l_kj = (1 - j/J) - (k/d)(1 - 2j/J).
+    # J = 3 real words then padding, d = 4: l_kj = 2[(1 - j/J) - (k/d)(1 - 2j/J)] (x 2: authors' scale).
     l = position_encoding(torch.tensor([[5, 7, 2, 0, 0]]), 4)[0]
-    by_hand = torch.tensor(
+    by_hand = 2 * torch.tensor(
         [
             [2 / 3 - (1 / 4) * (1 / 3), 2 / 3 - (2 / 4) * (1 / 3), 2 / 3 - (3 / 4) * (1 / 3), 2 / 3 - (4 / 4) * (1 / 3)],
             [1 / 3 + (1 / 4) * (1 / 3), 1 / 3 + (2 / 4) * (1 / 3), 1 / 3 + (3 / 4) * (1 / 3), 1 / 3 + (4 / 4) * (1 / 3)],

@@ -18,7 +18,7 @@ from test_configs import options
 @pytest.mark.parametrize("model", options("model"))
 @pytest.mark.parametrize("kind", ["babi", "single_text"])
 def test_encoder_trains_on_data_kind(model, kind, babi_dir, table_dir):
-    data = [f"data=babi_gen", f"data.root={babi_dir}", "data.tasks=[1,6]", "data.n_train=60", "data.n_test=30"]
+    data = ["data=babi_gen", f"data.root={babi_dir}", "data.tasks=[1,6]", "data.n_train=60", "data.n_test=30"]
     if kind == "single_text":
         data = ["data=table", f"data.root={table_dir}"]
     cfg = compose_train([*small_model(model), *data])

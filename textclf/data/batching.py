@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -72,20 +74,44 @@ def flat_sequence(context_ids: list[list[int]], text_ids: list[int], sep_id: int
     """
     if not context_ids:
         return text_ids[:max_tokens]
-    sequence = [tok for sentence in context_ids for tok in sentence] + [sep_id] + text_ids
+    sequence = list(itertools.chain(itertools.chain.from_iterable(context_ids), (sep_id,), text_ids))
     return sequence[-max_tokens:]
 
 
 def pad_rows(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack ragged id lists into a 0-padded [N, T] tensor and their lengths (an empty row counts as
-    length 1 of padding, since packed RNNs reject zero lengths and an empty text is valid input)."""
-    lengths = torch.tensor([max(1, len(row)) for row in rows], dtype=torch.long)
-    width = int(lengths.max()) if rows else 1
-    padded = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if row:
-            padded[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return padded, lengths
+    length 1 of padding, since packed RNNs reject zero lengths and an empty text is valid input).
+
+    One flat array and one masked assignment rather than a tensor per row: prediction encodes
+    every input chunk this way, and the per-row version cost ~4 us a row (10k rows: ~40 ms).
+    """
+    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    width = max(1, int(counts.max(initial=0)))
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(counts.sum()))
+    padded = np.zeros((len(rows), width), dtype=np.int64)
+    padded[np.arange(width) < counts[:, None]] = flat  # row-major order: each row's ids, left-aligned
+    return torch.from_numpy(padded), torch.from_numpy(np.maximum(counts, 1))
+
+
+def cut_by_tokens(order: torch.Tensor, sorted_lengths: list[int], max_rows: int, max_tokens: int) -> list[torch.Tensor]:
+    """Cut ``order`` (sorted by ascending length) into consecutive batches of at most ``max_rows``
+    rows whose rows x longest length stays within ``max_tokens``; a row longer than the budget
+    gets a batch of its own."""
+    sizes = []
+    start, n = 0, len(sorted_lengths)
+    while start < n:
+        end = start + 1
+        while end < n and end - start < max_rows and (end - start + 1) * max(1, sorted_lengths[end]) <= max_tokens:
+            end += 1
+        sizes.append(end - start)
+        start = end
+    return list(torch.split(order, sizes))
+
+
+def eval_token_budget(split: EncodedSplit, batch_size: int) -> int:
+    """A padded-token budget for evaluation batches: ``batch_size`` rows of the split's median
+    length, so that batches of typical texts stay full-size and only longer ones shrink."""
+    return batch_size * max(1, int(split.lengths.float().median()))
 
 
 class BatchIterator:
@@ -95,6 +121,12 @@ class BatchIterator:
     each pool by length, cut into batches, shuffle the batches. Each epoch differs (the generator
     is seeded with seed + epoch) yet runs are reproducible. Evaluation order sorts everything by
     length; ``Batch.index`` maps rows back to example order.
+
+    ``max_tokens`` (evaluation order only): a batch also stops growing before its rows x longest
+    length would pass this many tokens, so long texts come in smaller batches. With a fixed row
+    count the last, longest batches of a sorted split span the widest range of lengths and pad
+    the most; work per batch grows with its padded size, so bounding that size saves time.
+    Training batches keep ``batch_size`` rows (the optimizer's step depends on it).
     """
 
     def __init__(
@@ -105,25 +137,33 @@ class BatchIterator:
         seed: int = 0,
         device: torch.device | str = "cpu",
         pool_batches: int = 50,
+        max_tokens: int | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1 or None, got {max_tokens}")
         self.split = split
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.device = torch.device(device)
         self.pool_batches = pool_batches
+        self.max_tokens = max_tokens
         self.epoch = 0
 
     def __len__(self) -> int:
+        if self.max_tokens is not None and not self.shuffle:
+            return len(self._order())
         return (len(self.split) + self.batch_size - 1) // self.batch_size
 
     def _order(self) -> list[torch.Tensor]:
         lengths = self.split.lengths
         if not self.shuffle:
             order = torch.argsort(lengths, stable=True)
-            return list(torch.split(order, self.batch_size))
+            if self.max_tokens is None:
+                return list(torch.split(order, self.batch_size))
+            return cut_by_tokens(order, lengths[order].tolist(), self.batch_size, self.max_tokens)
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(len(lengths), generator=generator)
         pool = self.batch_size * self.pool_batches
@@ -134,12 +174,29 @@ class BatchIterator:
         shuffled = torch.randperm(len(batches), generator=generator).tolist()
         return [batches[i] for i in shuffled]
 
+    def _batch_maxima(self, batches: list[torch.Tensor], *columns: torch.Tensor) -> list[list[int]]:
+        """Each column's maximum over each batch, for all batches at once: one gather and one
+        reduction per column instead of a reduction and an int() per batch and column."""
+        flat = torch.cat(batches)
+        batch_of = torch.repeat_interleave(torch.tensor([len(b) for b in batches]))
+        return [
+            torch.zeros(len(batches), dtype=column.dtype).scatter_reduce_(0, batch_of, column[flat], "amax").tolist()
+            for column in columns
+        ]
+
     def __iter__(self):
         split = self.split
-        for index in self._order():
-            width = int(split.lengths[index].max())
+        batches = self._order()
+        if not batches:
+            self.epoch += 1
+            return
+        columns = [split.lengths]
+        if split.memory is not None:
+            columns += [split.memory_lengths, split.memory_widths, split.query_lengths]
+        maxima = self._batch_maxima(batches, *columns)
+        for i, index in enumerate(batches):
             batch = Batch(
-                tokens=split.tokens[index, :width],
+                tokens=split.tokens[index, : maxima[0][i]],
                 lengths=split.lengths[index],
                 labels=split.labels[index],
                 group=None if split.group is None else split.group[index],
@@ -147,10 +204,9 @@ class BatchIterator:
             )
             if split.memory is not None:
                 # Trim to this batch's most memories, longest sentence and longest query.
-                rows = max(1, int(split.memory_lengths[index].max()))
-                cols = max(1, int(split.memory_widths[index].max()))
+                rows, cols, query_width = (max(1, m[i]) for m in maxima[1:])
                 batch.memory = split.memory[index, :rows, :cols].long()
                 batch.memory_lengths = split.memory_lengths[index]
-                batch.query = split.query[index, : max(1, int(split.query_lengths[index].max()))]
+                batch.query = split.query[index, :query_width]
             yield batch.to(self.device) if self.device.type != "cpu" else batch
         self.epoch += 1

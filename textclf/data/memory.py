@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -31,12 +33,30 @@ def pack_memories(rows: list[list[list[int]]]) -> tuple[torch.Tensor, torch.Tens
     Stored as int32 (half of int64: the 10k bAbI set holds ~180k stories of up to 50 sentences);
     batches widen their slice to int64. ``memory_widths`` is each example's longest sentence, so
     a batch can be trimmed to the longest sentence it actually contains.
+
+    Built from one flat array of all sentences' ids with index arithmetic instead of a Python loop
+    per sentence (bAbI 1k: ~0.35 s per split that way, a few tens of ms this way).
     """
     n = len(rows)
-    lengths = np.array([len(memories) for memories in rows], dtype=np.int64)
-    widths = np.array([max((len(s) for s in memories), default=0) for memories in rows], dtype=np.int64)
-    memory = np.zeros((n, max(1, int(lengths.max(initial=0))), max(1, int(widths.max(initial=0)))), dtype=np.int32)
-    for i, memories in enumerate(rows):
-        for j, sentence in enumerate(memories):
-            memory[i, j, : len(sentence)] = sentence
-    return torch.from_numpy(memory), torch.from_numpy(lengths), torch.from_numpy(widths)
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=n)
+    sentences = list(itertools.chain.from_iterable(rows))
+    sentence_lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+    rows_out, cols = max(1, int(lengths.max(initial=0))), max(1, int(sentence_lengths.max(initial=0)))
+    widths = np.zeros(n, dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths  # each example's first sentence in `sentences`
+    has_memories = lengths > 0
+    if len(sentences):
+        widths[has_memories] = np.maximum.reduceat(sentence_lengths, starts[has_memories])
+    flat = np.fromiter(itertools.chain.from_iterable(sentences), dtype=np.int32, count=int(sentence_lengths.sum()))
+    block = np.zeros((len(sentences), cols), dtype=np.int32)
+    block[np.arange(cols) < sentence_lengths[:, None]] = flat  # each sentence left-aligned in its row
+    # Sentence k of example i goes to row i * M + k of the flattened [N * M, S] memory.
+    example = np.repeat(np.arange(n), lengths)
+    slot = np.arange(len(sentences)) - np.repeat(starts, lengths)
+    memory = np.zeros((n * rows_out, cols), dtype=np.int32)
+    memory[example * rows_out + slot] = block
+    return (
+        torch.from_numpy(memory.reshape(n, rows_out, cols)),
+        torch.from_numpy(lengths),
+        torch.from_numpy(widths),
+    )

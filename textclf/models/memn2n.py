@@ -6,9 +6,13 @@ written to memory twice, once as an input (key) vector m_i and once as an output
     m_i = sum_j l_j * A x_ij + T_A(i)        c_i = sum_j l_j * C x_ij + T_C(i)        (sec. 4.1)
     u^1 = sum_j l_j * B q_j
 
-with position encoding (PE), l_kj = (1 - j/J) - (k/d)(1 - 2j/J), j = 1..J the word position,
+with position encoding (PE), l_kj = 2 [(1 - j/J) - (k/d)(1 - 2j/J)], j = 1..J the word position,
 k = 1..d the embedding dimension and J the sentence's real length (padding does not count); without
-PE, l_j = 1 (bag of words). Temporal encoding (TE) adds a learned row of T_A, T_C in
+PE, l_j = 1 (bag of words). The factor 2 is not in the paper's printed formula, whose weights lie in
+[0, 1] with mean 1/2, but is in the authors' code (MemN2N-babi-matlab: 1 + 4(k - (d+1)/2)(j -
+(J+1)/2)/(dJ), the same up to half-position offsets), whose weights are centred on 1 like bag of
+words. It matters: at the printed scale bAbI task 16 (induction) stays near 55 % error however the
+model is trained, and at this one it is solved (README, "bAbI"). Temporal encoding (TE) adds a learned row of T_A, T_C in
 R^{memory_size x d}, indexed *back in time*: the most recent sentence has i = 0. One hop reads
 
     p_i = softmax_i(u^T m_i)        (1)       (linear start, LS: p_i = u^T m_i, no softmax)
@@ -50,11 +54,12 @@ from torch import nn
 from textclf.data.batching import Batch
 
 TYINGS = ("adjacent", "layerwise")
-DENSE_BAG_VOCAB = 4096  # up to this vocabulary size, sentences are encoded as dense bag matrices
+# PE weights are the paper's l_kj times 2, centred on 1 as in the authors' code (module docstring).
+PE_SCALE = 2.0
 
 
 def position_coefficients(ids: torch.Tensor, padding_idx: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(a, b) [..., S] with l_kj = a_j + (k/d) b_j: a_j = 1 - j/J, b_j = 2j/J - 1, 0 on padding.
+    """(a, b) [..., S] with l_kj = a_j + (k/d) b_j: a_j = 2(1 - j/J), b_j = 2(2j/J - 1), 0 on padding.
 
     Splitting PE this way turns sum_j l_kj A x_ij into two weighted bags of words,
     sum_j a_j A x_ij + (k/d) sum_j b_j A x_ij, which `F.embedding_bag` computes without ever
@@ -62,17 +67,17 @@ def position_coefficients(ids: torch.Tensor, padding_idx: int = 0) -> tuple[torc
     j = 1..J counts the real (non-padding) tokens of each sentence and J is their number, so a
     sentence is encoded the same however much padding follows it.
     """
-    real = ids != padding_idx
-    dtype = torch.get_default_dtype()
-    j = real.cumsum(dim=-1).to(dtype)  # 1-based position among real tokens
-    J = real.sum(dim=-1, keepdim=True).clamp(min=1).to(dtype)
-    a = (1 - j / J) * real
-    b = (2 * j / J - 1) * real
-    return a, b
+    real = (ids != padding_idx).to(torch.get_default_dtype())
+    j = real.cumsum(dim=-1)  # 1-based position among real tokens (exact: small whole numbers)
+    J = j[..., -1:].clamp(min=1)  # the last running count is the number of real tokens
+    f = j / J * real  # j/J, 0 on padding
+    a = real - f
+    b = f - a  # 2j/J - 1 on real tokens, 0 on padding
+    return PE_SCALE * a, PE_SCALE * b
 
 
 def position_encoding(ids: torch.Tensor, dim: int, padding_idx: int = 0) -> torch.Tensor:
-    """l [..., S, dim] for token ids [..., S]: l_kj = (1 - j/J) - (k/d)(1 - 2j/J), 0 on padding."""
+    """l [..., S, dim] for token ids [..., S]: l_kj = 2[(1 - j/J) - (k/d)(1 - 2j/J)], 0 on padding."""
     a, b = position_coefficients(ids, padding_idx)
     k = torch.arange(1, dim + 1, device=ids.device, dtype=a.dtype)  # [d], 1-based
     return a.unsqueeze(-1) + (k / dim) * b.unsqueeze(-1)
@@ -121,13 +126,13 @@ def temporal_index(
     i_t = n - 1 - t + sum_{s >= t, s < n} inserted_s. Indices are clamped to memory_size - 1;
     padding slots get 0 (they are masked out of the attention anyway).
     """
-    positions = torch.arange(num_memories, device=memory_lengths.device)
-    real = positions.unsqueeze(0) < memory_lengths.unsqueeze(1)  # [B, M]
-    index = memory_lengths.unsqueeze(1) - 1 - positions.unsqueeze(0)
+    steps_back = torch.arange(1, num_memories + 1, device=memory_lengths.device)
+    index = memory_lengths.unsqueeze(1) - steps_back  # n - 1 - t: negative exactly on padding
     if inserted is not None:
-        inserted = inserted.to(index.dtype) * real
+        inserted = inserted * (index >= 0)  # only insertions after real memories (bool or counts)
         index = index + inserted.flip(1).cumsum(1).flip(1)  # suffix sums: insertions at s >= t
-    return index.clamp(max=memory_size - 1).masked_fill(~real, 0)
+    # Padding slots stay negative (nothing is inserted after them), so one clamp also sets them to 0.
+    return index.clamp(min=0, max=memory_size - 1)
 
 
 class HopTables(NamedTuple):
@@ -239,68 +244,63 @@ class MemN2N(nn.Module):
         """C^K, the table the paper ties to the answer matrix (W^T = C^K); not tied here."""
         return self.C[-1]
 
-    def bags(self, ids: torch.Tensor) -> torch.Tensor:
-        """The sentences ids [..., S] as weighted bags of words, ready to multiply with any table.
+    def _column_pairs(self, embedding: nn.Module) -> tuple[list[tuple[nn.Module, nn.Parameter | None]], list[tuple[int, int]]]:
+        """The distinct (table, temporal matrix) pairs the hops read, and for each hop the positions
+        of its (A^k, T_A^k) and (C^k, T_C^k) among them: the tying of `hop_tables`, written out
+        (calling it K times cost ~0.1 ms of Python per step). Adjacent: pairs (A^1, T_A^1),
+        (C^1, T_C^1) .. (C^K, T_C^K), hop k reads pairs k-1 and k, since A^{k+1} = C^k. Layer-wise:
+        (A, T_A) and (C, T_C) at every hop."""
+        T_C = list(self.T_C) if self.T_C is not None else [None] * len(self.C)
+        pairs = [(embedding, self.T_A), *zip(self.C, T_C)]
+        if self.tying == "layerwise":
+            return pairs, [(0, 1)] * self.hops
+        return pairs, [(k, k + 1) for k in range(self.hops)]
 
-        Small vocabularies (bAbI: ~150 words): a dense [P, N, V] matrix of per-word weight sums,
-        P = 2 with PE (the a and b coefficients) else 1, so a table's sentence vectors are one
-        matrix product, bags @ weight, in both directions of autograd. Built once per forward and
-        shared by all K+1 tables; a training step (B=32, M=50, S=12, d=50, one thread) took
-        14.3 ms this way against 28.7 ms looking up [N, S, d] word vectors per table.
-        Large vocabularies (SST: ~15k words): the same weights as [P, N, S], applied to looked-up
-        word vectors, since a dense [N, V] would be too big.
-        """
-        weights = position_coefficients(ids) if self.position_encoding else ((ids != 0).to(torch.get_default_dtype()),)
-        flat = ids.reshape(-1, ids.shape[-1])
-        coefficients = torch.stack([w.reshape(flat.shape) for w in weights])  # [P, N, S]
-        if self.vocab_size > DENSE_BAG_VOCAB:
-            return coefficients
-        index = flat.unsqueeze(0).expand_as(coefficients)
-        return coefficients.new_zeros(len(weights), flat.shape[0], self.vocab_size).scatter_add_(2, index, coefficients)
+    def _matrix_rows(self, tables: list[nn.Module], temporal: list[nn.Parameter] | None) -> torch.Tensor:
+        """[rows, n*d]: the n word tables side by side (V rows), with PE the same scaled by k/d
+        (V more rows: the b_j part of l_kj), with fused TE the n temporal matrices side by side
+        (memory_size rows). A sentence vector of every table at once is then one weighted sum of
+        rows of this matrix (see `_bag_terms`)."""
+        words = torch.cat([t.weight for t in tables], dim=1) if len(tables) > 1 else tables[0].weight
+        blocks = [words]
+        if self.position_encoding:
+            blocks.append((words.view(words.shape[0], len(tables), self.input_size) * self.pe_scale).view(words.shape))
+        if temporal is not None:
+            blocks.append(torch.cat(temporal, dim=1) if len(temporal) > 1 else temporal[0])
+        return torch.cat(blocks) if len(blocks) > 1 else words
 
-    def sentence_vectors(self, ids: torch.Tensor, table: nn.Module, bags: torch.Tensor | None = None) -> torch.Tensor:
+    def _bag_terms(self, ids: torch.Tensor, vocab_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sentences ids [R, S] -> (rows [R, P*S] of `_matrix_rows`, weights [R, P*S]): with PE
+        word j of a sentence is read twice, from row x_j with weight a_j and from row V + x_j
+        (the k/d-scaled copy) with weight b_j, so that sum_j l_kj A x_j is one weighted sum."""
+        if not self.position_encoding:
+            return ids, (ids != 0).to(torch.get_default_dtype())
+        a, b = position_coefficients(ids)
+        return torch.cat([ids, ids + vocab_rows], dim=1), torch.cat([a, b], dim=1)
+
+    def sentence_vectors(self, ids: torch.Tensor, table: nn.Module) -> torch.Tensor:
         """ids [..., S] -> sum_j l_j * table(x_j) [..., d] (l_j = 1 on real tokens without PE).
 
         ``table`` is the shared `Embedding` (its dropout applies to the sentence vectors) or an
         nn.Embedding this module owns; either way only its weight matrix is read (so the
-        Embedding's word_dropout does not apply to MemN2N). ``bags``: `bags(ids)`, if computed.
+        Embedding's word_dropout does not apply to MemN2N). `forward` computes the same vectors
+        for all tables, memories and question in one product.
         """
-        return self.sentence_vectors_many(ids, [table], bags)[0]
-
-    def sentence_vectors_many(
-        self, ids: torch.Tensor, tables: list[nn.Module], bags: torch.Tensor | None = None
-    ) -> list[torch.Tensor]:
-        """`sentence_vectors` for several tables at once: their weights side by side make one
-        [V, n*d] matrix, so each forward (and backward) is one matrix product for all K+1 tables
-        rather than one per table; small models are bound by the number of operations."""
-        bags = self.bags(ids) if bags is None else bags
-        matrix = torch.cat([table.weight for table in tables], dim=1) if len(tables) > 1 else tables[0].weight
-        if bags.shape[-1] == self.vocab_size and self.vocab_size <= DENSE_BAG_VOCAB:
-            parts = bags.to(matrix.dtype) @ matrix  # [P, N, n*d]
-        else:
-            words = F.embedding(ids.reshape(-1, ids.shape[-1]), matrix)  # [N, S, n*d]
-            parts = torch.einsum("pns,nsd->pnd", bags.to(matrix.dtype), words)
-        # unbind, not indexing: its backward stacks the gradients instead of filling a zero
-        # tensor per slice, which showed up as the largest single cost of a training step.
-        parts = [part.view(*ids.shape[:-1], len(tables), self.input_size) for part in parts.unbind(0)]
-        vectors = parts[0]
-        if len(parts) == 2:  # PE: l_kj = a_j + (k/d) b_j, the same k/d for every table
-            vectors = vectors + self.pe_scale.to(matrix.dtype) * parts[1]
-        out = []
-        for table, v in zip(tables, vectors.unbind(-2)):
-            dropout = getattr(table, "dropout", None)
-            out.append(dropout(v) if isinstance(dropout, nn.Dropout) else v)
-        return out
+        flat = ids.reshape(-1, ids.shape[-1])
+        rows, weights = self._bag_terms(flat, table.weight.shape[0])
+        vectors = weighted_bags(rows, weights, self._matrix_rows([table], None))
+        return _table_dropout(table, vectors.view(*ids.shape[:-1], self.input_size))
 
     def initial_query(self, batch: Batch, embedding: nn.Module, batch_size: int) -> torch.Tensor:
         """u^1 [B, d]: the embedded question, or ``query_vector`` for rows without one."""
-        query_vector = self.query_vector.unsqueeze(0).expand(batch_size, -1)
         query = batch.query
         if query is None or query.shape[-1] == 0:
-            return query_vector
-        u = self.sentence_vectors(query, self.query_embedding(embedding))
+            return self.query_vector.unsqueeze(0).expand(batch_size, -1)
+        return self._with_query_vector(self.sentence_vectors(query, self.query_embedding(embedding)), query)
+
+    def _with_query_vector(self, u: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         has_query = (query != 0).any(dim=-1, keepdim=True)
-        return torch.where(has_query, u, query_vector.to(u.dtype))
+        return torch.where(has_query, u, self.query_vector)
 
     def forward(
         self, batch: Batch, embedding: nn.Module, return_attention: bool = False
@@ -316,8 +316,13 @@ class MemN2N(nn.Module):
             lengths_in = (memory_in != 0).any(dim=-1).sum(dim=-1)
         lengths_in = lengths_in.to(memory_in.device).clamp(min=0, max=num_in)
         memory, lengths = recent_memories(memory_in, lengths_in, self.memory_size)
-        num_memories = memory.shape[1]
-        real = torch.arange(num_memories, device=memory.device).unsqueeze(0) < lengths.unsqueeze(1)
+        num_memories, width = memory.shape[1:]
+        real = torch.arange(num_memories, device=memory.device) < lengths.unsqueeze(1)  # [B, M]
+        padding = ~real
+        # Padding slots are read as empty sentences whatever they hold, so their m_i and c_i are
+        # exactly 0 (they get no temporal row either): u^T m_i = 0 there, and any attention they
+        # get multiplies a zero vector. Only the softmax then needs a mask.
+        memory = memory.masked_fill(padding.unsqueeze(-1), 0)
 
         time = None
         if self.temporal_encoding:
@@ -335,45 +340,131 @@ class MemN2N(nn.Module):
                 inserted = draw < self.random_noise
             time = temporal_index(lengths, num_memories, self.memory_size, inserted)
 
-        # Each distinct table reads the memories once per forward, all in one product, and each
-        # distinct (table, temporal matrix) pair is added once: with adjacent tying m^{k+1} = c^k,
-        # with layer-wise tying m and c are the same at every hop.
-        hop_tables = [self.hop_tables(k, embedding) for k in range(1, self.hops + 1)]
-        tables = list({id(t): t for hop in hop_tables for t in (hop.A, hop.C)}.values())
-        vectors_of = dict(zip(map(id, tables), self.sentence_vectors_many(memory, tables)))
-        cache: dict[tuple[int, int], torch.Tensor] = {}
+        # Small models are bound by the number of operations, not by arithmetic, so every sentence
+        # vector the hops read (memories for each distinct (table, temporal matrix) pair, and the
+        # question) comes out of one weighted-bag product over one matrix of all tables, with the
+        # temporal rows T(i) as one more "word" of each memory. An active embedding dropout must
+        # see the word part alone, so it gets the temporal rows added after it instead.
+        pairs, hop_slots = self._column_pairs(embedding)
+        tables = [table for table, _ in pairs]
+        dropout = any(_active_dropout(table) is not None for table in tables)
+        fuse_time = time is not None and not dropout
+        temporal = [T for _, T in pairs] if time is not None else None
+        matrix = self._matrix_rows(tables, temporal if fuse_time else None)
+        vocab_rows = tables[0].weight.shape[0]
 
-        def encode(table: nn.Module, T: nn.Parameter | None) -> torch.Tensor:
-            key = (id(table), id(T))
-            if key not in cache:
-                vectors = vectors_of[id(table)]  # [B, M, d]
-                if T is not None:
-                    vectors = vectors + T[time].to(vectors.dtype)
-                cache[key] = vectors
-            return cache[key]
+        query = batch.query
+        query_table = self.query_embedding(embedding)
+        joint_query = query is not None and query.shape[-1] > 0 and query_table is tables[0]
+        sentences = memory
+        if joint_query:  # the question rides along as one more memory slot, number M
+            sentences = _append_slot(memory, query)
+        rows, weights = self._bag_terms(sentences.reshape(-1, sentences.shape[-1]), vocab_rows)
+        if fuse_time:
+            time_rows = time + vocab_rows * (2 if self.position_encoding else 1)
+            time_weights = real.to(weights.dtype)
+            if joint_query:  # the question has no time: weight 0
+                time_rows, time_weights = F.pad(time_rows, (0, 1)), F.pad(time_weights, (0, 1))
+            rows = torch.cat([rows, time_rows.reshape(-1, 1)], dim=1)
+            weights = torch.cat([weights, time_weights.reshape(-1, 1)], dim=1)
+        vectors = weighted_bags(rows, weights, matrix).view(batch_size, -1, len(tables), self.input_size)
+        # split, not slicing: the backward of two slices would fill a zero tensor for each.
+        encoded, question = vectors.split([num_memories, vectors.shape[1] - num_memories], dim=1)  # [B, M, n, d]
+        if dropout:
+            encoded = torch.stack([_table_dropout(t, v) for t, v in zip(tables, encoded.unbind(2))], dim=2)
+            if time is not None:
+                T_all = torch.cat(temporal, dim=1).to(encoded.dtype)
+                encoded = encoded + (F.embedding(time, T_all) * real.unsqueeze(-1)).view_as(encoded)
+        # unbind, not indexing: its backward stacks the gradients in one operation instead of
+        # filling a zero tensor per slice.
+        per_table = encoded.unbind(2)
 
-        u = self.initial_query(batch, embedding, batch_size)  # u^1 [B, d]
+        if joint_query:
+            u = self._with_query_vector(_table_dropout(query_table, question[:, 0, 0]), query)
+        else:
+            u = self.initial_query(batch, embedding, batch_size)  # u^1 [B, d]
         attention = []
-        for A, C, T_A, T_C in hop_tables:
-            m = encode(A, T_A)  # [B, M, d]
-            c = encode(C, T_C)
-            scores = torch.bmm(m, u.unsqueeze(-1)).squeeze(-1)  # u^T m_i: [B, M]
+        for slot_A, slot_C in hop_slots:
+            m, c = per_table[slot_A], per_table[slot_C]  # [B, M, d]
+            # Elementwise products and sums, not bmm: for these tiny [M, d] x [d, 1] products
+            # bmm's forward and backward cost ~2x as much on CPU.
+            scores = (m * u.unsqueeze(1)).sum(dim=-1)  # u^T m_i: [B, M]
             if self.linear_start:
-                p = scores.masked_fill(~real, 0.0)
+                p = scores  # 0 on padding, since m_i = 0 there
             else:
                 # A finite fill, not -inf: a story with no memories would otherwise give
-                # softmax(-inf, ..., -inf) = NaN; its p is zeroed instead, so o = 0.
-                fill = torch.finfo(scores.dtype).min
-                p = torch.softmax(scores.masked_fill(~real, fill), dim=-1).masked_fill(~real, 0.0)
-            o = torch.bmm(p.unsqueeze(1), c).squeeze(1)  # sum_i p_i c_i: [B, d]
+                # softmax(-inf, ..., -inf) = NaN. It gets a uniform p over zero vectors instead,
+                # so o = 0 (its reported attention is zeroed below).
+                p = torch.softmax(scores.masked_fill(padding, torch.finfo(scores.dtype).min), dim=-1)
+            o = (p.unsqueeze(-1) * c).sum(dim=1)  # sum_i p_i c_i: [B, d]
             u = (self.H(u) if self.H is not None else u) + o
             attention.append(p)
 
         if not return_attention:
             return u
-        p_all = torch.stack(attention, dim=1)  # [B, K, M kept]
+        p_all = torch.stack(attention, dim=1).masked_fill(padding.unsqueeze(1), 0.0)  # [B, K, M kept]
         if num_memories != num_in:  # back to input positions; dropped memories get 0
             positions, _ = _recent_positions(lengths_in, num_in, self.memory_size)
             index = positions.unsqueeze(1).expand(-1, self.hops, -1)
             p_all = p_all.new_zeros(batch_size, self.hops, num_in).scatter_add(2, index, p_all)
         return u, p_all
+
+
+class _WeightedBags(torch.autograd.Function):
+    """`F.embedding_bag` forward; backward as one dense product over the rows the batch reads.
+
+    embedding_bag's own backward sorts every (row, weight) entry and accumulates them one at a
+    time. Here the entries are scattered into a dense [R, U] bag matrix over the U distinct rows
+    the batch uses (bAbI: ~150 of ~350), and the gradient of those rows is one matrix product,
+    which also runs on both cores. A training step on bAbI took ~10 % less this way than with
+    embedding_bag's backward, and ~15 % less than a dense product over all rows (docs/speed.md).
+    """
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor, weights: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(rows, weights)
+        ctx.num_rows = matrix.shape[0]
+        return F.embedding_bag(rows, matrix, per_sample_weights=weights, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        rows, weights = ctx.saved_tensors
+        used = torch.zeros(ctx.num_rows, dtype=torch.bool, device=rows.device)
+        used[rows] = True
+        local = (used.cumsum(0) - 1)[rows]  # row -> its position among the used rows
+        used_rows = used.nonzero().squeeze(1)
+        bags = weights.new_zeros(rows.shape[0], used_rows.shape[0]).scatter_add_(1, local, weights)
+        grad_matrix = grad.new_zeros(ctx.num_rows, grad.shape[1])
+        return None, None, grad_matrix.index_copy_(0, used_rows, bags.T @ grad)
+
+
+def weighted_bags(rows: torch.Tensor, weights: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """sum_j weights[r, j] * matrix[rows[r, j]] for each r: [R, L] x2, [N, D] -> [R, D]."""
+    if weights.dtype != matrix.dtype:
+        weights = weights.to(matrix.dtype)
+    if matrix.requires_grad and torch.is_grad_enabled():
+        return _WeightedBags.apply(rows, weights, matrix)
+    return F.embedding_bag(rows, matrix, per_sample_weights=weights, mode="sum")
+
+
+def _append_slot(memory: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """memory [B, M, S] and query [B, Q] -> [B, M + 1, max(S, Q)], the query as slot M (right-padded)."""
+    width = max(memory.shape[2], query.shape[1])
+    if memory.shape[2] < width:
+        memory = F.pad(memory, (0, width - memory.shape[2]))
+    if query.shape[1] < width:
+        query = F.pad(query, (0, width - query.shape[1]))
+    return torch.cat([memory, query.unsqueeze(1)], dim=1)
+
+
+def _active_dropout(table: nn.Module) -> nn.Dropout | None:
+    """The shared Embedding's dropout when it would change anything, else None."""
+    dropout = getattr(table, "dropout", None)
+    if isinstance(dropout, nn.Dropout) and dropout.training and dropout.p > 0:
+        return dropout
+    return None
+
+
+def _table_dropout(table: nn.Module, vectors: torch.Tensor) -> torch.Tensor:
+    dropout = _active_dropout(table)
+    return dropout(vectors) if dropout is not None else vectors
