@@ -52,8 +52,9 @@ def vocabulary_and_texts(root: Path, tokens: int, count: int, real: bool, seed: 
         texts = [ex.text for ex in read_sst(sst / "stsa.binary.test", LABEL_NAMES["binary"])]
         texts = (texts * (count // len(texts) + 1))[:count]
         return vocab, texts, source + ", SST-2 test sentences"
-    # Words only (no punctuation), so that every text is exactly `tokens` tokens.
-    words = [w for w in vocab.tokenizer.get_vocab() if w.isalpha()]
+    # Letters and digits only (no punctuation, no <pad>-style specials): each word is one token,
+    # so every text is exactly `tokens` tokens.
+    words = [w for w in vocab.tokenizer.get_vocab() if w.isalnum()]
     return vocab, [" ".join(rng.choices(words, k=tokens)) for _ in range(count)], source + f", {tokens}-word texts"
 
 
