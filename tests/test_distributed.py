@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from textclf.data.batching import BatchIterator, EncodedSplit
-from textclf.distributed import Distributed, RankBatches
+from textclf.distributed import Distributed
 from textclf.errors import TextclfError
 from textclf.precision import Precision
 
@@ -22,15 +22,15 @@ def split_of(n: int) -> EncodedSplit:
 
 
 def test_ranks_share_out_each_batch_once_and_take_equal_steps():
-    batches = BatchIterator(split_of(103), batch_size=10, shuffle=True, seed=4)  # 11 batches
+    split = split_of(103)  # 11 batches of 10
     dealt = []
     for rank in range(3):
-        batches.epoch = 0
-        mine = [batch.index.tolist() for batch in RankBatches(batches, rank, 3)]
-        assert len(mine) == 3  # 11 // 3: the two left over wait for the next epoch's shuffle
+        batches = BatchIterator(split, batch_size=10, shuffle=True, seed=4, rank=rank, world_size=3)
+        mine = [batch.index.tolist() for batch in batches]
+        assert len(mine) == 3 == len(batches)  # 11 // 3: the two left over wait for the next epoch's shuffle
         dealt.extend(tuple(index) for index in mine)
     assert len(set(dealt)) == 9  # no batch went to two ranks
-    assert batches.epoch == 1  # the underlying iterator still advanced its shuffle
+    assert batches.epoch == 1  # the iterator still advanced its shuffle
 
 
 def test_a_world_of_one_changes_nothing():

@@ -131,25 +131,3 @@ class Distributed:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
 
-
-class RankBatches:
-    """Every world_size-th batch of ``batches``, starting at this rank's index.
-
-    All ranks draw the same shuffled order (same seed), so together they cover each batch once.
-    The last few batches that cannot be dealt evenly are skipped this epoch: DDP needs every rank to
-    take the same number of steps, and the next epoch's shuffle puts those examples elsewhere.
-    """
-
-    def __init__(self, batches, rank: int, world_size: int) -> None:
-        self.batches, self.rank, self.world_size = batches, rank, world_size
-
-    def __len__(self) -> int:
-        return len(self.batches) // self.world_size
-
-    def __iter__(self):
-        dealt = len(self) * self.world_size
-        # Run the underlying iterator to its end even past the dealt batches: it advances its epoch
-        # (and so its shuffle) only when exhausted.
-        for i, batch in enumerate(self.batches):
-            if i < dealt and i % self.world_size == self.rank:
-                yield batch

@@ -34,7 +34,7 @@ from textclf.checkpoint import load_checkpoint, save_checkpoint
 from textclf.data.batching import BatchIterator, EncodedSplit
 from textclf.data.pipeline import PreparedData, build_source, prepare
 from textclf.data.vectors import load_pretrained
-from textclf.distributed import Distributed, RankBatches
+from textclf.distributed import Distributed
 from textclf.errors import TextclfError, debug_requested, exit_on_user_error, positive_int
 from textclf.inference import predict_proba
 from textclf.models.build import build_model, reads_memory
@@ -190,6 +190,14 @@ def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device:
     return {**chosen, "restart": best, "restarts": len(runs), "train_seconds": round(total, 2)}
 
 
+def check_finite(loss: float, where: str) -> None:
+    if not math.isfinite(loss):
+        raise TextclfError(
+            f"training loss became {loss} {where}. best.pt and last.pt keep the last good weights; "
+            "lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
+        )
+
+
 def train_one_epoch(
     model, batches, optimizer, precision: Precision, grad_clip, epoch, progress, reduction: str = "mean",
     dist: Distributed | None = None,
@@ -211,11 +219,7 @@ def train_one_epoch(
             loss = F.cross_entropy(logits.float(), batch.labels, reduction=reduction)
         if step % 25 == 0:  # one sync every 25 steps: cheap, and catches NaN before it is applied
             value = loss.item()
-            if not math.isfinite(value):
-                raise TextclfError(
-                    f"training loss became {value} at epoch {epoch}, step {step}. best.pt and last.pt keep the last good "
-                    "weights; lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
-                )
+            check_finite(value, f"at epoch {epoch}, step {step}")
             bar.set_postfix(loss=f"{value:.4f}")
         optimizer.zero_grad(set_to_none=True)
         precision.backward_and_step(loss, optimizer, params, grad_clip)
@@ -225,11 +229,7 @@ def train_one_epoch(
     sums = [float(total_loss), float(correct), float(seen)]
     total, right, count = dist.sum(sums) if dist is not None else sums
     mean_loss = total / max(count, 1)
-    if not math.isfinite(mean_loss):
-        raise TextclfError(
-            f"training loss became {mean_loss} during epoch {epoch}. best.pt and last.pt keep the last good weights; "
-            "lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
-        )
+    check_finite(mean_loss, f"during epoch {epoch}")
     return {"train_loss": mean_loss, "train_acc": right / max(count, 1)}
 
 
@@ -307,9 +307,11 @@ def fit(
         # Ranks draw their own dropout masks and noise (DDP keeps the weights equal anyway).
         torch.manual_seed(seed + 100_003 * dist.rank + start_epoch)
 
-    train_batches = BatchIterator(data.encoded["train"], tc.batch_size, shuffle=True, seed=seed, device=device)
+    train_batches = BatchIterator(
+        data.encoded["train"], tc.batch_size, shuffle=True, seed=seed, device=device, rank=dist.rank, world_size=dist.world_size
+    )
     train_batches.epoch = start_epoch  # the shuffle of epoch e depends on seed + e only
-    train_model, train_steps = model, train_batches
+    train_model = model
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -317,10 +319,9 @@ def fit(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=bool(tc.get("find_unused_parameters", False)),
         )
-        train_steps = RankBatches(train_batches, dist.rank, dist.world_size)
-        if len(train_steps) == 0 or len(data.encoded["val"]) < dist.world_size:
+        if len(train_batches) == 0 or len(data.encoded["val"]) < dist.world_size:
             raise TextclfError(
-                f"too little data for {dist.world_size} processes: {len(train_batches)} training batches and "
+                f"too little data for {dist.world_size} processes: {len(train_batches)} training batches each and "
                 f"{len(data.encoded['val'])} validation examples, and every process needs at least one of each. "
                 "Lower --nproc_per_node or trainer.batch_size."
             )
@@ -341,7 +342,7 @@ def fit(
     for epoch in epochs:
         epoch_start = time.perf_counter()
         row = {"epoch": epoch, **train_one_epoch(
-            train_model, train_steps, optimizer, precision, tc.grad_clip, epoch, tc.progress and main, tc.loss_reduction, dist
+            train_model, train_batches, optimizer, precision, tc.grad_clip, epoch, tc.progress and main, tc.loss_reduction, dist
         )}
         val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device, precision, dist)
         row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})

@@ -127,6 +127,11 @@ class BatchIterator:
     count the last, longest batches of a sorted split span the widest range of lengths and pad
     the most; work per batch grows with its padded size, so bounding that size saves time.
     Training batches keep ``batch_size`` rows (the optimizer's step depends on it).
+
+    ``rank`` / ``world_size`` (data-parallel training): every process draws the same order (same
+    seed) and keeps every world_size-th batch from its rank on, so together they cover each batch
+    once. The few batches left over after dealing evenly are skipped this epoch: DDP needs every
+    process to take the same number of steps, and the next epoch's shuffle puts them elsewhere.
     """
 
     def __init__(
@@ -138,6 +143,8 @@ class BatchIterator:
         device: torch.device | str = "cpu",
         pool_batches: int = 50,
         max_tokens: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -150,14 +157,20 @@ class BatchIterator:
         self.device = torch.device(device)
         self.pool_batches = pool_batches
         self.max_tokens = max_tokens
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
 
     def __len__(self) -> int:
         if self.max_tokens is not None and not self.shuffle:
             return len(self._order())
-        return (len(self.split) + self.batch_size - 1) // self.batch_size
+        return (len(self.split) + self.batch_size - 1) // self.batch_size // self.world_size
 
     def _order(self) -> list[torch.Tensor]:
+        batches = self._all_batches()
+        dealt = len(batches) // self.world_size * self.world_size
+        return batches[self.rank : dealt : self.world_size]
+
+    def _all_batches(self) -> list[torch.Tensor]:
         lengths = self.split.lengths
         if not self.shuffle:
             order = torch.argsort(lengths, stable=True)
