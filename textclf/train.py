@@ -308,7 +308,9 @@ def fit(
         torch.manual_seed(seed + 100_003 * dist.rank + start_epoch)
 
     train_batches = BatchIterator(
-        data.encoded["train"], tc.batch_size, shuffle=True, seed=seed, device=device, rank=dist.rank, world_size=dist.world_size
+        data.encoded["train"], tc.batch_size, shuffle=True, seed=seed, device=device,
+        pool_batches=positive_int(tc.get("pool_batches", 50), "trainer.pool_batches"),
+        rank=dist.rank, world_size=dist.world_size,
     )
     train_batches.epoch = start_epoch  # the shuffle of epoch e depends on seed + e only
     train_model = model
