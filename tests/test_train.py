@@ -106,3 +106,26 @@ def test_linear_start_cap(babi_dir, tmp_path):
     ])
     train(cfg, tmp_path)
     assert list(pd.read_csv(tmp_path / "metrics.csv")["linear_start"]) == [1, 1, 0]
+
+
+def test_linear_start_trains_at_a_scaled_learning_rate(babi_dir, tmp_path):
+    """lr x 0.5 while linear start lasts, on top of the schedule, and the unscaled rate after it;
+    last.pt holds the unscaled rate, so a resumed run scales from the same base."""
+    cfg = compose_train([
+        "model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=8",
+        "optimizer=sgd", "optimizer.lr=0.04", "scheduler=step", "scheduler.step_size=2", "scheduler.gamma=0.5",
+        "model.linear_start_patience=100", "model.linear_start_max_epochs=3", "model.linear_start_lr_scale=0.5",
+        "trainer.max_epochs=5", "trainer.patience=null", "trainer.progress=false", "trainer.tensorboard=false",
+    ])
+    train(cfg, tmp_path)
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(metrics["linear_start"]) == [1, 1, 1, 0, 0]
+    assert metrics["lr"].tolist() == pytest.approx([0.02, 0.02, 0.01, 0.02, 0.01])
+    assert load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("scale", [0, -1, "half"])
+def test_bad_linear_start_lr_scale_is_rejected(babi_dir, tmp_path, scale):
+    cfg = compose_train(["model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", f"model.linear_start_lr_scale={scale}"])
+    with pytest.raises(TextclfError, match="model.linear_start_lr_scale must be a number > 0"):
+        train(cfg, tmp_path)

@@ -6,6 +6,7 @@ an uninterrupted one would.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import Any
@@ -57,11 +58,20 @@ class EarlyStopping:
 class LinearStart:
     """Linear start (Sukhbaatar et al. 2015): memory encoders drop their softmax at first, and put
     it back once validation loss has not fallen for ``patience`` epochs (or after ``max_epochs``,
-    for large data where it falls for long)."""
+    for large data where it falls for long).
+
+    ``lr_scale`` multiplies the learning rate while linear start lasts: the paper trains its linear
+    phase at half the usual rate (0.005 against 0.01), and at the full rate our linear phase's loss
+    only oscillates (bAbI 1k joint: train loss 1.5-1.8 for 25 epochs, then 0.9 within one epoch of
+    the schedule halving the rate).
+    """
 
     def __init__(self, cfg: DictConfig, model: torch.nn.Module) -> None:
         self.encoder = model.encoder
         self.on = bool(cfg.model.get("linear_start", False)) and hasattr(self.encoder, "linear_start")
+        self.lr_scale = cfg.model.get("linear_start_lr_scale", 1.0)
+        if isinstance(self.lr_scale, bool) or not isinstance(self.lr_scale, (int, float)) or self.lr_scale <= 0:
+            raise TextclfError(f"model.linear_start_lr_scale must be a number > 0 (e.g. 0.5), got {self.lr_scale!r}.")
         self.patience = int(cfg.model.get("linear_start_patience", 1))
         self.max_epochs = cfg.model.get("linear_start_max_epochs")  # None: no cap
         self.best_loss, self.bad_epochs = math.inf, 0
@@ -81,6 +91,21 @@ class LinearStart:
             self.on = False
             self.encoder.linear_start = False
         return not self.on
+
+    @contextlib.contextmanager
+    def scaled_lr(self, optimizer: torch.optim.Optimizer):
+        """The learning rate times ``lr_scale`` for one epoch of training while linear start is on.
+        Scaled around each epoch rather than once, so that the optimizer and scheduler only ever
+        hold the unscaled rate: any scheduler composes with it and checkpoints need nothing more."""
+        factor = self.lr_scale if self.on else 1.0
+        unscaled = [group["lr"] for group in optimizer.param_groups]
+        for group in optimizer.param_groups:
+            group["lr"] *= factor
+        try:
+            yield factor
+        finally:
+            for group, lr in zip(optimizer.param_groups, unscaled):
+                group["lr"] = lr  # exactly as before, not divided back (no rounding drift)
 
     def state_dict(self) -> dict[str, Any]:
         return {"on": self.on, "best_loss": self.best_loss, "bad_epochs": self.bad_epochs}

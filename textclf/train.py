@@ -36,6 +36,7 @@ from textclf.data.pipeline import PreparedData, build_source, prepare
 from textclf.data.vectors import load_pretrained
 from textclf.distributed import Distributed
 from textclf.errors import TextclfError, debug_requested, exit_on_user_error, positive_int
+from textclf.gradient_noise import GradientNoise
 from textclf.inference import predict_proba
 from textclf.models.build import build_model, reads_memory
 from textclf.precision import PRECISIONS, Precision
@@ -200,12 +201,13 @@ def check_finite(loss: float, where: str) -> None:
 
 def train_one_epoch(
     model, batches, optimizer, precision: Precision, grad_clip, epoch, progress, reduction: str = "mean",
-    dist: Distributed | None = None,
+    dist: Distributed | None = None, noise: GradientNoise | None = None,
 ) -> dict[str, float]:
     """One pass over the training batches. ``reduction="sum"`` sums the loss over the batch instead
     of averaging it, as Sukhbaatar et al. (2015) do for MemN2N ("cost is not averaged over a
     batch"), which their learning rates and clipping threshold assume. Under DDP the loss and
-    accuracy are summed over all ranks, so every rank reports (and decides on) the same numbers."""
+    accuracy are summed over all ranks, so every rank reports (and decides on) the same numbers.
+    ``noise`` adds annealed gradient noise, counted in global steps from the first epoch."""
     model.train()
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
@@ -222,7 +224,11 @@ def train_one_epoch(
             check_finite(value, f"at epoch {epoch}, step {step}")
             bar.set_postfix(loss=f"{value:.4f}")
         optimizer.zero_grad(set_to_none=True)
-        precision.backward_and_step(loss, optimizer, params, grad_clip)
+        add_noise = None
+        if noise:
+            global_step = (epoch - 1) * len(batches) + step
+            add_noise = lambda params: noise.add(params, global_step)  # noqa: E731
+        precision.backward_and_step(loss, optimizer, params, grad_clip, add_noise)
         total_loss += loss.detach() * (len(batch) if reduction == "mean" else 1)
         correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
         seen += len(batch)
@@ -313,6 +319,7 @@ def fit(
         rank=dist.rank, world_size=dist.world_size,
     )
     train_batches.epoch = start_epoch  # the shuffle of epoch e depends on seed + e only
+    noise = GradientNoise(tc.get("grad_noise", 0.0) or 0.0, seed)
     train_model = model
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
@@ -343,12 +350,14 @@ def fit(
     epochs = range(start_epoch + 1, tc.max_epochs + 1) if not finished else range(0)
     for epoch in epochs:
         epoch_start = time.perf_counter()
-        row = {"epoch": epoch, **train_one_epoch(
-            train_model, train_batches, optimizer, precision, tc.grad_clip, epoch, tc.progress and main, tc.loss_reduction, dist
-        )}
+        with linear.scaled_lr(optimizer) as lr_factor:
+            row = {"epoch": epoch, **train_one_epoch(
+                train_model, train_batches, optimizer, precision, tc.grad_clip, epoch, tc.progress and main, tc.loss_reduction, dist,
+                noise,
+            )}
         val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device, precision, dist)
         row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
-        row["lr"] = optimizer.param_groups[0]["lr"]
+        row["lr"] = optimizer.param_groups[0]["lr"] * lr_factor  # the rate this epoch trained at
         row["linear_start"] = int(linear.on)
         row["seconds"] = round(time.perf_counter() - epoch_start, 3)
         improved = stopper.update(row, epoch)
