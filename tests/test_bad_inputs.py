@@ -135,6 +135,11 @@ def test_cli_truncated_checkpoint(model_run, tmp_path):
     assert_one_message(result, r"cut\.pt is not a readable checkpoint \(truncated or corrupt.*last\.pt beside it\) or retrain")
 
 
+def test_cli_predict_given_a_list_of_checkpoints(model_run, tmp_path):
+    result = cli("textclf.predict", f"ckpt_path=[{model_run / 'best.pt'},{model_run / 'last.pt'}]", "input=-", cwd=tmp_path)
+    assert_one_message(result, r"ckpt_path must be one checkpoint file here, got \[.*Only textclf\.evaluate takes a list")
+
+
 def test_cli_predict_empty_input(model_run, tmp_path):
     (tmp_path / "empty.txt").write_text("")
     result = cli("textclf.predict", f"ckpt_path={model_run / 'best.pt'}", f"input={tmp_path / 'empty.txt'}", cwd=tmp_path)

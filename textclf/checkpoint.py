@@ -43,6 +43,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and check a checkpoint, or raise one message that says what is wrong with the file."""
+    if not isinstance(path, (str, Path)):  # e.g. ckpt_path=[a,b] given to a tool that takes one
+        raise TextclfError(
+            f"ckpt_path must be one checkpoint file here, got {path!r}. Only textclf.evaluate takes a list "
+            "(an ensemble); give the others ckpt_path=PATH."
+        )
     path = Path(path).expanduser()
     if not path.is_file():
         hint = " It is a folder; point at the best.pt or last.pt inside it." if path.is_dir() else ""

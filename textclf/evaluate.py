@@ -1,5 +1,8 @@
 """Evaluate a checkpoint: `python -m textclf.evaluate ckpt_path=PATH [split=val] [data=NAME]`.
 
+`ckpt_path=[A,B,...]` evaluates an ensemble: the checkpoints' class probabilities averaged, for
+runs of the same data (same labels and vocabulary), e.g. the seeds of a `-m seed=0,1,...` sweep.
+
 Uses only what the checkpoint holds (weights, tokenizer, labels, config) plus the data files, and
 writes into its own run folder: classification_report.txt/.csv, confusion_matrix.png,
 predictions.csv, results.json, and per_task_errors.md/.csv for bAbI data.
@@ -12,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from textclf.checkpoint import load_checkpoint
 from textclf.data.batching import BatchIterator
@@ -76,11 +80,40 @@ def data_config(train_cfg: DictConfig, override: DictConfig | None) -> DictConfi
     return OmegaConf.merge(stored, override)  # same dataset, some keys changed (e.g. +data.root=DIR)
 
 
+def checkpoint_paths(value: Any) -> list[str]:
+    """``ckpt_path`` as a list: one checkpoint, or several (an ensemble)."""
+    paths = [str(p) for p in value] if isinstance(value, (list, ListConfig)) else [str(value)]
+    if not paths:
+        raise TextclfError("ckpt_path=[] names no checkpoint; give one (ckpt_path=PATH) or several (ckpt_path=[A,B]).")
+    return paths
+
+
+def load_members(paths: list[str], device: str) -> list[tuple]:
+    """The models of ``paths`` (see `load_model`), checked to read the same data the same way:
+    averaging probabilities needs the same classes in the same order and the same token ids."""
+    members = [load_model(path, device) for path in paths]
+    _, vocab, checkpoint, _ = members[0]
+    for path, (_, other_vocab, other, _) in zip(paths[1:], members[1:]):
+        if other["labels"] != checkpoint["labels"]:
+            raise TextclfError(
+                f"cannot ensemble {paths[0]} and {path}: their label sets differ ({len(checkpoint['labels'])} vs "
+                f"{len(other['labels'])} labels, or another order). Ensemble runs trained on the same data."
+            )
+        if other_vocab.to_json() != vocab.to_json():
+            raise TextclfError(
+                f"cannot ensemble {paths[0]} and {path}: their vocabularies differ, so the same text would get "
+                "different token ids. Ensemble runs trained on the same data with the same tokenizer settings."
+            )
+    return members
+
+
 def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     if cfg.split not in ("train", "val", "test"):
         raise TextclfError(f"split must be train, val or test, got {cfg.split!r}.")
     positive_int(cfg.batch_size, "batch_size")  # checked before the (slow) model and data loading
-    model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, cfg.device)
+    paths = checkpoint_paths(cfg.ckpt_path)
+    members = load_members(paths, cfg.device)
+    _, vocab, checkpoint, train_cfg = members[0]
     source = build_source(data_config(train_cfg, cfg.get("data")))
     try:
         splits = load_source(source)
@@ -93,10 +126,17 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     examples = splits.split(cfg.split)
     labels = checkpoint["labels"]
     groups = group_names(examples)
-    memory = memory_layout(source) if reads_memory(train_cfg) else None
+    memory = memory_layout(source) if any(reads_memory(member[3]) for member in members) else None
     encoded = encode_examples(examples, vocab, labels, groups, source.max_tokens, cfg.split, memory=memory)
-    batches = BatchIterator(encoded, cfg.batch_size, device=next(model.parameters()).device)
-    prob, loss = predict_proba(model, batches)
+    scored = [predict_proba(member[0], BatchIterator(encoded, cfg.batch_size, device=next(member[0].parameters()).device)) for member in members]
+    prob, loss = scored[0]
+    name = train_cfg.model.name
+    if len(members) > 1:
+        prob = np.mean([member_prob for member_prob, _ in scored], axis=0)
+        gold = encoded.labels.numpy()
+        # The ensemble's own loss, from its averaged probabilities (float32: floored where they underflow).
+        loss = float(-np.log(np.maximum(prob[np.arange(len(gold)), gold], np.finfo(np.float32).tiny)).mean())
+        name = f"ensemble of {len(members)} ({', '.join(sorted({member[3].model.name for member in members}))})"
     synthetic = " [synthetic data]" if splits.synthetic else ""
     metrics = write_report(
         out_dir,
@@ -106,12 +146,12 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
         labels=labels,
         group=None if encoded.group is None else encoded.group.numpy(),
         groups=groups,
-        title=f"{train_cfg.model.name} on {splits.description} ({cfg.split}){synthetic}",
+        title=f"{name} on {splits.description} ({cfg.split}){synthetic}",
         compare_to_paper=splits.reference == "babi1k",
     )
     results = {
-        "checkpoint": str(Path(cfg.ckpt_path).resolve()),
-        "model": train_cfg.model.name,
+        "checkpoint": str(Path(paths[0]).resolve()) if len(paths) == 1 else [str(Path(p).resolve()) for p in paths],
+        "model": name,
         "data": splits.description,
         "synthetic_data": splits.synthetic,
         "split": cfg.split,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import logging
 import math
@@ -227,7 +228,7 @@ def train_one_epoch(
         add_noise = None
         if noise:
             global_step = (epoch - 1) * len(batches) + step
-            add_noise = lambda params: noise.add(params, global_step)  # noqa: E731
+            add_noise = functools.partial(noise.add, step=global_step)
         precision.backward_and_step(loss, optimizer, params, grad_clip, add_noise)
         total_loss += loss.detach() * (len(batch) if reduction == "mean" else 1)
         correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
@@ -337,7 +338,9 @@ def fit(
 
     writer = None
     if tc.tensorboard and main:
-        from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow to import
+        from torch.utils.tensorboard import (
+            SummaryWriter,  # imported here: it is slow to import
+        )
 
         # purge_step drops events a killed run logged past its last checkpoint.
         writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_epoch + 1 if start_epoch else None)

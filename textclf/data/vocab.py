@@ -95,6 +95,9 @@ class Vocab:
         """Token ids for each text. bAbI repeats the same sentences thousands of times, so each
         distinct string is encoded once (in parallel by the Rust tokenizer) and looked up after."""
         distinct = list(dict.fromkeys(texts))
-        encodings = self.tokenizer.encode_batch(distinct, add_special_tokens=False)
+        # encode_batch_fast (tokenizers >= 0.20) skips the character offsets we never read: same ids,
+        # ~30 % faster, which is most of end-to-end prediction's encoding time.
+        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        encodings = encode(distinct, add_special_tokens=False)
         ids_of = {text: enc.ids for text, enc in zip(distinct, encodings)}
         return [ids_of[text] for text in texts]

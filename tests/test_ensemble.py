@@ -1,0 +1,84 @@
+"""`python -m textclf.evaluate ckpt_path=[A,B,...]`: class probabilities averaged over checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import compose_train
+from hydra import compose, initialize_config_module
+
+from textclf.data.batching import BatchIterator
+from textclf.data.pipeline import build_source, encode_examples, group_names, load_source, memory_layout
+from textclf.errors import TextclfError
+from textclf.evaluate import evaluate, load_model
+from textclf.inference import predict_proba
+from textclf.train import train
+
+
+def trained_run(babi_dir, out, *extra):
+    cfg = compose_train([
+        "model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=16",
+        "trainer.max_epochs=3", "trainer.progress=false", "trainer.tensorboard=false", *extra,
+    ])
+    train(cfg, out)
+    return out / "best.pt"
+
+
+def evaluate_paths(paths, out):
+    listed = "[" + ",".join(str(p) for p in paths) + "]"
+    with initialize_config_module("textclf.conf", version_base="1.3"):
+        cfg = compose("eval", overrides=[f"ckpt_path={listed}", "device=cpu"])
+    return evaluate(cfg, out)
+
+
+@pytest.fixture(scope="module")
+def two_seeds(babi_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ensemble")
+    return [trained_run(babi_dir, root / f"seed{seed}", f"seed={seed}") for seed in (0, 1)]
+
+
+def test_ensemble_predicts_the_argmax_of_the_mean_probability(two_seeds, tmp_path):
+    results = evaluate_paths(two_seeds, tmp_path)
+    probs = []
+    for path in two_seeds:
+        model, vocab, checkpoint, cfg = load_model(path)
+        source = build_source(cfg.data)
+        examples = load_source(source).split("test")
+        encoded = encode_examples(examples, vocab, checkpoint["labels"], group_names(examples), source.max_tokens, "test",
+                                  memory=memory_layout(source))
+        probs.append(predict_proba(model, BatchIterator(encoded, 64))[0])
+    mean = np.mean(probs, axis=0)
+    gold = encoded.labels.numpy()
+    assert results["acc"] == pytest.approx(float((mean.argmax(1) == gold).mean()))
+    floored = np.maximum(mean[np.arange(len(gold)), gold], np.finfo(np.float32).tiny)
+    assert results["loss"] == pytest.approx(float(-np.log(floored).mean()), rel=1e-5)
+    assert results["model"] == "ensemble of 2 (memn2n)"
+    assert results["checkpoint"] == [str(p.resolve()) for p in two_seeds]
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    assert predictions["probability"].to_numpy() == pytest.approx(mean.max(axis=1), abs=1e-4)  # written to 4 places
+    assert json.loads((tmp_path / "results.json").read_text())["per_task"].keys() == {"1", "6"}
+
+
+def test_an_ensemble_of_one_run_twice_scores_as_the_run(two_seeds, tmp_path):
+    single = evaluate_paths(two_seeds[:1], tmp_path / "one")
+    doubled = evaluate_paths([two_seeds[0], two_seeds[0]], tmp_path / "two")
+    assert doubled["acc"] == single["acc"]
+    one = pd.read_csv(tmp_path / "one" / "predictions.csv")
+    two = pd.read_csv(tmp_path / "two" / "predictions.csv")
+    assert one["predicted"].equals(two["predicted"])
+    assert two["probability"].to_numpy() == pytest.approx(one["probability"].to_numpy(), rel=1e-6)
+
+
+def test_runs_on_other_labels_or_vocabulary_are_refused(babi_dir, two_seeds, tmp_path):
+    other_labels = trained_run(babi_dir, tmp_path / "task1", "data.tasks=[1]")
+    with pytest.raises(TextclfError, match="label sets differ"):
+        evaluate_paths([two_seeds[0], other_labels], tmp_path / "a")
+    other_vocab = trained_run(babi_dir, tmp_path / "upper", "tokenizer.lowercase=false")
+    with pytest.raises(TextclfError, match="vocabularies differ"):
+        evaluate_paths([two_seeds[0], other_vocab], tmp_path / "b")
+    with pytest.raises(TextclfError, match="names no checkpoint"):
+        evaluate_paths([], tmp_path / "c")
+    assert not (tmp_path / "a" / "results.json").exists()
