@@ -169,3 +169,34 @@ def test_memory_models_get_a_word_for_every_answer(tmp_path):
     assert all(UNK_ID not in ids for ids in answer_ids(True).values())
     flat = answer_ids(False)
     assert flat["yes"] == [UNK_ID] and flat["no"] == [UNK_ID]  # flat models keep the text-only vocabulary
+
+
+def test_labels_of_several_words_get_a_token_of_their_own():
+    """Scored by the mean of their words, "n,w" and "w,n" would get the same logits from a tied
+    answer layer; each gets its own row instead, and every word keeps its id."""
+    vocab = Vocab.fit(["Mary went north then west", "she took the apple and the football"], drop_punctuation=True)
+    labels = ["n,w", "w,n", "apple", "apple,football"]
+    words_before = vocab.encode_many(["north west apple football"])
+    assert vocab.label_ids(labels)[0] == vocab.label_ids(labels)[1]  # the clash, before answer tokens
+    size = len(vocab)
+    vocab.add_answer_tokens(labels)
+    ids = vocab.label_ids(labels)
+    assert ids[2] == vocab.encode_many(["apple"])[0]  # a one-word answer stays the word (W^T = C^K)
+    own = [ids[0], ids[1], ids[3]]
+    assert all(len(i) == 1 and i[0] >= size for i in own) and len({i[0] for i in own}) == 3
+    assert len(vocab) == size + 3
+    assert vocab.encode_many(["north west apple football"]) == words_before
+    assert Vocab.from_json(vocab.to_json()).label_ids(labels) == ids  # what checkpoints rebuild
+
+
+def test_memory_pipeline_adds_answer_tokens_for_list_answers(tmp_path):
+    from textclf.data.generated import GeneratedBabi
+    from textclf.data.pipeline import prepare
+
+    data = prepare(GeneratedBabi(root=str(tmp_path), tasks=[8], n_train=200, n_test=30), with_memory=True)
+    several = [label for label in data.labels if "," in label]
+    assert several, "task 8 asks for lists"
+    ids = data.vocab.label_ids(data.labels)
+    assert len({tuple(i) for i in ids}) == len(data.labels)  # every class scored through its own row(s)
+    flat = prepare(GeneratedBabi(root=str(tmp_path), tasks=[8], n_train=200, n_test=30), with_memory=False)
+    assert all(len(i) > 1 for label, i in zip(flat.labels, flat.vocab.label_ids(flat.labels)) if "," in label)

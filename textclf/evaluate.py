@@ -37,7 +37,7 @@ def load_model(ckpt_path: str | Path, device: str = "cpu"):
     checkpoint = load_checkpoint(ckpt_path)
     train_cfg = stored_config(checkpoint, ckpt_path)
     vocab = Vocab.from_json(checkpoint["tokenizer"])
-    model = build_model(train_cfg, len(vocab), len(checkpoint["labels"]), vocab.encode_many(checkpoint["labels"]))
+    model = build_model(train_cfg, len(vocab), len(checkpoint["labels"]), vocab.label_ids(checkpoint["labels"]))
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:

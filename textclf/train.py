@@ -277,7 +277,7 @@ def fit(
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
     seed_everything(seed, tc.deterministic)
-    model = build_model(cfg, len(data.vocab), len(data.labels), data.vocab.encode_many(data.labels))
+    model = build_model(cfg, len(data.vocab), len(data.labels), data.vocab.label_ids(data.labels))
     if "path" in cfg.embedding.keys():  # `in cfg.embedding` is False while the value is still ???
         if OmegaConf.is_missing(cfg.embedding, "path"):
             raise TextclfError("embedding=pretrained needs the vectors file: add embedding.path=FILE (.txt, .vec or .npz).")

@@ -181,6 +181,8 @@ def prepare(
         texts += [example.label for example in splits.train]
     vocab = Vocab.fit(texts, lowercase, min_freq, max_size, cjk_chars, drop_punctuation)
     labels = splits.labels()
+    if with_memory:
+        vocab.add_answer_tokens(labels)  # after the words, so every word keeps its id
     groups = group_names(splits.train + splits.test)
     encoded = {
         name: encode_examples(

@@ -13,6 +13,10 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, tr
 from textclf.errors import TextclfError
 
 PAD, UNK, SEP = "<pad>", "<unk>", "<sep>"
+# A label of several words ("n,w", "apple,football") gets a token of its own, this prefix + the
+# label, for answer layers tied to a word table: scored by the mean of its words, "n,w" and "w,n"
+# would have identical logits. The authors' MemN2N code likewise treats each answer as one word.
+ANSWER_PREFIX = "<answer>"
 SPECIALS = (PAD, UNK, SEP)  # ids 0, 1, 2 in this order; padding must be 0 for the models
 PAD_ID, UNK_ID, SEP_ID = 0, 1, 2
 
@@ -90,6 +94,19 @@ class Vocab:
 
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.encode(text, add_special_tokens=False).tokens
+
+    def add_answer_tokens(self, labels: Sequence[str]) -> None:
+        """A token of its own for every label that reads as more than one word (see ANSWER_PREFIX)."""
+        several = [label for label, ids in zip(labels, self.encode_many(labels)) if len(ids) > 1]
+        if several:
+            self.tokenizer.add_tokens([ANSWER_PREFIX + label for label in several])
+
+    def label_ids(self, labels: Sequence[str]) -> list[list[int]]:
+        """Token ids that stand for each label: its own answer token if it has one, else its words.
+        Checkpoints made before answer tokens existed have none and keep scoring labels by words."""
+        words = self.encode_many(labels)
+        ids = [self.tokenizer.token_to_id(ANSWER_PREFIX + label) for label in labels]
+        return [[own] if own is not None else word_ids for own, word_ids in zip(ids, words)]
 
     def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids for each text. bAbI repeats the same sentences thousands of times, so each
