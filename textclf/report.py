@@ -23,10 +23,15 @@ from textclf.data.example import Example
 FAILED_ERROR = 5.0  # bAbI convention (Weston et al. 2015): a task is failed above 5 % test error
 
 
+def present_classes(gold: np.ndarray, pred: np.ndarray) -> list[int]:
+    """The class indices that occur in gold labels or predictions, sorted."""
+    return sorted(set(gold.tolist()) | set(pred.tolist()))
+
+
 def scores(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """Accuracy and macro-F1 over the classes that occur in gold or predictions (a class the split
     never has and the model never predicts would only add a meaningless 0 to the average)."""
-    present = sorted(set(gold.tolist()) | set(pred.tolist()))
+    present = present_classes(gold, pred)
     return {
         "acc": float(accuracy_score(gold, pred)),
         "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)),
@@ -77,12 +82,12 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     pred = prob.argmax(axis=1)
     metrics = summarize(prob, gold, group, groups)
-    present = sorted(set(gold.tolist()) | set(pred.tolist()))
+    present = present_classes(gold, pred)
     names = [labels[i] for i in present]
+    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
     text = classification_report(gold, pred, labels=present, target_names=names, digits=4, zero_division=0)
     header = f"{title}\n\n" if title else ""
     (out / "classification_report.txt").write_text(header + text + "\n")
-    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
     pd.DataFrame(table).transpose().to_csv(out / "classification_report.csv")
     plot_confusion_matrix(confusion_matrix(gold, pred, labels=present), names, out / "confusion_matrix.png", title)
     pd.DataFrame(
