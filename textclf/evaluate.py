@@ -95,9 +95,11 @@ def load_members(paths: list[str], device: str) -> list[tuple]:
     _, vocab, checkpoint, _ = members[0]
     for path, (_, other_vocab, other, _) in zip(paths[1:], members[1:]):
         if other["labels"] != checkpoint["labels"]:
+            mine, theirs = len(checkpoint["labels"]), len(other["labels"])
+            how = f"{mine} vs {theirs} labels" if mine != theirs else f"the same {mine} labels in another order"
             raise TextclfError(
-                f"cannot ensemble {paths[0]} and {path}: their label sets differ ({len(checkpoint['labels'])} vs "
-                f"{len(other['labels'])} labels, or another order). Ensemble runs trained on the same data."
+                f"cannot ensemble {paths[0]} and {path}: their label sets differ ({how}). "
+                "Ensemble runs trained on the same data."
             )
         if other_vocab.to_json() != vocab.to_json():
             raise TextclfError(
