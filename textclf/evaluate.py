@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import hydra
 import numpy as np
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from textclf.checkpoint import load_checkpoint
-from textclf.data.batching import BatchIterator
+from textclf.data.batching import BatchIterator, EncodedSplit
 from textclf.data.pipeline import build_source, encode_examples, group_names, load_source, memory_layout
 from textclf.data.vocab import Vocab
 from textclf.errors import MissingDataError, TextclfError, exit_on_user_error, first_line, hint_misspelt_keys, positive_int
@@ -32,8 +33,15 @@ from textclf.train import resolve_device
 log = logging.getLogger("textclf.evaluate")
 
 
-def load_model(ckpt_path: str | Path, device: str = "cpu"):
-    """Rebuild the trained model from a checkpoint; returns (model, vocab, checkpoint, train config)."""
+class LoadedModel(NamedTuple):
+    model: torch.nn.Module
+    vocab: Vocab
+    checkpoint: dict[str, Any]
+    config: DictConfig  # the training run's
+
+
+def load_model(ckpt_path: str | Path, device: str = "cpu") -> LoadedModel:
+    """Rebuild the trained model from a checkpoint, in eval mode on ``device``."""
     checkpoint = load_checkpoint(ckpt_path)
     train_cfg = stored_config(checkpoint, ckpt_path)
     vocab = Vocab.from_json(checkpoint["tokenizer"])
@@ -47,7 +55,7 @@ def load_model(ckpt_path: str | Path, device: str = "cpu"):
             "edited or mixes two runs; use the best.pt/last.pt a training run wrote."
         ) from None
     model.to(resolve_device(device, key="device")).eval()
-    return model, vocab, checkpoint, train_cfg
+    return LoadedModel(model, vocab, checkpoint, train_cfg)
 
 
 def stored_config(checkpoint: dict[str, Any], ckpt_path: str | Path) -> DictConfig:
@@ -88,25 +96,41 @@ def checkpoint_paths(value: Any) -> list[str]:
     return paths
 
 
-def load_members(paths: list[str], device: str) -> list[tuple]:
-    """The models of ``paths`` (see `load_model`), checked to read the same data the same way:
-    averaging probabilities needs the same classes in the same order and the same token ids."""
+def load_members(paths: list[str], device: str) -> list[LoadedModel]:
+    """The models of ``paths``, checked to read the same data the same way: averaging
+    probabilities needs the same classes in the same order and the same token ids."""
     members = [load_model(path, device) for path in paths]
-    _, vocab, checkpoint, _ = members[0]
-    for path, (_, other_vocab, other, _) in zip(paths[1:], members[1:]):
-        if other["labels"] != checkpoint["labels"]:
-            mine, theirs = len(checkpoint["labels"]), len(other["labels"])
+    first = members[0].checkpoint
+    for path, member in zip(paths[1:], members[1:]):
+        other = member.checkpoint
+        if other["labels"] != first["labels"]:
+            mine, theirs = len(first["labels"]), len(other["labels"])
             how = f"{mine} vs {theirs} labels" if mine != theirs else f"the same {mine} labels in another order"
             raise TextclfError(
                 f"cannot ensemble {paths[0]} and {path}: their label sets differ ({how}). "
                 "Ensemble runs trained on the same data."
             )
-        if other_vocab.to_json() != vocab.to_json():
+        if other["tokenizer"] != first["tokenizer"]:
             raise TextclfError(
                 f"cannot ensemble {paths[0]} and {path}: their vocabularies differ, so the same text would get "
                 "different token ids. Ensemble runs trained on the same data with the same tokenizer settings."
             )
     return members
+
+
+def ensemble_proba(members: list[LoadedModel], encoded: EncodedSplit, batch_size: int) -> tuple[np.ndarray, float]:
+    """`predict_proba` of one model, or of several averaged (with the cross-entropy of the average,
+    floored where float32 probabilities underflow to 0)."""
+    scored = [
+        predict_proba(member.model, BatchIterator(encoded, batch_size, device=next(member.model.parameters()).device))
+        for member in members
+    ]
+    if len(scored) == 1:
+        return scored[0]
+    prob = np.mean([member_prob for member_prob, _ in scored], axis=0)
+    gold = encoded.labels.numpy()
+    loss = float(-np.log(np.maximum(prob[np.arange(len(gold)), gold], np.finfo(np.float32).tiny)).mean())
+    return prob, loss
 
 
 def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
@@ -116,6 +140,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     paths = checkpoint_paths(cfg.ckpt_path)
     members = load_members(paths, cfg.device)
     _, vocab, checkpoint, train_cfg = members[0]
+    configs = [member.config for member in members]
     source = build_source(data_config(train_cfg, cfg.get("data")))
     try:
         splits = load_source(source)
@@ -128,17 +153,12 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     examples = splits.split(cfg.split)
     labels = checkpoint["labels"]
     groups = group_names(examples)
-    memory = memory_layout(source) if any(reads_memory(member[3]) for member in members) else None
+    memory = memory_layout(source) if any(map(reads_memory, configs)) else None
     encoded = encode_examples(examples, vocab, labels, groups, source.max_tokens, cfg.split, memory=memory)
-    scored = [predict_proba(member[0], BatchIterator(encoded, cfg.batch_size, device=next(member[0].parameters()).device)) for member in members]
-    prob, loss = scored[0]
+    prob, loss = ensemble_proba(members, encoded, cfg.batch_size)
     name = train_cfg.model.name
     if len(members) > 1:
-        prob = np.mean([member_prob for member_prob, _ in scored], axis=0)
-        gold = encoded.labels.numpy()
-        # The ensemble's own loss, from its averaged probabilities (float32: floored where they underflow).
-        loss = float(-np.log(np.maximum(prob[np.arange(len(gold)), gold], np.finfo(np.float32).tiny)).mean())
-        name = f"ensemble of {len(members)} ({', '.join(sorted({member[3].model.name for member in members}))})"
+        name = f"ensemble of {len(members)} ({', '.join(sorted({c.model.name for c in configs}))})"
     synthetic = " [synthetic data]" if splits.synthetic else ""
     metrics = write_report(
         out_dir,

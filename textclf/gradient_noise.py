@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from textclf.errors import TextclfError
+from textclf.errors import positive_number
 
 
 class GradientNoise:
     def __init__(self, eta: float, seed: int, gamma: float = 0.55) -> None:
-        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or eta < 0:
-            raise TextclfError(f"trainer.grad_noise must be a variance >= 0 (e.g. 0.01), got {eta!r}.")
-        self.eta, self.gamma, self.seed = float(eta), gamma, seed
-        self._generators: dict[torch.device, torch.Generator] = {}
+        self.eta = positive_number(eta, "trainer.grad_noise", zero_ok=True)
+        self.gamma, self.seed = gamma, seed
 
     def __bool__(self) -> bool:
         return self.eta > 0
@@ -29,15 +27,10 @@ class GradientNoise:
 
     def add(self, params, step: int) -> None:
         """Add step ``step``'s noise to the ``.grad`` of ``params`` (those without one are skipped)."""
+        grads = [param.grad for param in params if param.grad is not None]
+        if not grads:
+            return
+        generator = torch.Generator(device=grads[0].device).manual_seed(self.seed * 1_000_003 + step)
         std = self.std(step)
-        for generator in self._generators.values():
-            generator.manual_seed(self.seed * 1_000_003 + step)
-        for param in params:
-            if param.grad is None:
-                continue
-            device = param.grad.device
-            if device not in self._generators:
-                self._generators[device] = torch.Generator(device=device)
-                self._generators[device].manual_seed(self.seed * 1_000_003 + step)
-            noise = torch.randn(param.grad.shape, generator=self._generators[device], device=device, dtype=param.grad.dtype)
-            param.grad.add_(noise, alpha=std)
+        for grad in grads:
+            grad.add_(torch.randn(grad.shape, generator=generator, device=grad.device, dtype=grad.dtype), alpha=std)

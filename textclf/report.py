@@ -84,10 +84,10 @@ def write_report(
     metrics = summarize(prob, gold, group, groups)
     present = present_classes(gold, pred)
     names = [labels[i] for i in present]
-    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
     text = classification_report(gold, pred, labels=present, target_names=names, digits=4, zero_division=0)
     header = f"{title}\n\n" if title else ""
     (out / "classification_report.txt").write_text(header + text + "\n")
+    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
     pd.DataFrame(table).transpose().to_csv(out / "classification_report.csv")
     plot_confusion_matrix(confusion_matrix(gold, pred, labels=present), names, out / "confusion_matrix.png", title)
     pd.DataFrame(

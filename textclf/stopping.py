@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from textclf.errors import TextclfError
+from textclf.errors import TextclfError, positive_number
 
 log = logging.getLogger("textclf.train")
 
@@ -69,9 +69,7 @@ class LinearStart:
     def __init__(self, cfg: DictConfig, model: torch.nn.Module) -> None:
         self.encoder = model.encoder
         self.on = bool(cfg.model.get("linear_start", False)) and hasattr(self.encoder, "linear_start")
-        self.lr_scale = cfg.model.get("linear_start_lr_scale", 1.0)
-        if isinstance(self.lr_scale, bool) or not isinstance(self.lr_scale, (int, float)) or self.lr_scale <= 0:
-            raise TextclfError(f"model.linear_start_lr_scale must be a number > 0 (e.g. 0.5), got {self.lr_scale!r}.")
+        self.lr_scale = positive_number(cfg.model.get("linear_start_lr_scale", 1.0), "model.linear_start_lr_scale")
         self.patience = int(cfg.model.get("linear_start_patience", 1))
         self.max_epochs = cfg.model.get("linear_start_max_epochs")  # None: no cap
         self.best_loss, self.bad_epochs = math.inf, 0

@@ -338,9 +338,7 @@ def fit(
 
     writer = None
     if tc.tensorboard and main:
-        from torch.utils.tensorboard import (
-            SummaryWriter,  # imported here: it is slow to import
-        )
+        from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow to import
 
         # purge_step drops events a killed run logged past its last checkpoint.
         writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_epoch + 1 if start_epoch else None)

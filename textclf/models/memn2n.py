@@ -227,14 +227,10 @@ class MemN2N(nn.Module):
         """A^k, C^k, T_A^k, T_C^k for hop k = 1..K, following the tying scheme."""
         if not 1 <= k <= self.hops:
             raise ValueError(f"hop k must be in 1..{self.hops}, got {k}")
-        if self.tying == "layerwise":
-            T_C = self.T_C[0] if self.T_C is not None else None
-            return HopTables(A=embedding, C=self.C[0], T_A=self.T_A, T_C=T_C)
-        A = embedding if k == 1 else self.C[k - 2]
-        if self.T_C is None:
-            return HopTables(A=A, C=self.C[k - 1], T_A=None, T_C=None)
-        T_A = self.T_A if k == 1 else self.T_C[k - 2]
-        return HopTables(A=A, C=self.C[k - 1], T_A=T_A, T_C=self.T_C[k - 1])
+        pairs, hop_slots = self._column_pairs(embedding)
+        slot_A, slot_C = hop_slots[k - 1]
+        (A, T_A), (C, T_C) = pairs[slot_A], pairs[slot_C]
+        return HopTables(A=A, C=C, T_A=T_A, T_C=T_C)
 
     def query_embedding(self, embedding: nn.Module) -> nn.Module:
         """B: the shared embedding (= A^1), unless ``separate_query_embedding``."""
@@ -246,8 +242,8 @@ class MemN2N(nn.Module):
 
     def _column_pairs(self, embedding: nn.Module) -> tuple[list[tuple[nn.Module, nn.Parameter | None]], list[tuple[int, int]]]:
         """The distinct (table, temporal matrix) pairs the hops read, and for each hop the positions
-        of its (A^k, T_A^k) and (C^k, T_C^k) among them: the tying of `hop_tables`, written out
-        (calling it K times cost ~0.1 ms of Python per step). Adjacent: pairs (A^1, T_A^1),
+        of its (A^k, T_A^k) and (C^k, T_C^k) among them: the one place the tying is written
+        (`hop_tables` reads it; `forward` uses it directly, once per step). Adjacent: pairs (A^1, T_A^1),
         (C^1, T_C^1) .. (C^K, T_C^K), hop k reads pairs k-1 and k, since A^{k+1} = C^k. Layer-wise:
         (A, T_A) and (C, T_C) at every hop."""
         T_C = list(self.T_C) if self.T_C is not None else [None] * len(self.C)
