@@ -110,6 +110,28 @@ def test_position_encoding_matches_the_formula_by_hand() -> None:
     assert torch.allclose(position_encoding(torch.tensor([[5, 7, 2]]), 4)[0], by_hand[:3])
 
 
+def test_position_span_fixes_J_for_every_sentence() -> None:
+    # span 6: a 3-word sentence is read with J = 6, so word j gets the weights a J = 6 sentence gives
+    # its j-th word, whatever follows; a sentence longer than the span keeps its own length.
+    short = position_encoding(torch.tensor([[5, 7, 2, 0]]), 4, span=6)[0]
+    six = position_encoding(torch.tensor([[5, 7, 2, 9, 9, 9]]), 4)[0]
+    assert torch.allclose(short[:3], six[:3])
+    assert torch.equal(short[3], torch.zeros(4))
+    long = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
+    assert torch.allclose(position_encoding(long, 4, span=6), position_encoding(long, 4))
+
+
+def test_model_reads_sentences_with_its_position_span() -> None:
+    model, emb = make(position_span=6)
+    ids = torch.tensor([[3, 4, 5, 0]])
+    by_hand = (position_encoding(ids, DIM, span=6) * emb.weight[ids]).sum(dim=1)
+    assert torch.allclose(model.sentence_vectors(ids, emb), by_hand, atol=1e-6)
+    plain, _ = make(position_span=None)
+    assert not torch.allclose(plain.sentence_vectors(ids, emb), by_hand, atol=1e-3)
+    with pytest.raises(ValueError, match="position_span"):
+        MemN2N(DIM, VOCAB, position_span=0)
+
+
 @pytest.mark.parametrize("pe", [True, False])
 def test_word_order_matters_with_pe_only(pe: bool) -> None:
     model, emb = make(position_encoding=pe)

@@ -58,27 +58,32 @@ TYINGS = ("adjacent", "layerwise")
 PE_SCALE = 2.0
 
 
-def position_coefficients(ids: torch.Tensor, padding_idx: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def position_coefficients(
+    ids: torch.Tensor, padding_idx: int = 0, span: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(a, b) [..., S] with l_kj = a_j + (k/d) b_j: a_j = 2(1 - j/J), b_j = 2(2j/J - 1), 0 on padding.
 
     Splitting PE this way turns sum_j l_kj A x_ij into two weighted bags of words,
     sum_j a_j A x_ij + (k/d) sum_j b_j A x_ij, which `F.embedding_bag` computes without ever
     materialising the [..., S, d] word vectors (the bulk of MemN2N's time on CPU otherwise).
     j = 1..J counts the real (non-padding) tokens of each sentence and J is their number, so a
-    sentence is encoded the same however much padding follows it.
+    sentence is encoded the same however much padding follows it. With ``span``, J is that fixed
+    number instead (or the sentence's length, if longer), as in the authors' code, where every
+    sentence and question is read with J = the longest sentence + 1: a word's weights then depend on
+    its position from the start of the sentence only, not on how long the sentence is.
     """
     real = (ids != padding_idx).to(torch.get_default_dtype())
     j = real.cumsum(dim=-1)  # 1-based position among real tokens (exact: small whole numbers)
-    J = j[..., -1:].clamp(min=1)  # the last running count is the number of real tokens
+    J = j[..., -1:].clamp(min=1 if span is None else span)  # the last running count is the number of real tokens
     f = j / J * real  # j/J, 0 on padding
     a = real - f
     b = f - a  # 2j/J - 1 on real tokens, 0 on padding
     return PE_SCALE * a, PE_SCALE * b
 
 
-def position_encoding(ids: torch.Tensor, dim: int, padding_idx: int = 0) -> torch.Tensor:
+def position_encoding(ids: torch.Tensor, dim: int, padding_idx: int = 0, span: int | None = None) -> torch.Tensor:
     """l [..., S, dim] for token ids [..., S]: l_kj = 2[(1 - j/J) - (k/d)(1 - 2j/J)], 0 on padding."""
-    a, b = position_coefficients(ids, padding_idx)
+    a, b = position_coefficients(ids, padding_idx, span)
     k = torch.arange(1, dim + 1, device=ids.device, dtype=a.dtype)  # [d], 1-based
     return a.unsqueeze(-1) + (k / dim) * b.unsqueeze(-1)
 
@@ -161,6 +166,7 @@ class MemN2N(nn.Module):
         memory_size: int = 50,
         tying: str = "adjacent",
         position_encoding: bool = True,
+        position_span: int | None = None,
         temporal_encoding: bool = True,
         random_noise: float = 0.1,
         init_std: float = 0.1,
@@ -173,6 +179,8 @@ class MemN2N(nn.Module):
             raise ValueError(f"hops must be >= 1, got {hops}")
         if memory_size < 1:
             raise ValueError(f"memory_size must be >= 1, got {memory_size}")
+        if position_span is not None and position_span < 1:
+            raise ValueError(f"position_span is a sentence length (J of PE) or null, got {position_span}")
         if not 0.0 <= random_noise <= 1.0:
             raise ValueError(f"random_noise is a probability, got {random_noise}")
         self.input_size = input_size
@@ -182,6 +190,7 @@ class MemN2N(nn.Module):
         self.memory_size = memory_size
         self.tying = tying
         self.position_encoding = position_encoding
+        self.position_span = position_span
         self.temporal_encoding = temporal_encoding
         self.random_noise = random_noise
         self.init_std = init_std
@@ -271,7 +280,7 @@ class MemN2N(nn.Module):
         (the k/d-scaled copy) with weight b_j, so that sum_j l_kj A x_j is one weighted sum."""
         if not self.position_encoding:
             return ids, (ids != 0).to(torch.get_default_dtype())
-        a, b = position_coefficients(ids)
+        a, b = position_coefficients(ids, span=self.position_span)
         return torch.cat([ids, ids + vocab_rows], dim=1), torch.cat([a, b], dim=1)
 
     def sentence_vectors(self, ids: torch.Tensor, table: nn.Module) -> torch.Tensor:
