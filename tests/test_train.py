@@ -74,6 +74,8 @@ def test_bad_trainer_values_are_rejected(table_dir, tmp_path):
         train(tiny(table_dir, "trainer.batch_size=-4"), tmp_path)
     with pytest.raises(TextclfError, match="monitor"):
         train(tiny(table_dir, "trainer.monitor=train_loss"), tmp_path)
+    with pytest.raises(TextclfError, match="grad_clip_scope must be one of global, parameter, spectral"):
+        train(tiny(table_dir, "trainer.grad_clip_scope=layer"), tmp_path)
 
 
 def test_restarts_keep_the_best_by_validation(table_dir, tmp_path):

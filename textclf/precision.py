@@ -42,14 +42,15 @@ class Precision:
         return torch.autocast(device_type=self.device_type, dtype=self.dtype)
 
     def backward_and_step(
-        self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, params, grad_clip: float | None, before_step=None
+        self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, params, clip=None, before_step=None
     ) -> None:
-        """Backward, clip, ``before_step(params)`` if given (e.g. gradient noise), optimizer step."""
+        """Backward, ``clip(params)`` and ``before_step(params)`` if given (gradient clipping, noise),
+        optimizer step."""
         self.scaler.scale(loss).backward()
-        if grad_clip or before_step is not None:
+        if clip is not None or before_step is not None:
             self.scaler.unscale_(optimizer)  # clip (and perturb) the true gradients, not the scaled ones
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        if clip is not None:
+            clip(params)
         if before_step is not None:
             before_step(params)
         self.scaler.step(optimizer)

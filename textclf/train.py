@@ -37,6 +37,8 @@ from textclf.data.pipeline import PreparedData, build_source, prepare
 from textclf.data.vectors import load_pretrained
 from textclf.distributed import Distributed
 from textclf.errors import TextclfError, debug_requested, exit_on_user_error, positive_int
+from textclf.grad_clip import SCOPES as CLIP_SCOPES
+from textclf.grad_clip import clip_gradients
 from textclf.gradient_noise import GradientNoise
 from textclf.inference import predict_proba
 from textclf.models.build import build_model, reads_memory
@@ -79,6 +81,8 @@ def check_trainer_config(tc: DictConfig) -> None:
         raise TextclfError(f"trainer.patience must be >= 1 or null (no early stopping), got {tc.patience}.")
     if str(tc.get("precision", "32")) not in PRECISIONS:
         raise TextclfError(f"trainer.precision must be 32, bf16 or 16, got {tc.precision!r}.")
+    if tc.get("grad_clip_scope", "global") not in CLIP_SCOPES:
+        raise TextclfError(f"trainer.grad_clip_scope must be one of {', '.join(CLIP_SCOPES)}, got {tc.grad_clip_scope!r}.")
     if tc.loss_reduction not in ("mean", "sum"):
         raise TextclfError(f"trainer.loss_reduction must be mean or sum, got {tc.loss_reduction!r}.")
     if not tc.monitor.startswith("val_"):
@@ -201,14 +205,15 @@ def check_finite(loss: float, where: str) -> None:
 
 
 def train_one_epoch(
-    model, batches, optimizer, precision: Precision, grad_clip, epoch, progress, reduction: str = "mean",
+    model, batches, optimizer, precision: Precision, clip, epoch, progress, reduction: str = "mean",
     dist: Distributed | None = None, noise: GradientNoise | None = None,
 ) -> dict[str, float]:
     """One pass over the training batches. ``reduction="sum"`` sums the loss over the batch instead
     of averaging it, as Sukhbaatar et al. (2015) do for MemN2N ("cost is not averaged over a
     batch"), which their learning rates and clipping threshold assume. Under DDP the loss and
     accuracy are summed over all ranks, so every rank reports (and decides on) the same numbers.
-    ``noise`` adds annealed gradient noise, counted in global steps from the first epoch."""
+    ``clip(params)`` clips the gradients (or None); ``noise`` adds annealed gradient noise, counted in
+    global steps from the first epoch."""
     model.train()
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
@@ -229,7 +234,7 @@ def train_one_epoch(
         if noise:
             global_step = (epoch - 1) * len(batches) + step
             add_noise = functools.partial(noise.add, step=global_step)
-        precision.backward_and_step(loss, optimizer, params, grad_clip, add_noise)
+        precision.backward_and_step(loss, optimizer, params, clip, add_noise)
         total_loss += loss.detach() * (len(batch) if reduction == "mean" else 1)
         correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
         seen += len(batch)
@@ -321,6 +326,9 @@ def fit(
     )
     train_batches.epoch = start_epoch  # the shuffle of epoch e depends on seed + e only
     noise = GradientNoise(tc.get("grad_noise", 0.0) or 0.0, seed)
+    clip = None
+    if tc.grad_clip:
+        clip = functools.partial(clip_gradients, max_norm=tc.grad_clip, scope=tc.get("grad_clip_scope", "global"))
     train_model = model
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
@@ -353,7 +361,7 @@ def fit(
         epoch_start = time.perf_counter()
         with linear.scaled_lr(optimizer) as lr_factor:
             row = {"epoch": epoch, **train_one_epoch(
-                train_model, train_batches, optimizer, precision, tc.grad_clip, epoch, tc.progress and main, tc.loss_reduction, dist,
+                train_model, train_batches, optimizer, precision, clip, epoch, tc.progress and main, tc.loss_reduction, dist,
                 noise,
             )}
         val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device, precision, dist)

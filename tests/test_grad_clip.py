@@ -1,0 +1,57 @@
+"""trainer.grad_clip_scope: one norm over all gradients, or each weight's gradient on its own."""
+
+import pytest
+import torch
+
+from textclf.grad_clip import clip_gradients
+
+
+def with_grads(*grads: torch.Tensor) -> list[torch.nn.Parameter]:
+    params = []
+    for grad in grads:
+        p = torch.nn.Parameter(torch.zeros_like(grad))
+        p.grad = grad.clone()
+        params.append(p)
+    return params
+
+
+def test_global_scope_scales_all_gradients_together() -> None:
+    params = with_grads(torch.full((2, 2), 3.0), torch.full((3,), 0.1))  # norms 6 and ~0.17
+    total = torch.cat([p.grad.flatten() for p in params]).norm()
+    clip_gradients(params, max_norm=1.0, scope="global")
+    assert torch.cat([p.grad.flatten() for p in params]).norm() == pytest.approx(1.0, rel=1e-4)
+    # the small gradient shrank too, by the same factor
+    assert params[1].grad[0].item() == pytest.approx(0.1 / total.item(), rel=1e-4)
+
+
+def test_parameter_scope_clips_each_gradient_by_its_own_norm() -> None:
+    params = with_grads(torch.full((2, 2), 3.0), torch.full((3,), 0.1))
+    clip_gradients(params, max_norm=1.0, scope="parameter")
+    assert params[0].grad.norm().item() == pytest.approx(1.0, rel=1e-4)
+    assert torch.equal(params[1].grad, torch.full((3,), 0.1))  # below the limit: untouched
+
+
+def test_spectral_scope_uses_the_largest_singular_value_of_a_matrix() -> None:
+    # The identity's Frobenius norm is 2 (4 x 4) but its spectral norm is 1: not clipped at 1.5.
+    eye = torch.eye(4)
+    # A rank-one matrix has both norms equal (here 4): clipped to spectral norm 1.5.
+    rank_one = torch.ones(4, 4)
+    vector = torch.full((4,), 2.0)  # a vector by its L2 norm, 4
+    params = with_grads(eye, rank_one, vector)
+    clip_gradients(params, max_norm=1.5, scope="spectral")
+    assert torch.equal(params[0].grad, eye)
+    assert torch.linalg.matrix_norm(params[1].grad, ord=2).item() == pytest.approx(1.5, rel=1e-4)
+    assert params[2].grad.norm().item() == pytest.approx(1.5, rel=1e-4)
+    # under "parameter" the identity would have been clipped (Frobenius 2 > 1.5)
+    frobenius = with_grads(eye)
+    clip_gradients(frobenius, max_norm=1.5, scope="parameter")
+    assert frobenius[0].grad.norm().item() == pytest.approx(1.5, rel=1e-4)
+
+
+def test_parameters_without_gradients_and_unknown_scopes() -> None:
+    params = with_grads(torch.ones(2))
+    params.append(torch.nn.Parameter(torch.ones(2)))  # no .grad
+    clip_gradients(params, max_norm=0.5, scope="parameter")
+    assert params[0].grad.norm().item() == pytest.approx(0.5, rel=1e-4) and params[1].grad is None
+    with pytest.raises(ValueError, match="grad_clip_scope"):
+        clip_gradients(params, max_norm=1.0, scope="layer")

@@ -1,0 +1,43 @@
+"""Gradient-norm clipping: `trainer.grad_clip=MAX` with `trainer.grad_clip_scope`.
+
+* ``global`` (default): one norm over all gradients together, scaled down as a whole when it is
+  above MAX (`torch.nn.utils.clip_grad_norm_`).
+* ``parameter``: each parameter's gradient is clipped on its own, by its Frobenius (L2) norm.
+* ``spectral``: each parameter's gradient on its own, a matrix by its spectral norm (largest
+  singular value), a vector by its L2 norm. This is what MemN2N's authors' code does
+  (MemN2N-babi-matlab, `Weight.update`: MATLAB's ``norm`` of a matrix is its 2-norm), and it clips
+  far less often than ``global``: measured on the bAbI 1k joint recipe just after linear start, the
+  global norm was above 40 in ~2/3 of the steps, the largest per-matrix spectral norm in ~1/7.
+
+Clipping per parameter keeps one large gradient (say, the answer table's) from shrinking the
+step of every other table, which a global norm does.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SCOPES = ("global", "parameter", "spectral")
+
+
+def clip_gradients(params: list[torch.nn.Parameter], max_norm: float, scope: str = "global") -> None:
+    """Clip the gradients of ``params`` in place to norm ``max_norm`` under ``scope`` (see module)."""
+    if scope == "global":
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+        return
+    if scope not in SCOPES:
+        raise ValueError(f"grad_clip_scope must be one of {SCOPES}, got {scope!r}")
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    # One synchronisation for all Frobenius norms. A spectral norm is at most the Frobenius norm, so
+    # only gradients above max_norm by the latter need their (costlier) spectral norm at all.
+    norms = torch.stack(torch._foreach_norm(grads)).tolist()
+    for grad, norm in zip(grads, norms):
+        if norm <= max_norm:
+            continue
+        if scope == "spectral" and grad.dim() == 2:
+            norm = torch.linalg.matrix_norm(grad.float(), ord=2).item()
+            if norm <= max_norm:
+                continue
+        grad.mul_(max_norm / (norm + 1e-6))
