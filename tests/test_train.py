@@ -78,6 +78,24 @@ def test_bad_trainer_values_are_rejected(table_dir, tmp_path):
         train(tiny(table_dir, "trainer.grad_clip_scope=layer"), tmp_path)
 
 
+def test_gradients_are_clipped_with_the_configured_scope(table_dir, tmp_path, monkeypatch):
+    import textclf.train as train_module
+
+    seen = []
+    real = train_module.clip_gradients
+
+    def spy(params, max_norm, scope):
+        seen.append((max_norm, scope))
+        real(params, max_norm, scope)
+
+    monkeypatch.setattr(train_module, "clip_gradients", spy)
+    train(tiny(table_dir, "trainer.grad_clip=3", "trainer.grad_clip_scope=spectral", "trainer.max_epochs=1"), tmp_path)
+    assert len(seen) == 4 and set(seen) == {(3.0, "spectral")}  # 216 train rows / 64: 4 steps
+    seen.clear()
+    train(tiny(table_dir, "trainer.grad_clip=null", "trainer.max_epochs=1"), tmp_path / "off")
+    assert seen == []
+
+
 def test_restarts_keep_the_best_by_validation(table_dir, tmp_path):
     results = train(tiny(table_dir, "trainer.restarts=2", "trainer.max_epochs=2"), tmp_path)
     runs = pd.read_csv(tmp_path / "restarts.csv")
