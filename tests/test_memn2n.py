@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -386,3 +388,37 @@ def test_tied_answers_score_labels_with_the_last_output_table():
     expected = torch.stack([features @ C_K[5], features @ C_K[6], features @ (C_K[7] + C_K[8]) / 2], dim=1)
     assert torch.allclose(model.head(features), expected, atol=1e-6)
     assert not any("head" in name for name, _ in model.named_parameters()), "no separate answer matrix"
+
+
+# --- attention over the empty memory slots -----------------------------------------------------------
+
+
+def test_empty_slots_attend_like_nil_sentences_in_a_full_memory() -> None:
+    # The authors' code fills the unused slots of its fixed memory with nil sentences (zero vectors).
+    # Without temporal encoding such a sentence is all padding tokens, so a full memory of 6 slots,
+    # counted as 6 memories, must give exactly what attend_empty_slots gives for the real ones.
+    M = 6
+    batch = story_batch([2, 4, 0, 6], M=M)
+    with_slots, emb = make(memory_size=M, temporal_encoding=False, attend_empty_slots=True)
+    plain, _ = make(memory_size=M, temporal_encoding=False, attend_empty_slots=False)
+    full = dataclasses.replace(batch, memory_lengths=torch.full((4,), M))
+    u, p = with_slots(batch, emb, return_attention=True)
+    u_full, p_full = plain(full, emb, return_attention=True)
+    assert torch.allclose(u, u_full, atol=1e-6)
+    real = torch.arange(M) < batch.memory_lengths.unsqueeze(1)  # [B, M]
+    assert torch.allclose(p, p_full * real.unsqueeze(1), atol=1e-6)
+    # Some attention went to the empty slots in the short stories, none in the full one.
+    mass = p.sum(dim=-1)  # [B, K]
+    assert (mass[0] < 0.99).all() and torch.allclose(mass[3], torch.ones(3))
+    assert torch.equal(mass[2], torch.zeros(3))  # an empty story attends to nothing: o = 0
+    # The plain softmax gives the real memories all the attention.
+    _, p_plain = plain(batch, emb, return_attention=True)
+    assert torch.allclose(p_plain.sum(dim=-1)[[0, 1, 3]], torch.ones(3, 3))
+
+
+def test_empty_slots_play_no_part_under_linear_start() -> None:
+    batch = story_batch([2, 4])
+    with_slots, emb = make(attend_empty_slots=True)
+    plain, _ = make(attend_empty_slots=False)
+    with_slots.linear_start = plain.linear_start = True
+    assert torch.equal(with_slots(batch, emb), plain(batch, emb))

@@ -33,6 +33,15 @@ Weight tying (sec. 2.2):
     keys, which is what the rest of the project's encoders learn), ``separate_query_embedding=True``
     gives B its own table as in the paper.
 
+Empty memory slots (``attend_empty_slots``): the authors' code keeps a fixed memory of
+memory_size slots and fills the ones a story does not use with the nil word, whose vectors are
+zero, so each empty slot has u^T m_i = 0 and still takes part in the softmax. A story of n
+memories then shares its attention with memory_size - n slots of score 0: the attention a real
+memory gets says how well it matches in absolute terms, not only compared with the other memories,
+and attention can go "nowhere" (o shrinks) when nothing matches, which a yes/no question can use.
+With ``attend_empty_slots=False`` (default; the paper's equations) the softmax runs over the
+story's memories only. The empty slots read o from zero vectors, so they change p, not what is read.
+
 Training tricks (sec. 4.2): *linear start* is the plain bool attribute `linear_start` (a trainer
 sets it for the first epochs, then clears it); *random noise* (RN) adds empty memories to stories
 at training time (``random_noise`` = probability, see `temporal_index`), which regularises T_A.
@@ -171,6 +180,7 @@ class MemN2N(nn.Module):
         random_noise: float = 0.1,
         init_std: float = 0.1,
         separate_query_embedding: bool = False,
+        attend_empty_slots: bool = False,
     ) -> None:
         super().__init__()
         if tying not in TYINGS:
@@ -194,6 +204,7 @@ class MemN2N(nn.Module):
         self.temporal_encoding = temporal_encoding
         self.random_noise = random_noise
         self.init_std = init_std
+        self.attend_empty_slots = attend_empty_slots
         self.linear_start = False  # LS: flipped by the trainer
 
         # Adjacent: C^1..C^K (A^{k+1} = C^k). Layer-wise: the one C shared by all hops.
@@ -388,6 +399,10 @@ class MemN2N(nn.Module):
             u = self._with_query_vector(_table_dropout(query_table, question[:, 0, 0]), query)
         else:
             u = self.initial_query(batch, embedding, batch_size)  # u^1 [B, d]
+        empty_slots = None
+        if self.attend_empty_slots:
+            # log(0) = -inf where the memory is full: that column then gets no attention.
+            empty_slots = (self.memory_size - lengths).clamp(min=0).to(per_table[0].dtype).log().unsqueeze(1)
         attention = []
         for slot_A, slot_C in hop_slots:
             m, c = per_table[slot_A], per_table[slot_C]  # [B, M, d]
@@ -400,7 +415,13 @@ class MemN2N(nn.Module):
                 # A finite fill, not -inf: a story with no memories would otherwise give
                 # softmax(-inf, ..., -inf) = NaN. It gets a uniform p over zero vectors instead,
                 # so o = 0 (its reported attention is zeroed below).
-                p = torch.softmax(scores.masked_fill(padding, torch.finfo(scores.dtype).min), dim=-1)
+                scores = scores.masked_fill(padding, torch.finfo(scores.dtype).min)
+                if empty_slots is not None:
+                    # The empty slots as one more column: memory_size - n slots of score 0 add
+                    # (memory_size - n) * e^0 to the softmax's sum, i.e. a column log(memory_size - n).
+                    p = torch.softmax(torch.cat([scores, empty_slots], dim=1), dim=-1)[:, :-1]
+                else:
+                    p = torch.softmax(scores, dim=-1)
             o = (p.unsqueeze(-1) * c).sum(dim=1)  # sum_i p_i c_i: [B, d]
             u = (self.H(u) if self.H is not None else u) + o
             attention.append(p)
