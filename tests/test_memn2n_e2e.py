@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from textclf.data.example import Example
 from textclf.errors import TextclfError
-from textclf.explain import explain
+from textclf.explain import attention_plot, attention_text, explain
 from textclf.train import train
 
 from conftest import compose_train
@@ -57,3 +59,18 @@ def test_explain_refuses_flat_models(tmp_path, table_dir):
                                 "group": None, "count": 1, "device": "cpu"})
     with pytest.raises(TextclfError, match="memory networks"):
         explain(request, tmp_path / "explain")
+
+
+def test_attention_to_the_empty_slots_is_shown_as_its_own_row(tmp_path):
+    ex = Example("Where is Mary?", "kitchen", context=("Mary went to the kitchen.", "John left."), supporting=(0,))
+    attention = np.array([[0.7, 0.1], [0.2, 0.2]])  # 2 hops over 2 sentences
+    empty = 1.0 - attention.sum(axis=1)
+    text = attention_text(ex, attention, "kitchen", "kitchen", 0.9, empty).splitlines()
+    assert text[3].split() == ["0.20", "0.60", "(empty", "memory", "slots)"]
+    assert "(empty" not in attention_text(ex, attention, "kitchen", "kitchen", 0.9)
+    attention_plot(ex, attention, "title", tmp_path / "with_empty.png", empty)
+    attention_plot(ex, attention, "title", tmp_path / "plain.png")
+    import matplotlib.image
+
+    # one more row in the figure: a taller image
+    assert matplotlib.image.imread(tmp_path / "with_empty.png").shape[0] > matplotlib.image.imread(tmp_path / "plain.png").shape[0]

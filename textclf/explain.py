@@ -40,8 +40,11 @@ def choose(examples: list[Example], indices, group: str | None, count: int) -> l
     return pool[:count]
 
 
-def attention_text(ex: Example, attention: np.ndarray, gold: str, predicted: str, probability: float) -> str:
-    """attention [K, M] over the last M story sentences (oldest first)."""
+def attention_text(
+    ex: Example, attention: np.ndarray, gold: str, predicted: str, probability: float, empty: np.ndarray | None = None
+) -> str:
+    """attention [K, M] over the last M story sentences (oldest first); ``empty`` [K], the attention
+    each hop gave the empty memory slots (a model with ``attend_empty_slots``), is one more row."""
     hops, kept = attention.shape
     offset = len(ex.context) - kept  # sentences older than the memory cap got no attention
     header = "     " + "".join(f" hop{k + 1:<3d}" for k in range(hops)) + "  sentence"
@@ -50,12 +53,14 @@ def attention_text(ex: Example, attention: np.ndarray, gold: str, predicted: str
         mark = "*" if i in ex.supporting else " "
         cells = "".join(f" {attention[k, i - offset]:6.2f}" if i >= offset else "      -" for k in range(hops))
         lines.append(f"{mark}{i + 1:3d} {cells}  {sentence}")
+    if empty is not None:
+        lines.append("    " + "".join(f" {empty[k]:6.2f}" for k in range(hops)) + "  (empty memory slots)")
     lines.append(f"question: {ex.text}")
     lines.append(f"answer: {gold} | predicted: {predicted} ({probability:.2f})   (* = supporting fact)")
     return "\n".join(lines)
 
 
-def attention_plot(ex: Example, attention: np.ndarray, title: str, path: Path) -> None:
+def attention_plot(ex: Example, attention: np.ndarray, title: str, path: Path, empty: np.ndarray | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,6 +70,10 @@ def attention_plot(ex: Example, attention: np.ndarray, title: str, path: Path) -
     sentences = list(ex.context)[len(ex.context) - kept :]
     first = len(ex.context) - kept
     labels = [f"{'* ' if first + i in ex.supporting else ''}{s}" for i, s in enumerate(sentences)]
+    if empty is not None:  # the empty slots' share as the last row
+        attention = np.concatenate([attention, empty[:, None]], axis=1)
+        labels.append("(empty memory slots)")
+        kept += 1
     fig, ax = plt.subplots(figsize=(4 + 1.1 * hops + 0.06 * max((len(s) for s in labels), default=10), 1.2 + 0.32 * max(kept, 1)))
     image = ax.imshow(attention.T, cmap="Blues", vmin=0, vmax=max(1.0, float(attention.max())), aspect="auto")
     ax.set_xticks(range(hops), [f"hop {k + 1}" for k in range(hops)])
@@ -103,17 +112,20 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
     with torch.inference_mode():
         features, attention = model.encoder(batch, model.embedding, return_attention=True)
         probs = model.head(features).softmax(dim=-1)
+    # The rest of each hop's softmax went to the empty slots (not a distribution under linear start).
+    attends_empty_slots = getattr(model.encoder, "attend_empty_slots", False) and not model.encoder.linear_start
     written, texts = [], []
     for row, position in enumerate(order):
         ex, index = picked[position], chosen[position]
         kept = int(batch.memory_lengths[row].clamp(max=attention.shape[-1]))
         p = attention[row, :, :kept].numpy()
+        empty = 1.0 - attention[row].sum(dim=-1).numpy() if attends_empty_slots else None
         predicted = labels[int(probs[row].argmax())]
-        text = attention_text(ex, p, ex.label, predicted, float(probs[row].max()))
+        text = attention_text(ex, p, ex.label, predicted, float(probs[row].max()), empty)
         texts.append(f"## {cfg.split} example {index} ({ex.group or 'no group'})\n{text}\n")
         (out / f"example_{index}.txt").write_text(text + "\n")
         title = f"{ex.text}  gold: {ex.label}  predicted: {predicted}"
-        attention_plot(ex, p, title, out / f"example_{index}.png")
+        attention_plot(ex, p, title, out / f"example_{index}.png", empty)
         written.append(out / f"example_{index}.png")
     (out / "attention.txt").write_text("\n".join(texts))
     print("\n".join(texts))
