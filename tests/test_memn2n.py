@@ -422,3 +422,19 @@ def test_empty_slots_play_no_part_under_linear_start() -> None:
     plain, _ = make(attend_empty_slots=False)
     with_slots.linear_start = plain.linear_start = True
     assert torch.equal(with_slots(batch, emb), plain(batch, emb))
+
+
+def test_empty_slot_value_is_read_by_the_last_hop_only() -> None:
+    batch = story_batch([2, 4, 0])
+    with_value, emb = make(attend_empty_slots=True, empty_slot_value=True)
+    without, _ = make(attend_empty_slots=True)
+    without.load_state_dict({k: v for k, v in with_value.state_dict().items() if k != "empty_value"})
+    u, p = with_value(batch, emb, return_attention=True)
+    u_without, p_without = without(batch, emb, return_attention=True)
+    # Hops 1..K-1 are the same, so p is too; the last hop adds p_empty^K v to u^{K+1}.
+    assert torch.allclose(p, p_without)
+    p_empty = 1.0 - p[:, -1].sum(dim=-1, keepdim=True)  # [B, 1]
+    assert torch.allclose(u, u_without + p_empty * with_value.empty_value, atol=1e-6)
+    assert torch.allclose(u[2], u_without[2] + with_value.empty_value, atol=1e-6)  # an empty story reads v alone
+    with pytest.raises(ValueError, match="needs attend_empty_slots"):
+        MemN2N(DIM, VOCAB, empty_slot_value=True)

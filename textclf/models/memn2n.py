@@ -40,7 +40,11 @@ memories then shares its attention with memory_size - n slots of score 0: the at
 memory gets says how well it matches in absolute terms, not only compared with the other memories,
 and attention can go "nowhere" (o shrinks) when nothing matches, which a yes/no question can use.
 With ``attend_empty_slots=False`` (default; the paper's equations) the softmax runs over the
-story's memories only. The empty slots read o from zero vectors, so they change p, not what is read.
+story's memories only. The empty slots read zero vectors, so they change p, not what is read,
+except with ``empty_slot_value``: in the last hop they then read a learned vector v, o^K += p_empty v.
+This too is the authors' code, where the nil word's row of C^K is the one nil row never reset to
+zero (C^K is no hop's A); with answers tied to C^K, v can stand for "nothing matched" (counting
+"none", lists "nothing").
 
 Training tricks (sec. 4.2): *linear start* is the plain bool attribute `linear_start` (a trainer
 sets it for the first epochs, then clears it); *random noise* (RN) adds empty memories to stories
@@ -181,6 +185,7 @@ class MemN2N(nn.Module):
         init_std: float = 0.1,
         separate_query_embedding: bool = False,
         attend_empty_slots: bool = False,
+        empty_slot_value: bool = False,
     ) -> None:
         super().__init__()
         if tying not in TYINGS:
@@ -205,6 +210,11 @@ class MemN2N(nn.Module):
         self.random_noise = random_noise
         self.init_std = init_std
         self.attend_empty_slots = attend_empty_slots
+        if empty_slot_value and not attend_empty_slots:
+            raise ValueError("empty_slot_value needs attend_empty_slots=true: without it no attention reaches the empty slots")
+        # v, read by the empty slots in the last hop (see the module docstring); only created when used,
+        # so the weights of models without it are unchanged.
+        self.empty_value = self._matrix(input_size) if empty_slot_value else None
         self.linear_start = False  # LS: flipped by the trainer
 
         # Adjacent: C^1..C^K (A^{k+1} = C^k). Layer-wise: the one C shared by all hops.
@@ -404,7 +414,7 @@ class MemN2N(nn.Module):
             # log(0) = -inf where the memory is full: that column then gets no attention.
             empty_slots = (self.memory_size - lengths).clamp(min=0).to(per_table[0].dtype).log().unsqueeze(1)
         attention = []
-        for slot_A, slot_C in hop_slots:
+        for hop, (slot_A, slot_C) in enumerate(hop_slots, start=1):
             m, c = per_table[slot_A], per_table[slot_C]  # [B, M, d]
             # Elementwise products and sums, not bmm: for these tiny [M, d] x [d, 1] products
             # bmm's forward and backward cost ~2x as much on CPU.
@@ -419,10 +429,12 @@ class MemN2N(nn.Module):
                 if empty_slots is not None:
                     # The empty slots as one more column: memory_size - n slots of score 0 add
                     # (memory_size - n) * e^0 to the softmax's sum, i.e. a column log(memory_size - n).
-                    p = torch.softmax(torch.cat([scores, empty_slots], dim=1), dim=-1)[:, :-1]
+                    p, p_empty = torch.softmax(torch.cat([scores, empty_slots], dim=1), dim=-1).split([num_memories, 1], dim=1)
                 else:
                     p = torch.softmax(scores, dim=-1)
             o = (p.unsqueeze(-1) * c).sum(dim=1)  # sum_i p_i c_i: [B, d]
+            if self.empty_value is not None and hop == self.hops and not self.linear_start:
+                o = o + p_empty * self.empty_value  # the last hop's empty slots read v
             u = (self.H(u) if self.H is not None else u) + o
             attention.append(p)
 
