@@ -54,7 +54,7 @@ def attention_text(
         cells = "".join(f" {attention[k, i - offset]:6.2f}" if i >= offset else "      -" for k in range(hops))
         lines.append(f"{mark}{i + 1:3d} {cells}  {sentence}")
     if empty is not None:
-        lines.append("    " + "".join(f" {empty[k]:6.2f}" for k in range(hops)) + "  (empty memory slots)")
+        lines.append(" " * 5 + "".join(f" {empty[k]:6.2f}" for k in range(hops)) + "  (empty memory slots)")
     lines.append(f"question: {ex.text}")
     lines.append(f"answer: {gold} | predicted: {predicted} ({probability:.2f})   (* = supporting fact)")
     return "\n".join(lines)
