@@ -113,7 +113,7 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
         features, attention = model.encoder(batch, model.embedding, return_attention=True)
         probs = model.head(features).softmax(dim=-1)
     # The rest of each hop's softmax went to the empty slots (not a distribution under linear start).
-    attends_empty_slots = getattr(model.encoder, "attend_empty_slots", False) and not model.encoder.linear_start
+    attends_empty_slots = model.encoder.attend_empty_slots and not model.encoder.linear_start
     written, texts = [], []
     for row, position in enumerate(order):
         ex, index = picked[position], chosen[position]

@@ -32,7 +32,7 @@ def clip_gradients(params: list[torch.nn.Parameter], max_norm: float, scope: str
         return
     # One synchronisation for all Frobenius norms. A spectral norm is at most the Frobenius norm, so
     # only gradients above max_norm by the latter need their (costlier) spectral norm at all.
-    norms = torch.stack(torch._foreach_norm(grads)).tolist()
+    norms = torch.stack([torch.linalg.vector_norm(grad) for grad in grads]).tolist()
     for grad, norm in zip(grads, norms):
         if norm <= max_norm:
             continue
