@@ -438,3 +438,44 @@ def test_empty_slot_value_is_read_by_the_last_hop_only() -> None:
     assert torch.allclose(u[2], u_without[2] + with_value.empty_value, atol=1e-6)  # an empty story reads v alone
     with pytest.raises(ValueError, match="needs attend_empty_slots"):
         MemN2N(DIM, VOCAB, empty_slot_value=True)
+
+
+# --- hop map H and the nonlinearity (the authors' add_proj and add_nonlin) ----------------------------
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_hop_map_is_the_paper_default_and_can_be_forced(tying: str) -> None:
+    default, _ = make(tying=tying)
+    assert (default.H is not None) == (tying == "layerwise")
+    assert make(tying=tying, hop_map=True)[0].H is not None
+    assert make(tying=tying, hop_map=False)[0].H is None
+
+
+def test_hop_map_multiplies_the_state_carried_to_the_next_hop() -> None:
+    batch = story_batch([3, 1, 4])
+    plain, emb = make(hops=1)
+    mapped, _ = make(hops=1, hop_map=True)
+    mapped.load_state_dict({**plain.state_dict(), "H.weight": torch.eye(DIM)}, strict=True)
+    u_plain = plain(batch, emb)
+    assert torch.allclose(mapped(batch, emb), u_plain, atol=1e-6)  # H = I: u^2 = u^1 + o^1
+    with torch.no_grad():
+        mapped.H.weight.zero_()
+    u_first = plain.initial_query(batch, emb, 3)
+    assert torch.allclose(mapped(batch, emb), u_plain - u_first, atol=1e-6)  # H = 0: u^2 = o^1
+
+
+def test_relu_applies_to_every_hop_state() -> None:
+    batch = story_batch([3, 2, 4])
+    plain, emb = make(hops=1)
+    relu, _ = make(hops=1, nonlinearity="relu")
+    relu.load_state_dict(plain.state_dict())
+    assert torch.allclose(relu(batch, emb), torch.relu(plain(batch, emb)))
+    # With more hops the later attention sees the rectified state, so the models part ways.
+    deep_plain, emb3 = make(hops=3)
+    deep_relu, _ = make(hops=3, nonlinearity="relu")
+    deep_relu.load_state_dict(deep_plain.state_dict())
+    _, p_plain = deep_plain(batch, emb3, return_attention=True)
+    _, p_relu = deep_relu(batch, emb3, return_attention=True)
+    assert torch.allclose(p_plain[:, 0], p_relu[:, 0]) and not torch.allclose(p_plain[:, 1:], p_relu[:, 1:])
+    with pytest.raises(ValueError, match="nonlinearity"):
+        MemN2N(DIM, VOCAB, nonlinearity="tanh")

@@ -67,6 +67,7 @@ from torch import nn
 from textclf.data.batching import Batch
 
 TYINGS = ("adjacent", "layerwise")
+NONLINEARITIES = ("none", "relu")
 # PE weights are the paper's l_kj times 2, centred on 1 as in the authors' code (module docstring).
 PE_SCALE = 2.0
 
@@ -186,6 +187,8 @@ class MemN2N(nn.Module):
         separate_query_embedding: bool = False,
         attend_empty_slots: bool = False,
         empty_slot_value: bool = False,
+        nonlinearity: str = "none",
+        hop_map: bool | None = None,
     ) -> None:
         super().__init__()
         if tying not in TYINGS:
@@ -196,6 +199,8 @@ class MemN2N(nn.Module):
             raise ValueError(f"memory_size must be >= 1, got {memory_size}")
         if position_span is not None and position_span < 1:
             raise ValueError(f"position_span is a sentence length (J of PE) or null, got {position_span}")
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
         if not 0.0 <= random_noise <= 1.0:
             raise ValueError(f"random_noise is a probability, got {random_noise}")
         self.input_size = input_size
@@ -210,6 +215,7 @@ class MemN2N(nn.Module):
         self.random_noise = random_noise
         self.init_std = init_std
         self.attend_empty_slots = attend_empty_slots
+        self.nonlinearity = nonlinearity
         if empty_slot_value and not attend_empty_slots:
             raise ValueError("empty_slot_value needs attend_empty_slots=true: without it no attention reaches the empty slots")
         # v, read by the empty slots in the last hop (see the module docstring); only created when used,
@@ -228,7 +234,10 @@ class MemN2N(nn.Module):
         else:
             self.T_A = None
             self.T_C = None
-        self.H = nn.Linear(input_size, input_size, bias=False) if tying == "layerwise" else None
+        # H: the paper has it with layer-wise tying only; the authors' code (add_proj) allows it with
+        # either tying, so ``hop_map`` can force it on or off.
+        with_map = tying == "layerwise" if hop_map is None else hop_map
+        self.H = nn.Linear(input_size, input_size, bias=False) if with_map else None
         if self.H is not None:
             nn.init.normal_(self.H.weight, mean=0.0, std=init_std)
         self.query_vector = self._matrix(input_size)  # u^1 when there is no question
@@ -436,6 +445,8 @@ class MemN2N(nn.Module):
             if self.empty_value is not None and hop == self.hops and not self.linear_start:
                 o = o + p_empty * self.empty_value  # the last hop's empty slots read v
             u = (self.H(u) if self.H is not None else u) + o
+            if self.nonlinearity == "relu":
+                u = torch.relu(u)
             attention.append(p)
 
         if not return_attention:
