@@ -32,6 +32,9 @@ Weight tying (sec. 2.2):
     separate B; by default B is the shared embedding too (one word table for questions and memory
     keys, which is what the rest of the project's encoders learn), ``separate_query_embedding=True``
     gives B its own table as in the paper.
+  Two switches of the authors' code that the paper does not use for bAbI: ``hop_map`` puts H
+  between the hops with either tying (add_proj; null = with layer-wise tying only), and
+  ``nonlinearity="relu"`` rectifies each u^{k+1} (add_nonlin).
 
 Empty memory slots (``attend_empty_slots``): the authors' code keeps a fixed memory of
 memory_size slots and fills the ones a story does not use with the nil word, whose vectors are
