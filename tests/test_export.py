@@ -28,6 +28,8 @@ from conftest import compose_train, small_model
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 
 ENCODERS = ["textrnn", "bilstm", "rcnn", "memn2n"]
+# MemN2N with the authors'-code switches whose ops tracing and ONNX treat differently (H, ReLU).
+MEMN2N_SWITCHES = ["model.encoder.hop_map=true", "model.encoder.nonlinearity=relu", "model.encoder.attend_empty_slots=true"]
 MEMORY_SIZE = 3  # MemN2N keeps the 3 most recent sentences: fewer than the test stories have
 FAST = ["trainer.max_epochs=1", "trainer.batch_size=32", "trainer.progress=false", "trainer.tensorboard=false"]
 
@@ -43,16 +45,18 @@ STORIES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=ENCODERS)
+@pytest.fixture(scope="module", params=ENCODERS + ["memn2n-switches"])
 def checkpoint(request, tmp_path_factory, table_dir, babi_dir):
     """A tiny trained checkpoint per encoder: flat encoders on texts, MemN2N on bAbI stories."""
     name = request.param
+    switches = MEMN2N_SWITCHES if name == "memn2n-switches" else []
+    name = name.removesuffix("-switches")
     if name == "memn2n":
         data = ["data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", f"model.encoder.memory_size={MEMORY_SIZE}"]
     else:
         data = ["data=table", f"data.root={table_dir}"]
     run_dir = tmp_path_factory.mktemp(name)
-    train(compose_train(small_model(name) + data + FAST), run_dir)
+    train(compose_train(small_model(name) + data + FAST + switches), run_dir)
     return run_dir / "best.pt"
 
 
