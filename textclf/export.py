@@ -96,26 +96,38 @@ def trace(wrapper: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> torch.
         return torch.jit.trace(wrapper, example, check_trace=False)
 
 
-@contextmanager
-def bool_cumsum() -> Iterator[None]:
-    """Let the ONNX exporter take aten::cumsum of a bool tensor, for the length of one export.
-
-    torch counts a bool tensor as int64; the exporter's own cumsum hands the bool to ONNX's CumSum,
-    which rejects it. MemN2N's position encoding counts real tokens that way (memn2n.py,
-    position_coefficients), so the input is cast first.
-    """
+def _bool_safe_cumsum(g, x, dim, dtype=None):
+    # torch counts a bool tensor as int64; the exporter's own cumsum hands the bool to ONNX's CumSum,
+    # which rejects it. MemN2N's position encoding counts real tokens that way (memn2n.py,
+    # position_coefficients), so the input is cast first.
     from torch.onnx import symbolic_opset11
 
-    def cumsum(g, x, dim, dtype=None):
-        if x.type().scalarType() == "Bool":
-            x = g.op("Cast", x, to_i=torch.onnx.TensorProtoDataType.INT64)
-        return symbolic_opset11.cumsum(g, x, dim, dtype)
+    if x.type().scalarType() == "Bool":
+        x = g.op("Cast", x, to_i=torch.onnx.TensorProtoDataType.INT64)
+    return symbolic_opset11.cumsum(g, x, dim, dtype)
 
-    torch.onnx.register_custom_op_symbolic("aten::cumsum", cumsum, ONNX_OPSET)
+
+def _plain_relu(g, x):
+    # The exporter's relu asks for its input's scalar type (to cast integers before opset 14) and
+    # fails where the trace does not record it (MemN2N's u^{k+1} = H u^k + o^k with
+    # nonlinearity=relu). From opset 14 ONNX's Relu takes every type, so no cast is needed.
+    return g.op("Relu", x)
+
+
+# Exporter symbolics replaced for the length of one export: the models stay plain PyTorch.
+SYMBOLICS = {"aten::cumsum": _bool_safe_cumsum, "aten::relu": _plain_relu}
+
+
+@contextmanager
+def custom_symbolics() -> Iterator[None]:
+    """Register `SYMBOLICS` with the ONNX exporter for one export, and take them back after."""
+    for name, symbolic in SYMBOLICS.items():
+        torch.onnx.register_custom_op_symbolic(name, symbolic, ONNX_OPSET)
     try:
         yield
     finally:
-        torch.onnx.unregister_custom_op_symbolic("aten::cumsum", ONNX_OPSET)
+        for name in SYMBOLICS:
+            torch.onnx.unregister_custom_op_symbolic(name, ONNX_OPSET)
 
 
 def to_onnx(traced: torch.jit.ScriptModule, wrapper: FlatInputs | MemoryInputs, example: tuple[torch.Tensor, ...]) -> bytes:
@@ -128,7 +140,7 @@ def to_onnx(traced: torch.jit.ScriptModule, wrapper: FlatInputs | MemoryInputs, 
     """
     axes = {name: dict(enumerate(dims)) for name, dims in wrapper.inputs.items()}
     buffer = io.BytesIO()
-    with quiet_torch(), bool_cumsum():
+    with quiet_torch(), custom_symbolics():
         torch.onnx.export(
             traced, example, buffer, dynamo=False, opset_version=ONNX_OPSET,
             input_names=list(wrapper.inputs), output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}},

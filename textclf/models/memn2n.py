@@ -449,9 +449,7 @@ class MemN2N(nn.Module):
                 o = o + p_empty * self.empty_value  # the last hop's empty slots read v
             u = (self.H(u) if self.H is not None else u) + o
             if self.nonlinearity == "relu":
-                # ReLU written as a mask product: torch.relu here fails ONNX export ("cannot determine
-                # scalar type" of u); same values and gradient.
-                u = u * (u > 0).to(u.dtype)
+                u = torch.relu(u)
             attention.append(p)
 
         if not return_attention:
