@@ -60,6 +60,22 @@ def instrument() -> None:
             setattr(train_module, name, timed(phase, fn))
 
 
+def op_reference_us(calls: int = 20_000) -> float:
+    """Microseconds per call of one tiny torch operator (a [32, 50] add), best of 3.
+
+    A MemN2N step is ~150 such calls, so the run's time follows this number, and the same code's
+    wall time has varied by 1.7x between windows on the same machine class (docs/speed.md).
+    Printed before and after the run so that two runs can be compared for the window they ran in."""
+    a, b = torch.randn(32, 50), torch.randn(32, 50)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(calls):
+            torch.add(a, b)
+        best = min(best, time.perf_counter() - start)
+    return best / calls * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "babi" / "en"))
@@ -76,11 +92,15 @@ def main() -> None:
     with initialize_config_module("textclf.conf", version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     instrument()
+    torch.set_num_threads(args.threads)
+    reference_before = op_reference_us()
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
         results = train_module.train(cfg, run_dir)
         wall = time.perf_counter() - start
+    reference_after = op_reference_us()
     print(f"torch {torch.__version__} | threads {args.threads} | epochs {results['epochs']}")
+    print(f"machine window: {reference_before:.2f} us per tiny operator before the run, {reference_after:.2f} us after")
     print(f"wall time: {wall:.1f} s | training loop (epochs, validation, checkpoints): {results['train_seconds']:.1f} s")
     if PHASES:
         rest = wall - sum(PHASES.values())

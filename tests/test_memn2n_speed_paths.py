@@ -83,14 +83,24 @@ def test_forward_and_gradients_match_the_reference(settings: dict, linear: bool)
             assert torch.allclose(g, g_ref, atol=1e-4), (g - g_ref).abs().max()
 
 
-def test_column_pairs_follow_hop_tables() -> None:
+def test_column_pairs_spell_out_the_papers_tying() -> None:
+    """The pairs the fused forward reads, hop by hop, against the tying written out by hand
+    (sec. 2.2): adjacent A^1 = B, A^{k+1} = C^k, T_A^{k+1} = T_C^k; layer-wise one A (= B), one C."""
     for tying in ("adjacent", "layerwise"):
         model, emb = MemN2N(DIM, VOCAB, hops=3, tying=tying), Embedding(VOCAB, DIM)
         pairs, slots = model._column_pairs(emb)
-        for k, (slot_A, slot_C) in enumerate(slots, start=1):
-            hop = model.hop_tables(k, emb)
-            assert pairs[slot_A][0] is hop.A and pairs[slot_A][1] is hop.T_A
-            assert pairs[slot_C][0] is hop.C and pairs[slot_C][1] is hop.T_C
+        read = [(pairs[a], pairs[c]) for a, c in slots]
+        if tying == "adjacent":
+            inputs = [(emb, model.T_A), *zip(model.C[:-1], model.T_C[:-1])]
+            outputs = list(zip(model.C, model.T_C))
+        else:
+            inputs = [(emb, model.T_A)] * 3
+            outputs = [(model.C[0], model.T_C[0])] * 3
+        for k, ((A, T_A), (C, T_C)) in enumerate(read):
+            assert A is inputs[k][0] and T_A is inputs[k][1], f"{tying}: hop {k + 1} reads the wrong A / T_A"
+            assert C is outputs[k][0] and T_C is outputs[k][1], f"{tying}: hop {k + 1} reads the wrong C / T_C"
+            hop = model.hop_tables(k + 1, emb)  # the public view of the same tying
+            assert [id(x) for x in hop] == [id(A), id(C), id(T_A), id(T_C)]
         assert len({(id(t), id(T)) for t, T in pairs}) == len(pairs)  # each pair read once
 
 

@@ -354,7 +354,7 @@ class MemN2N(nn.Module):
             lengths_in = (memory_in != 0).any(dim=-1).sum(dim=-1)
         lengths_in = lengths_in.to(memory_in.device).clamp(min=0, max=num_in)
         memory, lengths = recent_memories(memory_in, lengths_in, self.memory_size)
-        num_memories, width = memory.shape[1:]
+        num_memories = memory.shape[1]
         real = torch.arange(num_memories, device=memory.device) < lengths.unsqueeze(1)  # [B, M]
         padding = ~real
         # Padding slots are read as empty sentences whatever they hold, so their m_i and c_i are
