@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from textclf.checkpoint import load_checkpoint, save_checkpoint
+from textclf.checkpoint import find_checkpoints, load_checkpoint, save_checkpoint
 from textclf.data.babi import parse_babi
 from textclf.data.example import Example
 from textclf.data.imdb import IMDB
@@ -508,3 +508,26 @@ def test_every_catalogue_entry_names_a_test_that_exists():
         assert references, f"no test named in: {row}"
         for path, name in references:
             assert re.search(rf"^def {name}\(", (REPO / path).read_text(encoding="utf-8"), flags=re.M), f"{path}::{name}"
+
+
+def test_sweep_folders_list_their_runs_in_job_order_and_say_what_they_leave_out(tmp_path, caplog):
+    for job in ("2", "10", "1", "3"):
+        (tmp_path / job).mkdir()
+        if job != "3":  # job 3 failed: no best.pt
+            (tmp_path / job / "best.pt").write_bytes(b"")
+    (tmp_path / ".hydra").mkdir()
+    with caplog.at_level("WARNING", logger="textclf.checkpoint"):
+        found = find_checkpoints(tmp_path)
+    assert [path.parent.name for path in found] == ["1", "2", "10"]
+    assert "left out: 3" in caplog.text and ".hydra" not in caplog.text
+
+
+def test_a_folder_without_checkpoints_or_a_pattern_without_matches_says_so(tmp_path):
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(TextclfError, match="no best.pt in it or in its subfolders"):
+        find_checkpoints(tmp_path)
+    with pytest.raises(TextclfError, match="matches no folder or .pt file"):
+        find_checkpoints(tmp_path / "nothing*")
+    (tmp_path / "empty_run.log").write_text("a log beside the run folder\n")
+    (tmp_path / "empty_run" / "best.pt").write_bytes(b"")
+    assert find_checkpoints(tmp_path / "empty_run*") == [tmp_path / "empty_run" / "best.pt"]  # not the log

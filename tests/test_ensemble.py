@@ -82,3 +82,23 @@ def test_runs_on_other_labels_or_vocabulary_are_refused(babi_dir, two_seeds, tmp
     with pytest.raises(TextclfError, match="names no checkpoint"):
         evaluate_paths([], tmp_path / "c")
     assert not (tmp_path / "a" / "results.json").exists()
+
+
+def test_folders_and_patterns_name_the_runs_in_them(two_seeds, tmp_path):
+    """A sweep folder means the best.pt of each run in it, a run folder its own best.pt, a glob its
+    matches: each scores exactly as the files listed by hand."""
+    sweep = two_seeds[0].parent.parent
+    listed = evaluate_paths(two_seeds, tmp_path / "listed")
+    for name, entry in (("sweep", sweep), ("pattern", sweep / "seed*")):
+        found = evaluate_paths([entry], tmp_path / name)
+        assert found["checkpoint"] == listed["checkpoint"] and found["acc"] == listed["acc"]
+    run = evaluate_paths([two_seeds[1].parent], tmp_path / "run")
+    assert run["checkpoint"] == str(two_seeds[1].resolve())
+
+
+def test_a_sweep_folder_is_one_model_to_no_tool_but_evaluate(two_seeds):
+    sweep = two_seeds[0].parent.parent
+    with pytest.raises(TextclfError, match="holds 2 runs' checkpoints.*textclf.evaluate"):
+        load_model(sweep)
+    model, *_ = load_model(two_seeds[0].parent)  # a run folder is its best.pt
+    assert model is not None

@@ -8,7 +8,10 @@ the training run's folder. Only tensors and plain Python types go in, so it load
 
 from __future__ import annotations
 
+import glob
+import logging
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,8 @@ import torch
 from textclf import __version__
 from textclf.atomic import atomic_write
 from textclf.errors import TextclfError, first_line
+
+log = logging.getLogger("textclf.checkpoint")
 
 FORMAT = "textclf-checkpoint"
 FORMAT_VERSION = 1
@@ -39,6 +44,57 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         raise ValueError(f"checkpoint payload lacks {missing}")
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, "textclf_version": __version__, **payload}
     atomic_write(path, lambda fh: torch.save(full, fh))
+
+
+def _natural_order(path: Path) -> list:
+    """Sort key that puts sweep job 10 after job 9 (and restart_10 after restart_9)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def find_checkpoints(entry: str | Path) -> list[Path]:
+    """The checkpoint files one ``ckpt_path`` entry names: a file; a run folder (its best.pt); a
+    sweep folder (the best.pt of each run in it, job 0, 1, ..., 10 in that order); or a glob
+    pattern (each folder or .pt file it matches taken as above). A path that does not exist is returned as it is, for
+    `load_checkpoint` to report."""
+    path = Path(str(entry)).expanduser()
+    if glob.has_magic(str(path)):
+        # Folders and .pt files only: runs/* should not pick up the logs beside the run folders.
+        matches = sorted(
+            (m for m in map(Path, glob.glob(str(path))) if m.is_dir() or m.suffix == ".pt"), key=_natural_order
+        )
+        if not matches:
+            raise TextclfError(f"ckpt_path pattern {entry} matches no folder or .pt file; check the path (quote the list).")
+        return [found for match in matches for found in find_checkpoints(match)]
+    if not path.is_dir():
+        return [path]
+    if (path / "best.pt").is_file():
+        return [path / "best.pt"]
+    runs = sorted((sub for sub in path.iterdir() if sub.is_dir()), key=_natural_order)
+    found = [run / "best.pt" for run in runs if (run / "best.pt").is_file()]
+    if not found:
+        raise TextclfError(
+            f"{path} is a folder with no best.pt in it or in its subfolders. Point ckpt_path at a run folder "
+            "(outputs/<date>/<time>), a sweep folder (multirun/<date>/<time>) or a .pt file."
+        )
+    # Runs of a sweep that never wrote best.pt (failed, or still running) would silently shrink
+    # an ensemble: say which were left out. Hydra's own folders (.hydra, .submitit) are not runs.
+    skipped = [run.name for run in runs if not (run / "best.pt").is_file() and not run.name.startswith(".")]
+    if skipped:
+        log.warning("%s: %d of its subfolders have no best.pt and are left out: %s", path, len(skipped), ", ".join(skipped))
+    return found
+
+
+def one_checkpoint(entry: str | Path) -> Path:
+    """The single checkpoint a tool that loads one model gets from ``ckpt_path``: a file, or the
+    best.pt of a run folder; a sweep folder is refused with the two ways on."""
+    found = find_checkpoints(entry)
+    if len(found) > 1:
+        raise TextclfError(
+            f"ckpt_path={entry} holds {len(found)} runs' checkpoints ({found[0]}, ...), and this tool loads one "
+            f"model: name one (e.g. ckpt_path={found[0]}), or score them as an ensemble with "
+            f"python -m textclf.evaluate ckpt_path={entry}."
+        )
+    return found[0]
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from textclf.checkpoint import load_checkpoint
+from textclf.checkpoint import find_checkpoints, load_checkpoint, one_checkpoint
 from textclf.data.batching import BatchIterator, EncodedSplit
 from textclf.data.pipeline import build_source, encode_examples, group_names, load_source, memory_layout
 from textclf.data.vocab import Vocab
@@ -42,6 +42,8 @@ class LoadedModel(NamedTuple):
 
 def load_model(ckpt_path: str | Path, device: str = "cpu") -> LoadedModel:
     """Rebuild the trained model from a checkpoint, in eval mode on ``device``."""
+    if isinstance(ckpt_path, (str, Path)):  # a list is refused by load_checkpoint, with its message
+        ckpt_path = one_checkpoint(ckpt_path)
     checkpoint = load_checkpoint(ckpt_path)
     train_cfg = stored_config(checkpoint, ckpt_path)
     vocab = Vocab.from_json(checkpoint["tokenizer"])
@@ -89,11 +91,12 @@ def data_config(train_cfg: DictConfig, override: DictConfig | None) -> DictConfi
 
 
 def checkpoint_paths(value: Any) -> list[str]:
-    """``ckpt_path`` as a list: one checkpoint, or several (an ensemble)."""
-    paths = [str(p) for p in value] if isinstance(value, (list, ListConfig)) else [str(value)]
-    if not paths:
+    """``ckpt_path`` as a list of files: one checkpoint, or several (an ensemble); each entry may
+    be a file, a run folder, a sweep folder or a glob pattern (`find_checkpoints`)."""
+    entries = [str(p) for p in value] if isinstance(value, (list, ListConfig)) else [str(value)]
+    if not entries:
         raise TextclfError("ckpt_path=[] names no checkpoint; give one (ckpt_path=PATH) or several (ckpt_path=[A,B]).")
-    return paths
+    return [str(path) for entry in entries for path in find_checkpoints(entry)]
 
 
 def load_members(paths: list[str], device: str) -> list[LoadedModel]:
