@@ -528,6 +528,40 @@ def test_a_folder_without_checkpoints_or_a_pattern_without_matches_says_so(tmp_p
         find_checkpoints(tmp_path)
     with pytest.raises(TextclfError, match="matches no folder or .pt file"):
         find_checkpoints(tmp_path / "nothing*")
-    (tmp_path / "empty_run.log").write_text("a log beside the run folder\n")
-    (tmp_path / "empty_run" / "best.pt").write_bytes(b"")
-    assert find_checkpoints(tmp_path / "empty_run*") == [tmp_path / "empty_run" / "best.pt"]  # not the log
+    with pytest.raises(TextclfError, match="matches 1 folder"):
+        find_checkpoints(tmp_path / "empty_*")
+    with pytest.raises(TextclfError, match="ckpt_path is empty"):
+        find_checkpoints("")
+    (tmp_path / "empty_run" / "last.pt").write_bytes(b"")
+    with pytest.raises(TextclfError, match="It has a last.pt"):
+        find_checkpoints(tmp_path / "empty_run")
+
+
+def test_patterns_take_folders_and_pt_files_and_leave_out_failed_runs(tmp_path, caplog):
+    for job in ("0", "1", "2"):
+        (tmp_path / job).mkdir()
+        if job != "1":
+            (tmp_path / job / "best.pt").write_bytes(b"")
+    (tmp_path / "0.log").write_text("a log beside the run folders\n")
+    with caplog.at_level("WARNING", logger="textclf.checkpoint"):
+        found = find_checkpoints(tmp_path / "*")
+    assert found == [tmp_path / "0" / "best.pt", tmp_path / "2" / "best.pt"]  # not the log, not the failed job
+    assert "left out: 1" in caplog.text
+
+
+def test_a_path_that_exists_is_not_read_as_a_pattern(tmp_path):
+    run = tmp_path / "run[1]"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"")
+    assert find_checkpoints(run) == [run / "best.pt"]
+    assert find_checkpoints(run / "best.pt") == [run / "best.pt"]
+
+
+def test_an_unfinished_restarts_run_is_not_averaged(tmp_path):
+    for restart in (0, 1):
+        (tmp_path / f"restart_{restart}").mkdir()
+        (tmp_path / f"restart_{restart}" / "best.pt").write_bytes(b"")
+    with pytest.raises(TextclfError, match="trainer.restarts run that has not finished"):
+        find_checkpoints(tmp_path)
+    (tmp_path / "best.pt").write_bytes(b"")  # finished: the chosen restart, copied up
+    assert find_checkpoints(tmp_path) == [tmp_path / "best.pt"]

@@ -102,3 +102,10 @@ def test_a_sweep_folder_is_one_model_to_no_tool_but_evaluate(two_seeds):
         load_model(sweep)
     model, *_ = load_model(two_seeds[0].parent)  # a run folder is its best.pt
     assert model is not None
+
+
+def test_a_checkpoint_named_twice_through_folders_is_flagged(two_seeds, tmp_path, caplog):
+    sweep = two_seeds[0].parent.parent
+    with caplog.at_level("WARNING", logger="textclf.evaluate"):
+        evaluate_paths([sweep, two_seeds[0].parent], tmp_path)
+    assert "more than once" in caplog.text and str(two_seeds[0].resolve()) in caplog.text

@@ -54,26 +54,65 @@ def _natural_order(path: Path) -> list:
 def find_checkpoints(entry: str | Path) -> list[Path]:
     """The checkpoint files one ``ckpt_path`` entry names: a file; a run folder (its best.pt); a
     sweep folder (the best.pt of each run in it, job 0, 1, ..., 10 in that order); or a glob
-    pattern (each folder or .pt file it matches taken as above). A path that does not exist is returned as it is, for
-    `load_checkpoint` to report."""
+    pattern (each folder or .pt file it matches, taken as above; one level, no ``**``). A path
+    that exists is never read as a pattern (a folder may be called ``run[1]``). A path that does
+    not exist is returned as it is, for `load_checkpoint` to report."""
+    if not str(entry).strip():
+        raise TextclfError("ckpt_path is empty: give a checkpoint file, a run folder or a sweep folder.")
     path = Path(str(entry)).expanduser()
-    if glob.has_magic(str(path)):
-        # Folders and .pt files only: runs/* should not pick up the logs beside the run folders.
-        matches = sorted(
-            (m for m in map(Path, glob.glob(str(path))) if m.is_dir() or m.suffix == ".pt"), key=_natural_order
-        )
-        if not matches:
-            raise TextclfError(f"ckpt_path pattern {entry} matches no folder or .pt file; check the path (quote the list).")
-        return [found for match in matches for found in find_checkpoints(match)]
+    if not path.exists() and glob.has_magic(str(path)):
+        return _pattern_checkpoints(entry, path)
     if not path.is_dir():
         return [path]
-    if (path / "best.pt").is_file():
-        return [path / "best.pt"]
-    runs = sorted((sub for sub in path.iterdir() if sub.is_dir()), key=_natural_order)
-    found = [run / "best.pt" for run in runs if (run / "best.pt").is_file()]
+    return _folder_checkpoints(path)
+
+
+def _pattern_checkpoints(entry: str | Path, pattern: Path) -> list[Path]:
+    # Folders and .pt files only: runs/* should not pick up the logs beside the run folders.
+    matches = sorted(
+        (m for m in map(Path, glob.glob(str(pattern))) if m.is_dir() or m.suffix == ".pt"), key=_natural_order
+    )
+    if not matches:
+        raise TextclfError(f"ckpt_path pattern {entry} matches no folder or .pt file; check the path (quote the list).")
+    found, empty = [], []
+    for match in matches:
+        if not match.is_dir():
+            found.append(match)
+            continue
+        try:
+            found.extend(_folder_checkpoints(match))
+        except TextclfError:  # e.g. SWEEP/* meeting a failed job: left out, as a sweep folder leaves it out
+            empty.append(match.name)
     if not found:
         raise TextclfError(
-            f"{path} is a folder with no best.pt in it or in its subfolders. Point ckpt_path at a run folder "
+            f"ckpt_path pattern {entry} matches {len(matches)} folder(s), none with a best.pt in it or in its "
+            "subfolders; point it at run folders, sweep folders or .pt files."
+        )
+    if empty:
+        log.warning("%s: %d matching folders hold no best.pt and are left out: %s", entry, len(empty), ", ".join(empty))
+    return found
+
+
+def _folder_checkpoints(path: Path) -> list[Path]:
+    if (path / "best.pt").is_file():
+        return [path / "best.pt"]
+    try:
+        runs = sorted((sub for sub in path.iterdir() if sub.is_dir()), key=_natural_order)
+    except OSError as err:
+        raise TextclfError(f"cannot list the folder {path} ({first_line(err)}); check its permissions.") from None
+    if any(run.name.startswith("restart_") for run in runs):
+        # trainer.restarts copies the chosen restart's best.pt up when the last restart ends; its
+        # restarts are candidates for "best of", not an ensemble, so they are not averaged here.
+        raise TextclfError(
+            f"{path} is a trainer.restarts run that has not finished (best.pt comes when the last restart ends). "
+            f"Resume it (trainer.resume=true), score one restart (ckpt_path={path / 'restart_0' / 'best.pt'}), "
+            f"or average them on purpose with \"ckpt_path='{path / 'restart_*'}'\"."
+        )
+    found = [run / "best.pt" for run in runs if (run / "best.pt").is_file()]
+    if not found:
+        hint = f" It has a last.pt: pass ckpt_path={path / 'last.pt'}." if (path / "last.pt").is_file() else ""
+        raise TextclfError(
+            f"{path} is a folder with no best.pt in it or in its subfolders.{hint} Point ckpt_path at a run folder "
             "(outputs/<date>/<time>), a sweep folder (multirun/<date>/<time>) or a .pt file."
         )
     # Runs of a sweep that never wrote best.pt (failed, or still running) would silently shrink
@@ -92,7 +131,7 @@ def one_checkpoint(entry: str | Path) -> Path:
         raise TextclfError(
             f"ckpt_path={entry} holds {len(found)} runs' checkpoints ({found[0]}, ...), and this tool loads one "
             f"model: name one (e.g. ckpt_path={found[0]}), or score them as an ensemble with "
-            f"python -m textclf.evaluate ckpt_path={entry}."
+            f"python -m textclf.evaluate \"ckpt_path='{entry}'\"."
         )
     return found[0]
 

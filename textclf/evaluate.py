@@ -11,6 +11,7 @@ predictions.csv, results.json, and per_task_errors.md/.csv for bAbI data.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -96,7 +97,14 @@ def checkpoint_paths(value: Any) -> list[str]:
     entries = [str(p) for p in value] if isinstance(value, (list, ListConfig)) else [str(value)]
     if not entries:
         raise TextclfError("ckpt_path=[] names no checkpoint; give one (ckpt_path=PATH) or several (ckpt_path=[A,B]).")
-    return [str(path) for entry in entries for path in find_checkpoints(entry)]
+    paths = [str(path) for entry in entries for path in find_checkpoints(entry)]
+    # Naming one checkpoint twice is allowed (it then weighs double), but with folders and patterns
+    # it mostly happens by accident ([SWEEP, SWEEP/0], RUN/*.pt matching best.pt and last.pt).
+    counts = Counter(str(Path(path).resolve()) for path in paths)
+    repeated = [path for path, count in counts.items() if count > 1]
+    if repeated:
+        log.warning("ckpt_path names %s more than once; each copy counts in the average", ", ".join(repeated))
+    return paths
 
 
 def load_members(paths: list[str], device: str) -> list[LoadedModel]:
