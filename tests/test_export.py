@@ -28,8 +28,11 @@ from conftest import compose_train, small_model
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 
 ENCODERS = ["textrnn", "bilstm", "rcnn", "memn2n"]
-# MemN2N with the authors'-code switches whose ops tracing and ONNX treat differently (H, ReLU).
-MEMN2N_SWITCHES = ["model.encoder.hop_map=true", "model.encoder.nonlinearity=relu", "model.encoder.attend_empty_slots=true"]
+# MemN2N with the switches whose ops tracing and ONNX treat differently (H, ReLU, gates).
+MEMN2N_SWITCHES = [
+    "model.encoder.hop_map=true", "model.encoder.nonlinearity=relu", "model.encoder.attend_empty_slots=true",
+    "model.encoder.hop_gate=true",
+]
 MEMORY_SIZE = 3  # MemN2N keeps the 3 most recent sentences: fewer than the test stories have
 FAST = ["trainer.max_epochs=1", "trainer.batch_size=32", "trainer.progress=false", "trainer.tensorboard=false"]
 

@@ -479,3 +479,27 @@ def test_relu_applies_to_every_hop_state() -> None:
     assert torch.allclose(p_plain[:, 0], p_relu[:, 0]) and not torch.allclose(p_plain[:, 1:], p_relu[:, 1:])
     with pytest.raises(ValueError, match="nonlinearity"):
         MemN2N(DIM, VOCAB, nonlinearity="tanh")
+
+
+# --- gated hops (Liu and Perez 2017) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tying", "gates"), [("adjacent", 3), ("layerwise", 1)])
+def test_gates_are_one_per_hop_or_shared_like_the_tables(tying: str, gates: int) -> None:
+    model, _ = make(tying=tying, hop_gate=True)
+    assert len(model.gates) == gates
+    assert make(tying=tying)[0].gates is None
+
+
+@pytest.mark.parametrize("hop_map", [False, True])
+def test_a_gate_replaces_the_state_by_what_the_hop_read_or_keeps_it(hop_map: bool) -> None:
+    batch = story_batch([3, 1, 4])
+    plain, emb = make(hops=1, hop_map=hop_map)
+    gated, _ = make(hops=1, hop_map=hop_map, hop_gate=True)
+    weights = {**plain.state_dict(), "gates.0.weight": torch.zeros(DIM, DIM)}
+    u_first = plain.initial_query(batch, emb, 3)
+    carried = plain.H(u_first) if hop_map else u_first
+    o = plain(batch, emb) - carried  # the plain model returns carried + o
+    for bias, expected in ((30.0, o), (-30.0, carried), (0.0, 0.5 * (o + carried))):  # T = 1, 0, 1/2
+        gated.load_state_dict({**weights, "gates.0.bias": torch.full((DIM,), bias)})
+        assert torch.allclose(gated(batch, emb), expected, atol=1e-5)

@@ -36,6 +36,14 @@ Weight tying (sec. 2.2):
   between the hops with either tying (add_proj; null = with layer-wise tying only), and
   ``nonlinearity="relu"`` rectifies each u^{k+1} (add_nonlin).
 
+Gated hops (``hop_gate``; Liu and Perez 2017, "Gated End-to-End Memory Networks"): a learned gate
+decides, per dimension, how much of the state to replace by what the hop read,
+
+    T^k = sigmoid(W_T^k u^k + b_T^k)        u^{k+1} = T^k * o^k + (1 - T^k) * u^k
+
+(with H: (1 - T^k) * H u^k). One gate per hop with adjacent tying, one shared by all hops with
+layer-wise tying (its hops share everything else too).
+
 Empty memory slots (``attend_empty_slots``): the authors' code keeps a fixed memory of
 memory_size slots and fills the ones a story does not use with the nil word, whose vectors are
 zero, so each empty slot has u^T m_i = 0 and still takes part in the softmax. A story of n
@@ -192,6 +200,7 @@ class MemN2N(nn.Module):
         empty_slot_value: bool = False,
         nonlinearity: str = "none",
         hop_map: bool | None = None,
+        hop_gate: bool = False,
     ) -> None:
         super().__init__()
         if tying not in TYINGS:
@@ -244,6 +253,10 @@ class MemN2N(nn.Module):
         if self.H is not None:
             nn.init.normal_(self.H.weight, mean=0.0, std=init_std)
         self.query_vector = self._matrix(input_size)  # u^1 when there is no question
+        # Created after everything else, so that the other weights draw the same initial values
+        # with and without gates.
+        gates = (hops if tying == "adjacent" else 1) if hop_gate else 0
+        self.gates = nn.ModuleList(nn.Linear(input_size, input_size) for _ in range(gates)) if gates else None
         # k/d for k = 1..d, the embedding-dimension part of PE; a buffer so it moves with the model.
         self.register_buffer("pe_scale", torch.arange(1, input_size + 1) / input_size, persistent=False)
 
@@ -447,7 +460,11 @@ class MemN2N(nn.Module):
             o = (p.unsqueeze(-1) * c).sum(dim=1)  # sum_i p_i c_i: [B, d]
             if self.empty_value is not None and hop == self.hops and not self.linear_start:
                 o = o + p_empty * self.empty_value  # the last hop's empty slots read v
-            u = (self.H(u) if self.H is not None else u) + o
+            if self.gates is not None:
+                gate = torch.sigmoid(self.gates[min(hop, len(self.gates)) - 1](u))
+                u = o * gate + (self.H(u) if self.H is not None else u) * (1 - gate)
+            else:
+                u = (self.H(u) if self.H is not None else u) + o
             if self.nonlinearity == "relu":
                 u = torch.relu(u)
             attention.append(p)
