@@ -503,3 +503,9 @@ def test_a_gate_replaces_the_state_by_what_the_hop_read_or_keeps_it(hop_map: boo
     for bias, expected in ((30.0, o), (-30.0, carried), (0.0, 0.5 * (o + carried))):  # T = 1, 0, 1/2
         gated.load_state_dict({**weights, "gates.0.bias": torch.full((DIM,), bias)})
         assert torch.allclose(gated(batch, emb), expected, atol=1e-5)
+    adding, _ = make(hops=1, hop_map=hop_map, hop_gate=True, hop_gate_mode="add")
+    for bias, expected in ((30.0, o + carried), (-30.0, carried), (0.0, 0.5 * o + carried)):  # the state stays whole
+        adding.load_state_dict({**weights, "gates.0.bias": torch.full((DIM,), bias)})
+        assert torch.allclose(adding(batch, emb), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="hop_gate_mode"):
+        MemN2N(DIM, VOCAB, hop_gate=True, hop_gate_mode="mix")
