@@ -23,6 +23,7 @@ from textclf.atomic import atomic_write
 from textclf.errors import TextclfError, first_line
 
 log = logging.getLogger("textclf.checkpoint")
+GLOB_CHARACTERS = re.compile(r"[*?[]")  # what makes a ckpt_path entry a pattern for `glob`
 
 FORMAT = "textclf-checkpoint"
 FORMAT_VERSION = 1
@@ -60,7 +61,7 @@ def find_checkpoints(entry: str | Path) -> list[Path]:
     if not str(entry).strip():
         raise TextclfError("ckpt_path is empty: give a checkpoint file, a run folder or a sweep folder.")
     path = Path(str(entry)).expanduser()
-    if not path.exists() and glob.has_magic(str(path)):
+    if not path.exists() and GLOB_CHARACTERS.search(str(path)):
         return _pattern_checkpoints(entry, path)
     if not path.is_dir():
         return [path]
@@ -69,14 +70,14 @@ def find_checkpoints(entry: str | Path) -> list[Path]:
 
 def _pattern_checkpoints(entry: str | Path, pattern: Path) -> list[Path]:
     # Folders and .pt files only: runs/* should not pick up the logs beside the run folders.
-    matches = sorted(
-        (m for m in map(Path, glob.glob(str(pattern))) if m.is_dir() or m.suffix == ".pt"), key=_natural_order
-    )
+    matches = sorted(map(Path, glob.glob(str(pattern))), key=_natural_order)
+    folders = {match: match.is_dir() for match in matches}
+    matches = [match for match in matches if folders[match] or match.suffix == ".pt"]
     if not matches:
         raise TextclfError(f"ckpt_path pattern {entry} matches no folder or .pt file; check the path (quote the list).")
     found, empty = [], []
     for match in matches:
-        if not match.is_dir():
+        if not folders[match]:
             found.append(match)
             continue
         try:
@@ -108,7 +109,8 @@ def _folder_checkpoints(path: Path) -> list[Path]:
             f"Resume it (trainer.resume=true), score one restart (ckpt_path={path / 'restart_0' / 'best.pt'}), "
             f"or average them on purpose with \"ckpt_path='{path / 'restart_*'}'\"."
         )
-    found = [run / "best.pt" for run in runs if (run / "best.pt").is_file()]
+    has_best = {run: (run / "best.pt").is_file() for run in runs}
+    found = [run / "best.pt" for run in runs if has_best[run]]
     if not found:
         hint = f" It has a last.pt: pass ckpt_path={path / 'last.pt'}." if (path / "last.pt").is_file() else ""
         raise TextclfError(
@@ -117,7 +119,7 @@ def _folder_checkpoints(path: Path) -> list[Path]:
         )
     # Runs of a sweep that never wrote best.pt (failed, or still running) would silently shrink
     # an ensemble: say which were left out. Hydra's own folders (.hydra, .submitit) are not runs.
-    skipped = [run.name for run in runs if not (run / "best.pt").is_file() and not run.name.startswith(".")]
+    skipped = [run.name for run in runs if not has_best[run] and not run.name.startswith(".")]
     if skipped:
         log.warning("%s: %d of its subfolders have no best.pt and are left out: %s", path, len(skipped), ", ".join(skipped))
     return found

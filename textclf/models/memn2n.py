@@ -468,14 +468,15 @@ class MemN2N(nn.Module):
             o = (p.unsqueeze(-1) * c).sum(dim=1)  # sum_i p_i c_i: [B, d]
             if self.empty_value is not None and hop == self.hops and not self.linear_start:
                 o = o + p_empty * self.empty_value  # the last hop's empty slots read v
-            if self.gates is not None:
-                gate = torch.sigmoid(self.gates[min(hop, len(self.gates)) - 1](u))
-                if self.hop_gate_mode == "add":
-                    u = o * gate + (self.H(u) if self.H is not None else u)
-                else:
-                    u = o * gate + (self.H(u) if self.H is not None else u) * (1 - gate)
+            # The gate reads u^k before H does; a layer-wise model has one gate for all hops.
+            gate = torch.sigmoid(self.gates[min(hop, len(self.gates)) - 1](u)) if self.gates is not None else None
+            carried = self.H(u) if self.H is not None else u
+            if gate is None:
+                u = carried + o
+            elif self.hop_gate_mode == "add":
+                u = o * gate + carried
             else:
-                u = (self.H(u) if self.H is not None else u) + o
+                u = o * gate + carried * (1 - gate)
             if self.nonlinearity == "relu":
                 u = torch.relu(u)
             attention.append(p)
