@@ -24,6 +24,7 @@ from hydra.utils import instantiate
 
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import prepare
+from textclf.grad_clip import clip_gradients
 from textclf.models.build import build_model
 
 
@@ -67,7 +68,7 @@ def main() -> None:
             t4 = clock()
             loss.backward()
             t5 = clock()
-            torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
+            clip_gradients(params, tc.grad_clip)
             t6 = clock()
             optimizer.step()
             t7 = clock()
@@ -91,7 +92,7 @@ def main() -> None:
                 loss = F.cross_entropy(model(batch), batch.labels, reduction=tc.loss_reduction)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
+                clip_gradients(params, tc.grad_clip)
                 optimizer.step()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 

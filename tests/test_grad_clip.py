@@ -55,3 +55,44 @@ def test_parameters_without_gradients_and_unknown_scopes() -> None:
     assert params[0].grad.norm().item() == pytest.approx(0.5, rel=1e-4) and params[1].grad is None
     with pytest.raises(ValueError, match="grad_clip_scope"):
         clip_gradients(params, max_norm=1.0, scope="layer")
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 1e6])  # clipped, and left alone (factor clamped to 1)
+def test_global_scope_gives_pytorchs_gradients_bit_for_bit(max_norm: float) -> None:
+    torch.manual_seed(0)
+    grads = [torch.randn(7, 5) * 3, torch.randn(5), torch.randn(2, 3, 4) / 7]
+    ours, theirs = with_grads(*grads), with_grads(*grads)
+    theirs.append(torch.nn.Parameter(torch.ones(2)))  # one without a gradient on both sides
+    ours.append(torch.nn.Parameter(torch.ones(2)))
+    clip_gradients(ours, max_norm=max_norm, scope="global")
+    torch.nn.utils.clip_grad_norm_(theirs, max_norm)
+    for mine, reference in zip(ours[:3], theirs[:3]):
+        assert torch.equal(mine.grad, reference.grad)
+    assert ours[3].grad is None
+    if max_norm < 1:  # really clipped, so the comparison above compared scaled gradients
+        assert not torch.equal(ours[0].grad, grads[0])
+
+
+def test_global_scope_with_mixed_dtypes_clips_all_gradients_together() -> None:
+    params = with_grads(torch.full((2, 2), 3.0), torch.full((3,), 0.1, dtype=torch.float64))
+    clip_gradients(params, max_norm=1.0, scope="global")
+    norm = torch.cat([p.grad.flatten().double() for p in params]).norm().item()
+    assert norm == pytest.approx(1.0, rel=1e-4)
+    assert params[1].grad.dtype == torch.float64
+
+
+def test_sgd_recipe_updates_like_plain_sgd() -> None:
+    """conf/optimizer/sgd.yaml sets foreach: one operation for all weights, the same arithmetic."""
+    from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
+
+    with initialize_config_module("textclf.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["optimizer=sgd"])
+    assert cfg.optimizer.foreach is True
+    torch.manual_seed(0)
+    grads = [torch.randn(6, 4), torch.randn(4)]
+    ours, plain = with_grads(*grads), with_grads(*grads)
+    instantiate(cfg.optimizer)(params=ours).step()
+    torch.optim.SGD(plain, lr=cfg.optimizer.lr, foreach=False).step()
+    for mine, reference in zip(ours, plain):
+        assert torch.equal(mine, reference) and not torch.equal(mine, torch.zeros_like(mine))
