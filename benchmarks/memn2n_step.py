@@ -1,13 +1,14 @@
 """Where one MemN2N training step's time goes, on real bAbI 1k joint batches.
 
     python benchmarks/memn2n_step.py [--root ../shared/data/babi/en] [--threads 1] [--epochs 2]
-        [--softmax] [--profile]
+        [--softmax] [--profile] [override ...]
 
 Builds the `experiment=babi1k_memn2n_joint` model and data, then runs train.py's step (forward,
 loss, zero_grad, backward, clipping, SGD) over whole epochs of the real batch stream, timing each
 part of the step separately; the last epoch is reported (the first pays one-off costs). Linear
 start is on, as in the recipe's first epochs; ``--softmax`` measures the later epochs instead.
-``--profile`` adds a torch.profiler table of the operators (self CPU time) over 100 steps.
+``--profile`` adds a torch.profiler table of the operators (self CPU time) over 100 steps. Extra
+arguments are Hydra overrides (e.g. ``trainer.batch_size=64``).
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--softmax", action="store_true", help="time the model after linear start")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with initialize_config_module("textclf.conf", version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=babi1k_memn2n_joint", f"data.root={args.root}"])
+        cfg = compose("train", overrides=["experiment=babi1k_memn2n_joint", f"data.root={args.root}", *args.overrides])
     tc = cfg.trainer
     data = prepare(instantiate(cfg.data), **cfg.tokenizer, with_memory=True)
     torch.manual_seed(0)
@@ -64,7 +66,8 @@ def main() -> None:
             t2 = clock()
             loss = F.cross_entropy(logits, batch.labels, reduction=tc.loss_reduction)
             t3 = clock()
-            optimizer.zero_grad(set_to_none=True)
+            for param in params:  # as train.py
+                param.grad = None
             t4 = clock()
             loss.backward()
             t5 = clock()

@@ -229,7 +229,8 @@ def train_one_epoch(
             value = loss.item()
             check_finite(value, f"at epoch {epoch}, step {step}")
             bar.set_postfix(loss=f"{value:.4f}")
-        optimizer.zero_grad(set_to_none=True)
+        for param in params:  # optimizer.zero_grad(set_to_none=True) without its ~0.1 ms of bookkeeping
+            param.grad = None
         add_noise = None
         if noise:
             global_step = (epoch - 1) * len(batches) + step
