@@ -62,3 +62,14 @@ def test_eval_config_requires_checkpoint():
         assert cfg.split == "test" and "data" not in cfg
         with_data = compose("eval", overrides=["ckpt_path=x.pt", "data=sst2"])
         assert with_data.data.variant == "binary"
+
+
+def test_fast_babi_recipe_is_the_joint_recipe_at_batch_64():
+    """babi1k_memn2n_fast's numbers in the README are the joint recipe's with trainer.batch_size=64."""
+    from omegaconf import OmegaConf
+
+    fast = OmegaConf.to_container(compose_train(["experiment=babi1k_memn2n_fast"]), resolve=True)
+    joint = OmegaConf.to_container(compose_train(["experiment=babi1k_memn2n_joint"]), resolve=True)
+    assert (fast["trainer"]["batch_size"], joint["trainer"]["batch_size"]) == (64, 32)
+    fast["trainer"]["batch_size"] = 32
+    assert fast == joint
