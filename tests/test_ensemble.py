@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_train
 from hydra import compose, initialize_config_module
 
 from textclf.data.batching import BatchIterator
@@ -16,6 +15,8 @@ from textclf.errors import TextclfError
 from textclf.evaluate import evaluate, load_model
 from textclf.inference import predict_proba
 from textclf.train import train
+
+from conftest import compose_train
 
 
 def trained_run(babi_dir, out, *extra):

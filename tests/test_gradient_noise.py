@@ -7,11 +7,12 @@ import math
 import pandas as pd
 import pytest
 import torch
-from test_train import tiny
 
 from textclf.errors import TextclfError
 from textclf.gradient_noise import GradientNoise
 from textclf.train import train
+
+from test_train import tiny
 
 
 def grads_after_noise(noise: GradientNoise, step: int) -> list[torch.Tensor]:

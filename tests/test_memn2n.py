@@ -376,9 +376,10 @@ def test_linear_start_travels_with_the_weights():
 
 
 def test_tied_answers_score_labels_with_the_last_output_table():
-    from conftest import compose_train
     from textclf.models.build import build_model
     from textclf.models.classifier import TiedAnswerHead
+
+    from conftest import compose_train
 
     cfg = compose_train(["model=memn2n", "model.tie_answers=true", "embedding.dim=8"])
     model = build_model(cfg, vocab_size=12, num_classes=3, label_tokens=[[5], [6], [7, 8]])

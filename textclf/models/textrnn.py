@@ -22,6 +22,7 @@ from torch import nn
 
 from textclf.models.rnn import PaddedRNN
 
+
 class TextRNN(nn.Module):
     """x [B, T, E], lengths [B] -> h_n [B, output_size].
 
