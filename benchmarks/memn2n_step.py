@@ -93,7 +93,8 @@ def main() -> None:
             for _ in range(100):
                 batch = next(stream)
                 loss = F.cross_entropy(model(batch), batch.labels, reduction=tc.loss_reduction)
-                optimizer.zero_grad(set_to_none=True)
+                for param in params:
+                    param.grad = None
                 loss.backward()
                 clip_gradients(params, tc.grad_clip)
                 optimizer.step()
