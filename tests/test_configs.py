@@ -64,12 +64,21 @@ def test_eval_config_requires_checkpoint():
         assert with_data.data.variant == "binary"
 
 
-def test_fast_babi_recipe_is_the_joint_recipe_at_batch_64():
-    """babi1k_memn2n_fast's numbers in the README are the joint recipe's with trainer.batch_size=64."""
+@pytest.mark.parametrize("variant, changes", [
+    ("babi1k_memn2n_fast", {("trainer", "batch_size"): (64, 32)}),
+    ("babi1k_memn2n_gated", {("model", "encoder", "hop_gate"): (True, False), ("model", "encoder", "hop_gate_mode"): ("add", "replace")}),
+])
+def test_babi_recipe_variants_change_only_what_they_name(variant, changes):
+    """The README's numbers for these variants are the joint recipe's runs with exactly these overrides."""
     from omegaconf import OmegaConf
 
-    fast = OmegaConf.to_container(compose_train(["experiment=babi1k_memn2n_fast"]), resolve=True)
+    cfg = OmegaConf.to_container(compose_train([f"experiment={variant}"]), resolve=True)
     joint = OmegaConf.to_container(compose_train(["experiment=babi1k_memn2n_joint"]), resolve=True)
-    assert (fast["trainer"]["batch_size"], joint["trainer"]["batch_size"]) == (64, 32)
-    fast["trainer"]["batch_size"] = 32
-    assert fast == joint
+    for path, (theirs, recipes) in changes.items():
+        *parents, key = path
+        node, recipe_node = cfg, joint
+        for name in parents:
+            node, recipe_node = node[name], recipe_node[name]
+        assert (node[key], recipe_node[key]) == (theirs, recipes)
+        node[key] = recipe_node[key]
+    assert cfg == joint
