@@ -106,6 +106,19 @@ def test_restarts_keep_the_best_by_validation(table_dir, tmp_path):
     assert results["test_acc"] == runs.loc[results["restart"], "test_acc"]
 
 
+def test_a_restart_is_the_run_of_its_seed(table_dir, tmp_path):
+    """restart i of ``seed=S trainer.restarts=N`` trains exactly what ``seed=S+i`` alone does, so a
+    best-of-N reported from N separate runs is the one ``trainer.restarts=N`` picks."""
+    train(tiny(table_dir, "trainer.restarts=2", "trainer.max_epochs=2"), tmp_path / "both")
+    train(tiny(table_dir, "seed=1", "trainer.max_epochs=2"), tmp_path / "alone")
+    restart = pd.read_csv(tmp_path / "both" / "restart_1" / "metrics.csv")
+    alone = pd.read_csv(tmp_path / "alone" / "metrics.csv")
+    timing = [c for c in alone.columns if "seconds" in c or c == "time"]
+    pd.testing.assert_frame_equal(restart.drop(columns=timing), alone.drop(columns=timing))
+    first = pd.read_csv(tmp_path / "both" / "restart_0" / "metrics.csv")
+    assert not first["train_loss"].equals(alone["train_loss"])  # the seeds really differ
+
+
 def test_linear_start_ends_when_validation_loss_stops_falling(babi_dir, tmp_path):
     cfg = compose_train([
         "model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=8",
