@@ -64,16 +64,19 @@ def test_eval_config_requires_checkpoint():
         assert with_data.data.variant == "binary"
 
 
-@pytest.mark.parametrize("variant, changes", [
-    ("babi1k_memn2n_fast", {("trainer", "batch_size"): (64, 32)}),
-    ("babi1k_memn2n_gated", {("model", "encoder", "hop_gate"): (True, False), ("model", "encoder", "hop_gate_mode"): ("add", "replace")}),
+@pytest.mark.parametrize("variant, recipe, changes", [
+    ("babi1k_memn2n_fast", "babi1k_memn2n_joint", {("trainer", "batch_size"): (64, 32)}),
+    ("babi1k_memn2n_gated", "babi1k_memn2n_joint",
+     {("model", "encoder", "hop_gate"): (True, False), ("model", "encoder", "hop_gate_mode"): ("add", "replace")}),
+    ("babi10k_memn2n_layerwise", "babi10k_memn2n_joint",
+     {("model", "encoder", "tying"): ("layerwise", "adjacent"), ("embedding", "dim"): (100, 50)}),
 ])
-def test_babi_recipe_variants_change_only_what_they_name(variant, changes):
-    """The README's numbers for these variants are the joint recipe's runs with exactly these overrides."""
+def test_babi_recipe_variants_change_only_what_they_name(variant, recipe, changes):
+    """The README's numbers for these variants are their recipe's runs with exactly these overrides."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.to_container(compose_train([f"experiment={variant}"]), resolve=True)
-    joint = OmegaConf.to_container(compose_train(["experiment=babi1k_memn2n_joint"]), resolve=True)
+    joint = OmegaConf.to_container(compose_train([f"experiment={recipe}"]), resolve=True)
     for path, (theirs, recipes) in changes.items():
         *parents, key = path
         node, recipe_node = cfg, joint
