@@ -100,6 +100,26 @@ def test_resume_refuses_a_checkpoint_of_another_model(table_dir, tmp_path):
         train(tiny(table_dir, f"ckpt_path={tmp_path / 'nowhere.pt'}"), tmp_path / "other")
 
 
+def test_a_checkpoint_saved_before_sgd_asked_for_foreach_still_resumes(table_dir, tmp_path):
+    """foreach picks how SGD computes the same update, so it may differ; the learning rate may not."""
+    from omegaconf import OmegaConf
+
+    from textclf.checkpoint import save_checkpoint
+
+    train(tiny(table_dir, "optimizer=sgd", "trainer.max_epochs=1"), tmp_path / "first")
+    last = tmp_path / "first" / "last.pt"
+    checkpoint = load_checkpoint(last)
+    stored = OmegaConf.create(checkpoint["config"])
+    assert stored.optimizer.foreach is True
+    del stored.optimizer["foreach"]  # as written by the code before the key existed
+    checkpoint["config"] = OmegaConf.to_yaml(stored) if isinstance(checkpoint["config"], str) else OmegaConf.to_container(stored)
+    save_checkpoint(last, checkpoint)
+    more = train(tiny(table_dir, "optimizer=sgd", "trainer.max_epochs=2", f"ckpt_path={last}"), tmp_path / "more")
+    assert more["epochs"] == 2
+    with pytest.raises(TextclfError, match="other optimizer settings"):
+        train(tiny(table_dir, "optimizer=sgd", "optimizer.lr=0.5", "trainer.max_epochs=2", f"ckpt_path={last}"), tmp_path / "lr")
+
+
 def test_resume_without_a_checkpoint_starts_from_scratch(table_dir, tmp_path):
     results = train(tiny(table_dir, "trainer.max_epochs=1", "trainer.resume=true"), tmp_path)
     assert results["epochs"] == 1

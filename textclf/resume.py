@@ -31,6 +31,17 @@ log = logging.getLogger("textclf.resume")
 # vocabulary, the shapes of the weights and the optimizer state. trainer.* (max_epochs, patience,
 # progress...) may change, so a finished run can be extended.
 MUST_MATCH = ("data", "tokenizer", "embedding", "model", "optimizer", "scheduler", "seed")
+# Keys of those sections that choose how the same update is computed, not what it computes, and so
+# may differ: a run saved before conf/optimizer/sgd.yaml asked for foreach resumes under it.
+IMPLEMENTATION_ONLY = {"optimizer": ("foreach",)}
+
+
+def _comparable(cfg: DictConfig, key: str) -> Any:
+    node = OmegaConf.select(cfg, key)
+    ignored = IMPLEMENTATION_ONLY.get(key)
+    if ignored and isinstance(node, DictConfig):
+        return {name: value for name, value in OmegaConf.to_container(node).items() if name not in ignored}
+    return node
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:
@@ -93,7 +104,7 @@ def load_resume_checkpoint(path: Path, cfg_yaml: str, tokenizer_json: str) -> di
             "Resume from the last.pt of the same run folder."
         )
     stored, current = OmegaConf.create(checkpoint["config"]), OmegaConf.create(cfg_yaml)
-    changed = [key for key in MUST_MATCH if OmegaConf.select(stored, key) != OmegaConf.select(current, key)]
+    changed = [key for key in MUST_MATCH if _comparable(stored, key) != _comparable(current, key)]
     if changed:
         raise TextclfError(
             f"{path} was trained with other {', '.join(changed)} settings than this command's. Resume with the "
