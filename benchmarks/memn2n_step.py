@@ -71,7 +71,7 @@ def main() -> None:
             t4 = clock()
             loss.backward()
             t5 = clock()
-            clip_gradients(params, tc.grad_clip)
+            clip_gradients(params, tc.grad_clip, tc.get("grad_clip_scope", "global"))
             t6 = clock()
             optimizer.step()
             t7 = clock()
@@ -96,7 +96,7 @@ def main() -> None:
                 for param in params:
                     param.grad = None
                 loss.backward()
-                clip_gradients(params, tc.grad_clip)
+                clip_gradients(params, tc.grad_clip, tc.get("grad_clip_scope", "global"))
                 optimizer.step()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
