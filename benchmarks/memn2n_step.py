@@ -14,6 +14,7 @@ arguments are Hydra overrides (e.g. ``trainer.batch_size=64``).
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -27,6 +28,7 @@ from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import prepare
 from textclf.grad_clip import clip_gradients
 from textclf.models.build import build_model
+from textclf.train import clear_gradients
 
 
 def main() -> None:
@@ -49,6 +51,7 @@ def main() -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = instantiate(cfg.optimizer)(params=params)
     batches = BatchIterator(data.encoded["train"], tc.batch_size, shuffle=True, seed=0)
+    clip = functools.partial(clip_gradients, max_norm=tc.grad_clip, scope=tc.grad_clip_scope)  # as train.py
     model.train()
 
     clock = time.perf_counter
@@ -66,12 +69,11 @@ def main() -> None:
             t2 = clock()
             loss = F.cross_entropy(logits, batch.labels, reduction=tc.loss_reduction)
             t3 = clock()
-            for param in params:  # as train.py
-                param.grad = None
+            clear_gradients(params)
             t4 = clock()
             loss.backward()
             t5 = clock()
-            clip_gradients(params, tc.grad_clip, tc.get("grad_clip_scope", "global"))
+            clip(params)
             t6 = clock()
             optimizer.step()
             t7 = clock()
@@ -93,10 +95,9 @@ def main() -> None:
             for _ in range(100):
                 batch = next(stream)
                 loss = F.cross_entropy(model(batch), batch.labels, reduction=tc.loss_reduction)
-                for param in params:
-                    param.grad = None
+                clear_gradients(params)
                 loss.backward()
-                clip_gradients(params, tc.grad_clip, tc.get("grad_clip_scope", "global"))
+                clip(params)
                 optimizer.step()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 

@@ -112,7 +112,7 @@ def test_a_checkpoint_saved_before_sgd_asked_for_foreach_still_resumes(table_dir
     stored = OmegaConf.create(checkpoint["config"])
     assert stored.optimizer.foreach is True
     del stored.optimizer["foreach"]  # as written by the code before the key existed
-    checkpoint["config"] = OmegaConf.to_yaml(stored) if isinstance(checkpoint["config"], str) else OmegaConf.to_container(stored)
+    checkpoint["config"] = OmegaConf.to_yaml(stored)  # checkpoints keep their config as YAML text
     save_checkpoint(last, checkpoint)
     more = train(tiny(table_dir, "optimizer=sgd", "trainer.max_epochs=2", f"ckpt_path={last}"), tmp_path / "more")
     assert more["epochs"] == 2

@@ -204,6 +204,13 @@ def check_finite(loss: float, where: str) -> None:
         )
 
 
+def clear_gradients(params: list[torch.nn.Parameter]) -> None:
+    """optimizer.zero_grad(set_to_none=True) without its bookkeeping (~0.1 ms a step on MemN2N,
+    whose whole step is ~5 ms; docs/speed.md)."""
+    for param in params:
+        param.grad = None
+
+
 def train_one_epoch(
     model, batches, optimizer, precision: Precision, clip, epoch, progress, reduction: str = "mean",
     dist: Distributed | None = None, noise: GradientNoise | None = None,
@@ -229,8 +236,7 @@ def train_one_epoch(
             value = loss.item()
             check_finite(value, f"at epoch {epoch}, step {step}")
             bar.set_postfix(loss=f"{value:.4f}")
-        for param in params:  # optimizer.zero_grad(set_to_none=True) without its ~0.1 ms of bookkeeping
-            param.grad = None
+        clear_gradients(params)
         add_noise = None
         if noise:
             global_step = (epoch - 1) * len(batches) + step
