@@ -83,11 +83,11 @@ def test_global_scope_with_mixed_dtypes_clips_all_gradients_together() -> None:
 
 def test_sgd_recipe_updates_like_plain_sgd() -> None:
     """conf/optimizer/sgd.yaml sets foreach: one operation for all weights, the same arithmetic."""
-    from hydra import compose, initialize_config_module
     from hydra.utils import instantiate
 
-    with initialize_config_module("textclf.conf", version_base="1.3"):
-        cfg = compose("train", overrides=["optimizer=sgd"])
+    from conftest import compose_train
+
+    cfg = compose_train(["optimizer=sgd"])
     assert cfg.optimizer.foreach is True
     torch.manual_seed(0)
     grads = [torch.randn(6, 4), torch.randn(4)]
