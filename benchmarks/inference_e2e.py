@@ -27,11 +27,11 @@ import torch
 from hydra import compose, initialize_config_module
 
 from textclf.data.batching import BatchIterator
+from textclf.data.encoding import encode_examples
 from textclf.data.example import Example
-from textclf.data.pipeline import encode_examples
 from textclf.data.sst import LABEL_NAMES, read_sst
 from textclf.data.vocab import Vocab
-from textclf.inference import predict_proba
+from textclf.loading.inference import predict_proba
 from textclf.models.build import build_model
 
 

@@ -26,9 +26,9 @@ from hydra.utils import instantiate
 
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import prepare
-from textclf.grad_clip import clip_gradients
 from textclf.models.build import build_model
-from textclf.train import clear_gradients
+from textclf.training.grad_clip import clip_gradients
+from textclf.training.loop import clear_gradients
 
 
 def main() -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from textclf import atomic
+from textclf.core import atomic
+from textclf.core.errors import TextclfError
 from textclf.data import babi_gen
 from textclf.data.babi_gen import TASKS, generate_task, write_dataset
-from textclf.errors import TextclfError
 
 STATEMENT_RE = re.compile(r"^\d+ [^\t]+$")
 QUESTION_RE = re.compile(r"^\d+ [^\t]+\? \t[^\t]+\t\d+( \d+)*$")

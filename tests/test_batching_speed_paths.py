@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from textclf.data.batching import BatchIterator, EncodedSplit, cut_by_tokens, eval_token_budget, pad_rows
+from textclf.data.batching import BatchIterator, EncodedSplit, cut_by_tokens, eval_token_budget
+from textclf.data.encoding import pad_rows
 from textclf.data.memory import pack_memories
-from textclf.inference import predict_proba
+from textclf.loading.inference import predict_proba
 from textclf.models.bilstm import BiLSTM
 from textclf.models.classifier import TextClassifier
 from textclf.models.embedding import Embedding
@@ -84,7 +85,7 @@ def test_batches_are_trimmed_to_their_own_longest(shuffle: bool) -> None:
 def test_cut_by_tokens_bounds_rows_and_padded_size() -> None:
     lengths = [1, 2, 2, 3, 5, 5, 8, 13, 40]
     order = torch.arange(len(lengths))
-    batches = cut_by_tokens(order, lengths, max_rows=4, max_tokens=12)
+    batches = cut_by_tokens(order, lengths, max_rows=4, token_budget=12)
     assert torch.equal(torch.cat(batches), order)  # every row once, order kept
     for batch in batches:
         rows, longest = len(batch), max(lengths[i] for i in batch.tolist())
@@ -95,7 +96,7 @@ def test_cut_by_tokens_bounds_rows_and_padded_size() -> None:
 def test_eval_token_budget_keeps_every_example_and_sorts() -> None:
     split = memory_split(n=200)
     budget = eval_token_budget(split, 32)
-    iterator = BatchIterator(split, 32, max_tokens=budget)
+    iterator = BatchIterator(split, 32, token_budget=budget)
     batches = list(iterator)
     assert len(iterator) == len(batches)
     order = torch.cat([b.index for b in batches])
@@ -111,7 +112,7 @@ def test_predict_proba_does_not_depend_on_grouping_or_threads() -> None:
     flat = TextClassifier(Embedding(60, 8), BiLSTM(8, 6), num_classes=3)
     memory = TextClassifier(Embedding(60, 8), MemN2N(8, 60, hops=2), num_classes=3)
     for model in (flat, memory):
-        plain, plain_loss = predict_proba(model, BatchIterator(split, 16, max_tokens=10**9))
+        plain, plain_loss = predict_proba(model, BatchIterator(split, 16, token_budget=10**9))
         budgeted, loss = predict_proba(model, BatchIterator(split, 16))
         threaded, threaded_loss = predict_proba(model, BatchIterator(split, 16), workers=2)
         assert np.allclose(plain, budgeted, atol=1e-6) and np.allclose(plain, threaded, atol=1e-6)

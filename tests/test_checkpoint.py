@@ -7,8 +7,8 @@ import pickle
 import pytest
 import torch
 
-from textclf.checkpoint import load_checkpoint, save_checkpoint
-from textclf.errors import TextclfError
+from textclf.core.errors import TextclfError
+from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 
 
 def _payload():

@@ -7,9 +7,9 @@ import random
 import pandas as pd
 import pytest
 
+from textclf.core.errors import TextclfError
 from textclf.data.table import Table
 from textclf.data.vocab import Vocab
-from textclf.errors import TextclfError
 from textclf.train import train
 
 from conftest import compose_train
@@ -64,7 +64,7 @@ def test_chinese_model_learns_and_reports_class_names(tmp_path):
     (tmp_path / "data").mkdir()
     write_folder(tmp_path / "data")
     cfg = compose_train(["data=table", f"data.root={tmp_path / 'data'}", "tokenizer=chinese_chars", "embedding.dim=16",
-                         "model.encoder.hidden_size=16", "trainer.max_epochs=8", "trainer.batch_size=16",
+                         "model=bilstm", "model.encoder.hidden_size=16", "trainer.max_epochs=8", "trainer.batch_size=16",
                          "optimizer.lr=0.01", "trainer.progress=false", "trainer.tensorboard=false"])
     results = train(cfg, tmp_path / "run")
     assert results["test_acc"] > 0.8  # one topic word (two characters) decides the class

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
+from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator, EncodedSplit
-from textclf.distributed import Distributed
-from textclf.errors import TextclfError
-from textclf.precision import Precision
+from textclf.training.distributed import Distributed
+from textclf.training.precision import Precision
 
 
 def split_of(n: int) -> EncodedSplit:
@@ -65,7 +65,7 @@ def test_torchrun_two_cpu_processes_train_one_run_and_resume_it(table_dir, tmp_p
         cmd = [
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
             "-m", "textclf", "trainer=ddp", "data=table", f"data.root={table_dir}", "embedding.dim=16",
-            "model.encoder.hidden_size=16", f"trainer.max_epochs={epochs}", "trainer.patience=null", "trainer.batch_size=16",
+            "model=bilstm", "model.encoder.hidden_size=16", f"trainer.max_epochs={epochs}", "trainer.patience=null", "trainer.batch_size=16",
             "optimizer.lr=0.01", "trainer.progress=false", "trainer.num_threads=1", "trainer.precision=bf16",
             "trainer.resume=true", f"hydra.run.dir={run_dir}",
         ]

@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from textclf.core.errors import TextclfError
 from textclf.data import download
 from textclf.data.download import MARKER, Source, ensure_downloaded
 from textclf.data.imdb import IMDB
 from textclf.data.mr import MR
-from textclf.errors import TextclfError
 
 
 def tar_gz(members: dict[str, bytes]) -> bytes:
@@ -76,6 +76,11 @@ def imdb_source(url: str, sha256: str) -> Source:
                   archive_sha256={url: sha256}, expect="train/..., test/...")
 
 
+def downloaded_files(root) -> list:
+    """Every file under ``root`` but the download lock's."""
+    return [p for p in root.rglob("*") if p.is_file() and p.name != ".textclf.lock"]
+
+
 def test_download_verify_unpack_and_reuse(tmp_path):
     archive = tar_gz(REVIEWS)
     with Server({"/aclImdb_v1.tar.gz": archive}) as server:
@@ -99,6 +104,7 @@ def test_corrupted_archive_is_rejected_and_nothing_kept(tmp_path):
     root = tmp_path / "imdb"
     assert not (root / MARKER).exists() and not (root / "train").exists()
     assert not list(root.rglob("*.tar.gz")) and not list(root.rglob("*.part"))
+    assert downloaded_files(root) == []  # not even the temporary file of the transfer
 
 
 def test_interrupted_download_is_never_taken_for_the_dataset(tmp_path):
@@ -111,6 +117,7 @@ def test_interrupted_download_is_never_taken_for_the_dataset(tmp_path):
             ensure_downloaded(cut, tmp_path / "imdb", progress=False)
         root = tmp_path / "imdb"
         assert not (root / MARKER).exists() and not list(root.rglob("*.part")) and not (root / "train").exists()
+        assert downloaded_files(root) == []
         ensure_downloaded(imdb_source(server.url("/a.tar.gz"), good), root, progress=False)  # a retry succeeds
         assert (root / MARKER).is_file() and len(list((root / "train" / "pos").glob("*.txt"))) == 5
 

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
 
+from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator
-from textclf.data.pipeline import build_source, encode_examples, group_names, load_source, memory_layout
-from textclf.errors import TextclfError
-from textclf.evaluate import evaluate, load_model
-from textclf.inference import predict_proba
+from textclf.data.pipeline import build_source, group_names, load_source
+from textclf.evaluate import evaluate
+from textclf.loading.inference import predict_proba
+from textclf.loading.loader import load_model
 from textclf.train import train
 
 from conftest import compose_train
@@ -45,12 +46,10 @@ def test_ensemble_predicts_the_argmax_of_the_mean_probability(two_seeds, tmp_pat
     results = evaluate_paths(two_seeds, tmp_path)
     probs = []
     for path in two_seeds:
-        model, vocab, checkpoint, cfg = load_model(path)
-        source = build_source(cfg.data)
-        examples = load_source(source).split("test")
-        encoded = encode_examples(examples, vocab, checkpoint["labels"], group_names(examples), source.max_tokens, "test",
-                                  memory=memory_layout(source))
-        probs.append(predict_proba(model, BatchIterator(encoded, 64))[0])
+        loaded = load_model(path)
+        examples = load_source(build_source(loaded.config.data)).split("test")
+        encoded = loaded.encoding.encode(examples, "test", groups=group_names(examples))
+        probs.append(predict_proba(loaded.model, BatchIterator(encoded, 64))[0])
     mean = np.mean(probs, axis=0)
     gold = encoded.labels.numpy()
     assert results["acc"] == pytest.approx(float((mean.argmax(1) == gold).mean()))

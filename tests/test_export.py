@@ -9,17 +9,15 @@ import sys
 
 import pytest
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from tokenizers import Tokenizer
 
 import textclf.export as export_module
+from textclf.core.errors import TextclfError
 from textclf.data.batching import Batch
 from textclf.data.example import Example
-from textclf.data.pipeline import encode_examples, memory_layout
-from textclf.errors import TextclfError
-from textclf.evaluate import load_model
 from textclf.export import TRACE_SIZES, export
+from textclf.loading.loader import load_model
 from textclf.train import train
 
 from conftest import compose_train, small_model
@@ -70,15 +68,14 @@ def export_cfg(ckpt, out_dir, fmt):
 def reference_batch(ckpt):
     """Real inputs through the prediction pipeline: the tensors an exported model is fed, and the
     checkpoint model's logits for them (computed on the Batch, as evaluation does)."""
-    model, vocab, checkpoint, train_cfg = load_model(ckpt)
-    source = instantiate(train_cfg.data)
-    reads_memory = getattr(model.encoder, "reads_memory", False)
-    if checkpoint["groups"]:
+    loaded = load_model(ckpt)
+    model = loaded.model
+    reads_memory = loaded.encoding.memory is not None
+    if loaded.encoding.stories:
         examples = [Example(text=question, label="", context=story) for story, question in STORIES]
     else:
         examples = [Example(text=text, label="") for text in TEXTS]
-    memory = memory_layout(source) if reads_memory else None
-    enc = encode_examples(examples, vocab, checkpoint["labels"], [], source.max_tokens, "test", memory, labelled=False)
+    enc = loaded.encoding.encode(examples, "test", labelled=False, groups=[])
     batch = Batch(tokens=enc.tokens, lengths=enc.lengths, labels=enc.labels)
     if reads_memory:
         batch.memory, batch.memory_lengths, batch.query = enc.memory.long(), enc.memory_lengths, enc.query
@@ -91,7 +88,7 @@ def reference_batch(ckpt):
         inputs = {"tokens": batch.tokens, "lengths": batch.lengths}
         assert (batch.lengths < batch.tokens.shape[1]).any()  # padded rows
     with torch.no_grad():
-        return inputs, model(batch), vocab, checkpoint
+        return inputs, model(batch), loaded.encoding.vocab, loaded.checkpoint
 
 
 def run_export(out_dir, metadata, inputs):

@@ -1,4 +1,4 @@
-"""Parallel jobs sharing a data folder take turns (textclf/filelock.py)."""
+"""Parallel jobs sharing a data folder take turns (textclf/core/locks.py)."""
 
 from __future__ import annotations
 

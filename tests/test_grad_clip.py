@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from textclf.grad_clip import clip_gradients
+from textclf.training.grad_clip import clip_gradients
 
 
 def with_grads(*grads: torch.Tensor) -> list[torch.nn.Parameter]:
@@ -59,18 +59,25 @@ def test_parameters_without_gradients_and_unknown_scopes() -> None:
 
 @pytest.mark.parametrize("max_norm", [0.5, 1e6])  # clipped, and left alone (factor clamped to 1)
 def test_global_scope_gives_pytorchs_gradients_bit_for_bit(max_norm: float) -> None:
+    """The global scope is clip_grad_norm_ with foreach: the same numbers as its per-tensor loop."""
     torch.manual_seed(0)
     grads = [torch.randn(7, 5) * 3, torch.randn(5), torch.randn(2, 3, 4) / 7]
     ours, theirs = with_grads(*grads), with_grads(*grads)
     theirs.append(torch.nn.Parameter(torch.ones(2)))  # one without a gradient on both sides
     ours.append(torch.nn.Parameter(torch.ones(2)))
     clip_gradients(ours, max_norm=max_norm, scope="global")
-    torch.nn.utils.clip_grad_norm_(theirs, max_norm)
+    torch.nn.utils.clip_grad_norm_(theirs, max_norm, foreach=False)
     for mine, reference in zip(ours[:3], theirs[:3]):
         assert torch.equal(mine.grad, reference.grad)
     assert ours[3].grad is None
     if max_norm < 1:  # really clipped, so the comparison above compared scaled gradients
         assert not torch.equal(ours[0].grad, grads[0])
+
+
+def test_global_scope_without_any_gradient_is_a_no_op() -> None:
+    params = [torch.nn.Parameter(torch.ones(3))]
+    clip_gradients(params, max_norm=1.0, scope="global")
+    assert params[0].grad is None and torch.equal(params[0].detach(), torch.ones(3))
 
 
 def test_global_scope_with_mixed_dtypes_clips_all_gradients_together() -> None:

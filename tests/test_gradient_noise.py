@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from textclf.errors import TextclfError
-from textclf.gradient_noise import GradientNoise
+from textclf.core.errors import TextclfError
 from textclf.train import train
+from textclf.training.gradient_noise import GradientNoise
 
 from test_train import tiny
 

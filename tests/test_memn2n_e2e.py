@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from textclf.core.errors import TextclfError
 from textclf.data.example import Example
-from textclf.errors import TextclfError
 from textclf.explain import attention_plot, attention_text, explain
 from textclf.train import train
 
@@ -19,7 +19,7 @@ def memn2n_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("babi_gen")
     run_dir = tmp_path_factory.mktemp("memn2n_run")
     cfg = compose_train([
-        "model=memn2n", f"data.root={root}", "data.tasks=[1]", "data.n_train=1000", "data.n_test=200",
+        "model=memn2n", "~recipe", f"data.root={root}", "data.tasks=[1]",  # the plain model, not the first run's recipe "data.n_train=1000", "data.n_test=200",
         # No linear start: its length depends on when validation loss stalls, and this test is
         # about the softmax model learning (linear start has its own test in test_train.py).
         "embedding.dim=20", "optimizer.lr=0.01", "trainer.batch_size=32", "trainer.max_epochs=12",
@@ -52,7 +52,7 @@ def test_explain_writes_attention_with_supporting_facts(memn2n_run, tmp_path):
 
 
 def test_explain_refuses_flat_models(tmp_path, table_dir):
-    cfg = compose_train(["data=table", f"data.root={table_dir}", "embedding.dim=8", "model.encoder.hidden_size=8",
+    cfg = compose_train(["data=table", f"data.root={table_dir}", "embedding.dim=8", "model=bilstm", "model.encoder.hidden_size=8",
                          "trainer.max_epochs=1", "trainer.progress=false", "trainer.tensorboard=false"])
     train(cfg, tmp_path / "run")
     request = OmegaConf.create({"ckpt_path": str(tmp_path / "run" / "best.pt"), "split": "test", "indices": None,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from textclf.data.batching import BatchIterator, flat_sequence
+from textclf.core.errors import TextclfError
+from textclf.data.batching import BatchIterator
+from textclf.data.encoding import encode_examples, flat_sequence
 from textclf.data.example import Example
-from textclf.data.pipeline import encode_examples, group_names, training_texts
+from textclf.data.pipeline import group_names, training_texts
 from textclf.data.vocab import PAD_ID, SEP_ID, UNK_ID, Vocab
-from textclf.errors import TextclfError
 
 
 def test_vocab_specials_lowercase_and_unknown_words():
@@ -133,7 +134,7 @@ def test_memories_from_story_and_from_single_text():
 
 
 def test_memory_tensors_and_batches():
-    from textclf.data.pipeline import MemoryLayout
+    from textclf.data.encoding import MemoryLayout
 
     examples = _examples()
     vocab = Vocab.fit(training_texts(examples))

@@ -9,7 +9,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from textclf.errors import TextclfError
+from textclf.core.errors import TextclfError
 from textclf.predict import predict
 from textclf.train import train
 
@@ -19,7 +19,7 @@ from conftest import compose_train
 @pytest.fixture(scope="module")
 def text_model(tmp_path_factory, table_dir):
     run_dir = tmp_path_factory.mktemp("text_model")
-    train(compose_train(["data=table", f"data.root={table_dir}", "embedding.dim=16", "model.encoder.hidden_size=16",
+    train(compose_train(["data=table", f"data.root={table_dir}", "embedding.dim=16", "model=bilstm", "model.encoder.hidden_size=16",
                          "trainer.max_epochs=6", "trainer.batch_size=16", "optimizer.lr=0.01",
                          "trainer.progress=false", "trainer.tensorboard=false"]), run_dir)
     return run_dir / "best.pt"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from textclf.core.errors import TextclfError
 from textclf.data.babi import TASK_NAMES, Babi, parse_babi, parse_tasks
 from textclf.data.files import stratified_split
 from textclf.data.mr import MR
@@ -16,7 +17,6 @@ from textclf.data.sst import SST
 from textclf.data.subj import SUBJ
 from textclf.data.table import Table
 from textclf.data.trec import TREC
-from textclf.errors import TextclfError
 
 SHARED = Path("/work/shared/data")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from textclf.checkpoint import load_checkpoint
-from textclf.errors import TextclfError
+from textclf.core.errors import TextclfError
+from textclf.loading.checkpoint import load_checkpoint
 from textclf.train import train
 
 from conftest import compose_train
@@ -26,7 +26,7 @@ def command(babi_dir: Path, run_dir: Path, *extra: str) -> list[str]:
     # Dropout and word dropout are on (the defaults), so the random streams must be restored too.
     return [
         sys.executable, "-m", "textclf", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]",
-        "embedding.dim=16", "model.encoder.hidden_size=16", "trainer.batch_size=8",
+        "embedding.dim=16", "model=bilstm", "model.encoder.hidden_size=16", "trainer.batch_size=8",
         f"trainer.max_epochs={EPOCHS}", "trainer.patience=null", "trainer.deterministic=true",
         "trainer.num_threads=1", "trainer.progress=false", "trainer.tensorboard=false",
         f"hydra.run.dir={run_dir}", "trainer.resume=true", *extra,
@@ -74,7 +74,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(babi_dir, tmp_path):
 
 def tiny(table_dir, *extra):
     return compose_train([
-        "data=table", f"data.root={table_dir}", "embedding.dim=16", "model.encoder.hidden_size=16",
+        "data=table", f"data.root={table_dir}", "embedding.dim=16", "model=bilstm", "model.encoder.hidden_size=16",
         "trainer.progress=false", "trainer.tensorboard=false", "trainer.patience=null", *extra,
     ])
 
@@ -104,7 +104,7 @@ def test_a_checkpoint_saved_before_sgd_asked_for_foreach_still_resumes(table_dir
     """foreach picks how SGD computes the same update, so it may differ; the learning rate may not."""
     from omegaconf import OmegaConf
 
-    from textclf.checkpoint import save_checkpoint
+    from textclf.loading.checkpoint import save_checkpoint
 
     train(tiny(table_dir, "optimizer=sgd", "trainer.max_epochs=1"), tmp_path / "first")
     last = tmp_path / "first" / "last.pt"
@@ -155,7 +155,7 @@ def test_an_early_stopped_run_can_be_extended_with_more_patience(table_dir, tmp_
 
 
 def test_a_kill_between_last_and_best_checkpoint_is_repaired(table_dir, tmp_path):
-    from textclf.checkpoint import save_checkpoint
+    from textclf.loading.checkpoint import save_checkpoint
 
     train(tiny(table_dir, "trainer.max_epochs=1"), tmp_path / "one")
     run = tmp_path / "run"

@@ -24,7 +24,7 @@ def test_encoder_trains_on_data_kind(model, kind, babi_dir, table_dir):
     cfg = compose_train([*small_model(model), *data])
     torch.manual_seed(0)
     prepared = prepare(instantiate(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
-    net = build_model(cfg, len(prepared.vocab), len(prepared.labels))
+    net = build_model(cfg, len(prepared.vocab), len(prepared.labels), prepared.vocab.label_ids(prepared.labels))
     net.eval()  # dropout off: the loss must fall because of learning, not noise
     optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
     batch = next(iter(BatchIterator(prepared.encoded["train"], batch_size=32, shuffle=True)))

@@ -13,7 +13,7 @@ pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 
 TINY = ["data=babi_gen", "data.root=babi_gen", "data.n_train=60", "data.n_test=30", "data.tasks=[1,6]",
-        "embedding.dim=16", "model.encoder.hidden_size=16", "trainer.max_epochs=1", "trainer.progress=false",
+        "embedding.dim=16", "++model.encoder.hidden_size=16", "trainer.max_epochs=1", "trainer.progress=false",
         "trainer.tensorboard=false"]
 
 

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from textclf.sweep_summary import write_summary
+from textclf.reporting.sweep_summary import write_summary
 
 
 def job(sweep, number, overrides, results=None, failed=None):

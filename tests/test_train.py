@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from textclf.checkpoint import load_checkpoint
-from textclf.errors import TextclfError
+from textclf.core.errors import TextclfError
+from textclf.loading.checkpoint import load_checkpoint
 from textclf.train import train
 
 from conftest import compose_train
@@ -16,7 +16,7 @@ from conftest import compose_train
 
 def tiny(table_dir, *extra):
     return compose_train([
-        "data=table", f"data.root={table_dir}", "embedding.dim=16", "model.encoder.hidden_size=16",
+        "data=table", f"data.root={table_dir}", "embedding.dim=16", "model=bilstm", "model.encoder.hidden_size=16",
         "trainer.max_epochs=3", "trainer.progress=false", "trainer.tensorboard=false", *extra,
     ])
 
@@ -79,7 +79,7 @@ def test_bad_trainer_values_are_rejected(table_dir, tmp_path):
 
 
 def test_gradients_are_clipped_with_the_configured_scope(table_dir, tmp_path, monkeypatch):
-    import textclf.train as train_module
+    import textclf.training.setup as train_module  # where the trainer binds the clip
 
     seen = []
     real = train_module.clip_gradients

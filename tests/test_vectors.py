@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from textclf.core.errors import TextclfError
 from textclf.data.vectors import read_vectors
 from textclf.data.vocab import Vocab
-from textclf.errors import TextclfError
 from textclf.train import train
 
 from conftest import compose_train
@@ -62,13 +62,13 @@ def test_training_with_frozen_pretrained_vectors(tmp_path, table_dir, caplog):
     lines = [f"{w} " + " ".join(f"{v:.4f}" for v in torch.randn(8, generator=generator).tolist()) for w in words]
     (tmp_path / "vec.txt").write_text("\n".join(lines) + "\n")
     cfg = compose_train(["data=table", f"data.root={table_dir}", "embedding=pretrained", f"embedding.path={tmp_path / 'vec.txt'}",
-                         "embedding.dim=8", "embedding.freeze=true", "model.encoder.hidden_size=8", "trainer.max_epochs=1",
+                         "embedding.dim=8", "embedding.freeze=true", "model=bilstm", "model.encoder.hidden_size=8", "trainer.max_epochs=1",
                          "trainer.progress=false", "trainer.tensorboard=false"])
     with caplog.at_level(logging.INFO):
         train(cfg, tmp_path / "run")
     message = next(r.getMessage() for r in caplog.records if "pretrained vectors" in r.getMessage())
     assert "vocabulary words found" in message and "frozen" in message
-    from textclf.checkpoint import load_checkpoint
+    from textclf.loading.checkpoint import load_checkpoint
 
     table = load_checkpoint(tmp_path / "run" / "best.pt")["state_dict"]["embedding.table.weight"]
     first = lines[0].split()

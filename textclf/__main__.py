@@ -13,7 +13,7 @@ import tempfile
 import hydra
 from omegaconf import DictConfig
 
-from textclf.errors import hint_misspelt_keys  # light: no torch
+from textclf.core.errors import hint_misspelt_keys  # light: no torch
 
 
 @hint_misspelt_keys("train")

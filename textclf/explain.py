@@ -17,11 +17,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from textclf.core.errors import TextclfError, exit_on_user_error, hint_misspelt_keys
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
-from textclf.data.pipeline import build_source, encode_examples, load_source, memory_layout
-from textclf.errors import TextclfError, exit_on_user_error, hint_misspelt_keys
-from textclf.evaluate import data_config, load_model
+from textclf.data.pipeline import build_source, load_source
+from textclf.loading.loader import data_config, load_model
 
 log = logging.getLogger("textclf.explain")
 
@@ -95,8 +95,9 @@ def attention_plot(ex: Example, attention: np.ndarray, title: str, path: Path, e
 def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, cfg.device)
-    if not getattr(model.encoder, "reads_memory", False):
+    loaded = load_model(cfg.ckpt_path, cfg.device)
+    model, train_cfg = loaded.model, loaded.config
+    if loaded.encoding.memory is None:
         raise TextclfError(
             f"{cfg.ckpt_path} is a {train_cfg.model.name} model; explain draws the attention of memory networks "
             "(model=memn2n). Flat encoders have no attention over sentences to show."
@@ -105,8 +106,8 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
     examples = load_source(source).split(cfg.split)
     chosen = choose(examples, cfg.indices, cfg.group, cfg.count)
     picked = [examples[i] for i in chosen]
-    labels = checkpoint["labels"]
-    encoded = encode_examples(picked, vocab, labels, [], source.max_tokens, cfg.split, memory=memory_layout(source))
+    labels = loaded.labels
+    encoded = loaded.encoding.encode(picked, cfg.split, groups=[])
     batch = next(iter(BatchIterator(encoded, batch_size=len(picked))))
     order = batch.index.tolist()  # evaluation batches are length-sorted
     with torch.inference_mode():

@@ -28,14 +28,13 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from textclf import __version__
-from textclf.atomic import atomic_write
+from textclf.core.atomic import atomic_write
+from textclf.core.errors import TextclfError, exit_on_user_error
 from textclf.data.vocab import PAD_ID, SEP_ID, UNK_ID
-from textclf.errors import TextclfError, exit_on_user_error
-from textclf.evaluate import load_model
+from textclf.loading.loader import LoadedModel, load_model
 from textclf.models.exportable import FlatInputs, MemoryInputs, exportable
 
 log = logging.getLogger("textclf.export")
@@ -193,26 +192,27 @@ def require_onnx() -> None:
         )
 
 
-def describe(fmt: str, wrapper: FlatInputs | MemoryInputs, checkpoint: dict[str, Any], train_cfg: DictConfig) -> dict[str, Any]:
+def describe(fmt: str, wrapper: FlatInputs | MemoryInputs, loaded: LoadedModel) -> dict[str, Any]:
     """metadata.json: what a server needs to feed the model and read its output."""
-    source = instantiate(train_cfg.data)  # for max_tokens and the memory layout; no data is read
-    labels = list(checkpoint["labels"])
+    encoding, checkpoint = loaded.encoding, loaded.checkpoint
+    labels = list(encoding.labels)
     preprocessing: dict[str, Any] = {
         "tokenize": "tokenizer.encode(text, add_special_tokens=False).ids with tokenizer.json",
         "padding_id": PAD_ID,
         "unk_id": UNK_ID,
         "sep_id": SEP_ID,
-        "max_tokens": source.max_tokens,
-        "stories": bool(checkpoint["groups"]),  # trained on bAbI-style stories + questions
+        "max_tokens": encoding.max_tokens,
+        "stories": encoding.stories,  # trained on bAbI-style stories + questions
     }
     if isinstance(wrapper, MemoryInputs):
-        preprocessing.update(max_memories=source.max_memories, memory_window=source.memory_window, memory_size=wrapper.memory_size)
+        memory = encoding.memory
+        preprocessing.update(max_memories=memory.max_memories, memory_window=memory.window, memory_size=wrapper.memory_size)
     metadata = {
         "format": fmt,
         "model_file": MODEL_FILES[fmt],
         "tokenizer_file": "tokenizer.json",
         "labels_file": "labels.json",
-        "model": train_cfg.model.name,
+        "model": loaded.config.model.name,
         "kind": wrapper.kind,
         "inputs": [{"name": name, "dtype": "int64", "shape": list(dims)} for name, dims in wrapper.inputs.items()],
         "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", len(labels)]}],
@@ -251,8 +251,9 @@ def export(cfg: DictConfig, run_dir: str | Path) -> Path:
         raise TextclfError(f"out_dir {out_dir} is a file; pass out_dir=DIR, a folder (created if missing).")
     if fmt == "onnx":
         require_onnx()
-    model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, "cpu")
-    wrapper = exportable(model).requires_grad_(False)  # a server gets logits without autograd history
+    loaded = load_model(cfg.ckpt_path, "cpu")
+    vocab = loaded.encoding.vocab
+    wrapper = exportable(loaded.model).requires_grad_(False)  # a server gets logits without autograd history
     # No more memories than the model keeps: the trace then freezes its "nothing to cut" branch (see keep_recent).
     memories = min(TRACE_SIZES["memories"], getattr(wrapper, "memory_size", TRACE_SIZES["memories"]))
     example = sample_inputs(wrapper, len(vocab), {**TRACE_SIZES, "memories": memories}, seed=0)
@@ -268,11 +269,11 @@ def export(cfg: DictConfig, run_dir: str | Path) -> Path:
     files = {
         MODEL_FILES[fmt]: data,
         "tokenizer.json": vocab.to_json().encode("utf-8"),
-        "labels.json": to_json(list(checkpoint["labels"])),
-        METADATA: to_json(describe(fmt, wrapper, checkpoint, train_cfg)),  # last: see write_export
+        "labels.json": to_json(list(loaded.labels)),
+        METADATA: to_json(describe(fmt, wrapper, loaded)),  # last: see write_export
     }
     write_export(out_dir, files)
-    log.info("%s %s export in %s (logits match the checkpoint's to %.1e)", train_cfg.model.name, fmt, out_dir, diff)
+    log.info("%s %s export in %s (logits match the checkpoint's to %.1e)", loaded.config.model.name, fmt, out_dir, diff)
     return out_dir
 
 

@@ -23,14 +23,13 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from textclf.atomic import atomic_write
+from textclf.core.atomic import atomic_write
+from textclf.core.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys, positive_int
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.data.files import undecodable_at
-from textclf.data.pipeline import build_source, encode_examples, memory_layout
-from textclf.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys, positive_int
-from textclf.evaluate import load_model
-from textclf.inference import predict_proba
+from textclf.loading.inference import predict_proba
+from textclf.loading.loader import load_model
 
 log = logging.getLogger("textclf.predict")
 
@@ -119,20 +118,17 @@ def predict(cfg: DictConfig, run_dir: str | Path) -> int:
     """Stream predictions for cfg.input into cfg.output; returns how many were written."""
     positive_int(cfg.top_k, "top_k")
     positive_int(cfg.batch_size, "batch_size")
-    model, vocab, checkpoint, train_cfg = load_model(cfg.ckpt_path, cfg.device)
-    labels = checkpoint["labels"]
-    source = build_source(train_cfg.data)  # for max_tokens and the memory layout; no data is read
-    memory = memory_layout(source) if getattr(model.encoder, "reads_memory", False) else None
-    stories = bool(checkpoint["groups"])  # trained on bAbI-style stories
-    device = next(model.parameters()).device
+    loaded = load_model(cfg.ckpt_path, cfg.device)
+    model, encoding, labels = loaded.model, loaded.encoding, loaded.labels
+    stories = encoding.stories
     top_k = min(cfg.top_k, len(labels))
 
     def write_predictions(lines: TextIO, out: TextIO) -> int:
         written = 0
         examples = story_examples(lines, cfg.input) if stories else text_examples(lines)
         for chunk in batched(examples, cfg.batch_size):
-            encoded = encode_examples(chunk, vocab, labels, [], source.max_tokens, "input", memory, labelled=False)
-            prob, _ = predict_proba(model, BatchIterator(encoded, cfg.batch_size, device=device))  # no gold: loss unused
+            encoded = encoding.encode(chunk, "input", labelled=False, groups=[])
+            prob, _ = predict_proba(model, BatchIterator(encoded, cfg.batch_size, device=loaded.device))  # no gold: loss unused
             values, indices = torch.from_numpy(prob).topk(top_k, dim=-1)
             for ex, top_values, top_indices in zip(chunk, values.tolist(), indices.tolist()):  # input order
                 record = {"text": ex.text}

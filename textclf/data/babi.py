@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from textclf.core.errors import MissingDataError, TextclfError
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import hold_out, read_lines
-from textclf.errors import MissingDataError, TextclfError
 
 # The official task names, as they appear in the release's file names (qaN_<name>_train.txt).
 # Files are found by their qaN_ prefix; the names are for messages and reports.

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from textclf.atomic import atomic_write
-from textclf.errors import TextclfError
+from textclf.core.atomic import atomic_write
+from textclf.core.errors import TextclfError
 
 # Bump whenever the text generated for the same arguments changes, so that write_dataset's
 # manifest no longer matches and old files are regenerated.
@@ -466,7 +466,7 @@ def derive_seed(seed: int, task_id: int, split: str) -> int:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Readers never see half a file (see textclf.atomic)."""
+    """Readers never see half a file (see textclf.core.atomic)."""
     atomic_write(path, lambda fh: fh.write(text.encode("ascii")))
 
 

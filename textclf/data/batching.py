@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 
@@ -66,42 +64,15 @@ class EncodedSplit:
         return self.tokens.shape[0]
 
 
-def flat_sequence(context_ids: list[list[int]], text_ids: list[int], sep_id: int, max_tokens: int) -> list[int]:
-    """The token sequence a flat encoder reads: story sentences, ``<sep>``, question.
-
-    Too long for ``max_tokens``: a story keeps its end (the question and the most recent facts,
-    which is where bAbI answers live); a single text keeps its beginning, as is usual for documents.
-    """
-    if not context_ids:
-        return text_ids[:max_tokens]
-    sequence = list(itertools.chain(itertools.chain.from_iterable(context_ids), (sep_id,), text_ids))
-    return sequence[-max_tokens:]
-
-
-def pad_rows(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack ragged id lists into a 0-padded [N, T] tensor and their lengths (an empty row counts as
-    length 1 of padding, since packed RNNs reject zero lengths and an empty text is valid input).
-
-    One flat array and one masked assignment rather than a tensor per row: prediction encodes
-    every input chunk this way, and the per-row version cost ~4 us a row (10k rows: ~40 ms).
-    """
-    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    width = max(1, int(counts.max(initial=0)))
-    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(counts.sum()))
-    padded = np.zeros((len(rows), width), dtype=np.int64)
-    padded[np.arange(width) < counts[:, None]] = flat  # row-major order: each row's ids, left-aligned
-    return torch.from_numpy(padded), torch.from_numpy(np.maximum(counts, 1))
-
-
-def cut_by_tokens(order: torch.Tensor, sorted_lengths: list[int], max_rows: int, max_tokens: int) -> list[torch.Tensor]:
+def cut_by_tokens(order: torch.Tensor, sorted_lengths: list[int], max_rows: int, token_budget: int) -> list[torch.Tensor]:
     """Cut ``order`` (sorted by ascending length) into consecutive batches of at most ``max_rows``
-    rows whose rows x longest length stays within ``max_tokens``; a row longer than the budget
+    rows whose rows x longest length stays within ``token_budget``; a row longer than the budget
     gets a batch of its own."""
     sizes = []
     start, n = 0, len(sorted_lengths)
     while start < n:
         end = start + 1
-        while end < n and end - start < max_rows and (end - start + 1) * max(1, sorted_lengths[end]) <= max_tokens:
+        while end < n and end - start < max_rows and (end - start + 1) * max(1, sorted_lengths[end]) <= token_budget:
             end += 1
         sizes.append(end - start)
         start = end
@@ -122,7 +93,7 @@ class BatchIterator:
     is seeded with seed + epoch) yet runs are reproducible. Evaluation order sorts everything by
     length; ``Batch.index`` maps rows back to example order.
 
-    ``max_tokens`` (evaluation order only): a batch also stops growing before its rows x longest
+    ``token_budget`` (evaluation order only): a batch also stops growing before its rows x longest
     length would pass this many tokens, so long texts come in smaller batches. With a fixed row
     count the last, longest batches of a sorted split span the widest range of lengths and pad
     the most; work per batch grows with its padded size, so bounding that size saves time.
@@ -142,26 +113,26 @@ class BatchIterator:
         seed: int = 0,
         device: torch.device | str = "cpu",
         pool_batches: int = 50,
-        max_tokens: int | None = None,
+        token_budget: int | None = None,
         rank: int = 0,
         world_size: int = 1,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if max_tokens is not None and max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1 or None, got {max_tokens}")
+        if token_budget is not None and token_budget < 1:
+            raise ValueError(f"token_budget must be >= 1 or None, got {token_budget}")
         self.split = split
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.device = torch.device(device)
         self.pool_batches = pool_batches
-        self.max_tokens = max_tokens
+        self.token_budget = token_budget
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
 
     def __len__(self) -> int:
-        if self.max_tokens is not None and not self.shuffle:
+        if self.token_budget is not None and not self.shuffle:
             return len(self._order())
         return (len(self.split) + self.batch_size - 1) // self.batch_size // self.world_size
 
@@ -174,9 +145,9 @@ class BatchIterator:
         lengths = self.split.lengths
         if not self.shuffle:
             order = torch.argsort(lengths, stable=True)
-            if self.max_tokens is None:
+            if self.token_budget is None:
                 return list(torch.split(order, self.batch_size))
-            return cut_by_tokens(order, lengths[order].tolist(), self.batch_size, self.max_tokens)
+            return cut_by_tokens(order, lengths[order].tolist(), self.batch_size, self.token_budget)
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(len(lengths), generator=generator)
         pool = self.batch_size * self.pool_batches

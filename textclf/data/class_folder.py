@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textclf.core.errors import TextclfError
 from textclf.data.example import Example, Splits
 from textclf.data.files import read_lines, require_files
-from textclf.errors import TextclfError
 
 FILES = ("class.txt", "train.txt", "dev.txt", "test.txt")
 

@@ -3,8 +3,11 @@
 Each file is checked against a pinned SHA-256 before it becomes part of the dataset: the archive's
 own hash where it is published (aclImdb), else the hash of every extracted file (bAbI, SST, MR;
 pinned from copies checked against the upstream repositories, textclf/data/checksums/files.json).
+The transfer itself is pooch's (`pooch.retrieve`: requests, a tqdm progress bar, the archive hash);
+textclf adds the per-file hashes, the unpacking, the lock and its own error messages.
 Nothing half-done is ever taken for the dataset:
-- downloads go to ``<root>/.download/<name>.part`` and are renamed only when complete and verified;
+- downloads go to a temporary file in ``<root>/.download/`` and get their name only when complete
+  and verified (pooch), a transfer that stops short of its Content-Length is an error (requests);
 - archives are unpacked into a temporary folder, verified, and only then moved into ``root``;
 - ``<root>/.textclf-download.json`` is written last; without it the next run starts over.
 """
@@ -12,24 +15,21 @@ Nothing half-done is ever taken for the dataset:
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
+import logging
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-from tqdm import tqdm
-
-from textclf.errors import TextclfError
-from textclf.filelock import folder_lock
+from textclf.core.errors import TextclfError
+from textclf.core.locks import folder_lock
 
 MARKER = ".textclf-download.json"
 TIMEOUT_S = 60
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,7 @@ def _download(source: Source, root: Path, progress: bool) -> Path:
     with tempfile.TemporaryDirectory(dir=root, prefix=".unpack-") as tmp:
         staging = Path(tmp)
         for url in source.urls:
-            path = fetch(url, cache, source, root, progress)
-            expected = source.archive_sha256.get(url)
-            if expected and sha256_of(path) != expected:
-                path.unlink()
-                raise TextclfError(_corrupt(source, url, root, f"its SHA-256 is not the published {expected}"))
+            path = fetch(url, cache, source, root, progress)  # verified against archive_sha256 already
             if path.name.endswith((".tar.gz", ".tgz")):
                 unpack(path, staging, source)
             else:
@@ -141,32 +137,52 @@ def _download(source: Source, root: Path, progress: bool) -> Path:
 
 
 def fetch(url: str, cache: Path, source: Source, root: Path, progress: bool) -> Path:
-    """Download ``url`` into ``cache``; the file appears under its real name only once complete."""
-    final = cache / url.rsplit("/", 1)[-1]
-    if final.is_file():
-        return final
-    partial = final.with_name(final.name + ".part")
+    """Download ``url`` into ``cache`` with `pooch.retrieve`, checked against ``source.archive_sha256``
+    where it has the url. The file appears under its real name only once complete and verified; a
+    failed or corrupt transfer leaves nothing behind (pooch deletes its temporary file) and raises a
+    TextclfError saying what to do, never a traceback. A file already in ``cache`` is reused (after
+    the hash check, which re-downloads it when it does not match)."""
+    import pooch  # here, not at the top: pooch and requests take ~0.2 s to import
+    import requests
+
+    expected = source.archive_sha256.get(url)
+    name = url.rsplit("/", 1)[-1]
+    pooch_log = pooch.get_logger()  # its INFO lines ("Use this value as the 'known_hash' ...") are for developers
+    level = pooch_log.level
+    pooch_log.setLevel(logging.WARNING)
+    log.info("downloading %s from %s", source.name, url)
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(partial, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=final.name, disable=not progress) as bar:
-                while block := response.read(1 << 16):
-                    out.write(block)
-                    bar.update(len(block))
-            if total is not None and out.tell() != total:
-                raise TextclfError(_corrupt(source, url, root, f"the transfer stopped after {out.tell()} of {total} bytes"))
-    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as err:
-        partial.unlink(missing_ok=True)
-        reason = getattr(err, "reason", err)
+        downloader = pooch.HTTPDownloader(progressbar=progress, timeout=TIMEOUT_S)
+        return Path(pooch.retrieve(url, known_hash=expected, fname=name, path=cache, downloader=downloader))
+    except requests.exceptions.ChunkedEncodingError as err:  # the body stopped short of its Content-Length
+        raise TextclfError(_corrupt(source, url, root, _stopped(err))) from None
+    except (requests.exceptions.RequestException, OSError) as err:  # offline, refused, timed out, HTTP 404, disk
         raise TextclfError(
-            f"could not download {source.name} from {url} ({reason}). Without a network, download it on another "
+            f"could not download {source.name} from {url} ({_reason(err)}). Without a network, download it on another "
             f"machine and put {source.expect} into {root} (or point data.root=DIR at a folder that has them)."
         ) from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.rename(final)
-    return final
+    except ValueError:  # pooch's hash mismatch (requests' own ValueErrors are RequestExceptions, above)
+        if not expected:
+            raise
+        raise TextclfError(_corrupt(source, url, root, f"its SHA-256 is not the published {expected}")) from None
+    finally:
+        pooch_log.setLevel(level)
+
+
+def _stopped(err: Exception) -> str:
+    """'the transfer stopped after N of M bytes' from requests' ChunkedEncodingError, as far as it says."""
+    inner = err.args[0] if err.args else None
+    incomplete = next((a for a in getattr(inner, "args", ()) if hasattr(a, "partial") and hasattr(a, "expected")), None)
+    if incomplete is not None and isinstance(incomplete.partial, int) and isinstance(incomplete.expected, int):
+        return f"the transfer stopped after {incomplete.partial} of {incomplete.partial + incomplete.expected} bytes"
+    return f"the transfer stopped before the end ({inner or err})"
+
+
+def _reason(err: Exception) -> str:
+    """The innermost cause requests gives (e.g. '[Errno 111] Connection refused'), not its whole chain."""
+    inner = err.args[0] if err.args else err
+    reason = getattr(inner, "reason", None)  # urllib3's MaxRetryError: .reason is the real error
+    return str(reason if reason is not None else inner)
 
 
 def unpack(archive: Path, staging: Path, source: Source) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from textclf.errors import TextclfError
+from textclf.core.errors import TextclfError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from textclf.errors import MissingDataError, TextclfError
+from textclf.core.errors import MissingDataError, TextclfError
 
 T = TypeVar("T")
 

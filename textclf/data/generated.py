@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from textclf.core.errors import TextclfError
+from textclf.core.locks import folder_lock
 from textclf.data import babi_gen
 from textclf.data.babi import Babi, parse_tasks
 from textclf.data.example import Splits
-from textclf.errors import TextclfError
-from textclf.filelock import folder_lock
 
 
 @dataclass(kw_only=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from textclf.core.errors import MissingDataError, TextclfError
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import hold_out, undecodable_at
-from textclf.errors import MissingDataError, TextclfError
 
 LABELS = {"neg": "negative", "pos": "positive"}
 

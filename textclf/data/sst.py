@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from textclf.core.errors import TextclfError
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import content_lines, require_files
-from textclf.errors import TextclfError
 
 # Label names in the order of their numbers, so reports run from negative to positive.
 LABEL_NAMES: dict[str, list[str]] = {

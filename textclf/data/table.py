@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from textclf.core.errors import TextclfError
 from textclf.data.class_folder import is_class_folder, read_class_folder
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import hold_out, read_lines, require_files
-from textclf.errors import TextclfError
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines"}
 # The csv module refuses fields over 128 KiB by default, but a whole document in one cell (a long

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from textclf.core.errors import TextclfError
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import content_lines, hold_out, require_files
-from textclf.errors import TextclfError
 
 COARSE = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 ENCODING = "latin-1"  # one training line has a Latin-1 byte (0xf0)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from textclf.core.errors import TextclfError, first_line
 from textclf.data.vocab import SPECIALS, Vocab
-from textclf.errors import TextclfError, first_line
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from textclf.errors import TextclfError
+from textclf.core.errors import TextclfError
 
 PAD, UNK, SEP = "<pad>", "<unk>", "<sep>"
 # A label of several words ("n,w", "apple,football") gets a token of its own, this prefix + the

@@ -10,8 +10,8 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
+from textclf.core.errors import TextclfError
 from textclf.data.vocab import UNK_ID
-from textclf.errors import TextclfError
 from textclf.models.classifier import TextClassifier, TiedAnswerHead
 
 

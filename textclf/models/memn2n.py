@@ -12,7 +12,7 @@ PE, l_j = 1 (bag of words). The factor 2 is not in the paper's printed formula, 
 [0, 1] with mean 1/2, but is in the authors' code (MemN2N-babi-matlab: 1 + 4(k - (d+1)/2)(j -
 (J+1)/2)/(dJ), the same up to half-position offsets), whose weights are centred on 1 like bag of
 words. It matters: at the printed scale bAbI task 16 (induction) stays near 55 % error however the
-model is trained, and at this one it is solved (README, "bAbI"). Temporal encoding (TE) adds a learned row of T_A, T_C in
+model is trained, and at this one it is solved (docs/results/babi.md). Temporal encoding (TE) adds a learned row of T_A, T_C in
 R^{memory_size x d}, indexed *back in time*: the most recent sentence has i = 0. One hop reads
 
     p_i = softmax_i(u^T m_i)        (1)       (linear start, LS: p_i = u^T m_i, no softmax)
@@ -44,7 +44,7 @@ decides, per dimension, how much of the state to replace by what the hop read,
 (with H: (1 - T^k) * H u^k). One gate per hop with adjacent tying, one shared by all hops with
 layer-wise tying (its hops share everything else too). ``hop_gate_mode="add"`` gates only what
 the hop read and keeps the state whole, u^{k+1} = T^k * o^k + u^k (H u^k): a late hop can then
-add little but never erase what an earlier one found (README, "bAbI": with "replace", bAbI task
+add little but never erase what an earlier one found (docs/experiments.md: with "replace", bAbI task
 16 failed in 4 of 6 seeds, the last hop overwriting the answer an earlier hop had read).
 
 Empty memory slots (``attend_empty_slots``): the authors' code keeps a fixed memory of

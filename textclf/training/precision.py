@@ -13,9 +13,9 @@ import logging
 
 import torch
 
-from textclf.errors import TextclfError
+from textclf.core.errors import TextclfError
 
-log = logging.getLogger("textclf.precision")
+log = logging.getLogger("textclf.training.precision")
 
 DTYPES = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 PRECISIONS = tuple(DTYPES)

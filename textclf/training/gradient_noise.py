@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from textclf.errors import positive_number
+from textclf.core.errors import positive_number
 
 
 class GradientNoise:

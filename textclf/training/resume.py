@@ -20,12 +20,12 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from textclf.atomic import atomic_write
-from textclf.checkpoint import load_checkpoint, save_checkpoint
-from textclf.distributed import Distributed
-from textclf.errors import TextclfError
+from textclf.core.atomic import atomic_write
+from textclf.core.errors import TextclfError
+from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
+from textclf.training.distributed import Distributed
 
-log = logging.getLogger("textclf.resume")
+log = logging.getLogger("textclf.training.resume")
 
 # Config sections a resumed run must share with the run it continues: they decide the data, the
 # vocabulary, the shapes of the weights and the optimizer state. trainer.* (max_epochs, patience,
@@ -159,3 +159,35 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path, description: dict[str, Any
             checkpoint["source"] = str(source)
             adopt_history(source, run_dir, checkpoint)
     return dist.broadcast(checkpoint)
+
+
+def capture_state(training: Any, train_seconds: float, device: torch.device) -> dict[str, Any]:
+    """What last.pt keeps beside the weights and the optimizer, taken after an epoch's every
+    update, so that `restore_state` continues exactly from here. ``training`` is the loop's
+    `textclf.training.setup.Training`."""
+    return {
+        "scheduler": training.scheduler.state_dict() if training.scheduler is not None else None,
+        "scaler": training.precision.scaler.state_dict(),
+        "early_stopping": training.stopper.state_dict(),
+        "linear_start": training.linear.state_dict(),
+        "train_seconds": train_seconds,
+        "seed": training.seed,
+        "rng": rng_state(device),
+    }
+
+
+def restore_state(training: Any, checkpoint: dict[str, Any], device: torch.device) -> tuple[int, float]:
+    """Put a last.pt (from `resume_checkpoint`) back into ``training``; returns the epoch it ended
+    and the training seconds it had taken."""
+    state = checkpoint["training_state"]
+    training.model.load_state_dict(checkpoint["state_dict"])
+    training.optimizer.load_state_dict(checkpoint["optimizer"])
+    if training.scheduler is not None:
+        training.scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"]:  # empty when the run had no float16 loss scaling
+        training.precision.scaler.load_state_dict(state["scaler"])
+    training.stopper.load_state_dict(state["early_stopping"])
+    training.linear.load_state_dict(state["linear_start"])
+    training.seed = state["seed"]
+    set_rng_state(state["rng"], device)
+    return checkpoint["epoch"], state["train_seconds"]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from textclf.errors import TextclfError, positive_number
+from textclf.core.errors import TextclfError, positive_number
 
 log = logging.getLogger("textclf.train")
 

@@ -20,7 +20,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from textclf.report import FAILED_ERROR, write_task_table
+from textclf.reporting.report import FAILED_ERROR, write_task_table
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Run a model over a whole split and return class probabilities in example order."""
+"""Run models over a whole split and return class probabilities in example order."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from textclf.data.batching import Batch, BatchIterator, eval_token_budget
+from textclf.data.batching import Batch, BatchIterator, EncodedSplit, eval_token_budget
 
 
 def predict_proba(model: torch.nn.Module, batches: BatchIterator, workers: int = 1) -> tuple[np.ndarray, float]:
@@ -27,9 +27,9 @@ def predict_proba(model: torch.nn.Module, batches: BatchIterator, workers: int =
     model.eval()
     split = batches.split
     n = len(split)
-    if not batches.shuffle and batches.max_tokens is None:
+    if not batches.shuffle and batches.token_budget is None:
         budget = eval_token_budget(split, batches.batch_size)
-        batches = BatchIterator(split, batches.batch_size, device=batches.device, max_tokens=budget)
+        batches = BatchIterator(split, batches.batch_size, device=batches.device, token_budget=budget)
 
     def score(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.inference_mode():  # per thread: inference mode is thread-local
@@ -56,3 +56,19 @@ def predict_proba(model: torch.nn.Module, batches: BatchIterator, workers: int =
         total_loss += loss
     assert probs is not None
     return probs.numpy(), float(total_loss) / n
+
+
+def ensemble_proba(scored: list[tuple[torch.nn.Module, EncodedSplit]], batch_size: int) -> tuple[np.ndarray, float]:
+    """`predict_proba` of one model, or of several averaged (with the cross-entropy of the average,
+    floored where float32 probabilities underflow to 0). Each model comes with the split encoded
+    its own way (a memory network and a flat encoder read the same examples differently)."""
+    results = [
+        predict_proba(model, BatchIterator(split, batch_size, device=next(model.parameters()).device))
+        for model, split in scored
+    ]
+    if len(results) == 1:
+        return results[0]
+    prob = np.mean([member_prob for member_prob, _ in results], axis=0)
+    gold = scored[0][1].labels.numpy()
+    loss = float(-np.log(np.maximum(prob[np.arange(len(gold)), gold], np.finfo(np.float32).tiny)).mean())
+    return prob, loss

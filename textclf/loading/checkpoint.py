@@ -19,10 +19,10 @@ from typing import Any
 import torch
 
 from textclf import __version__
-from textclf.atomic import atomic_write
-from textclf.errors import TextclfError, first_line
+from textclf.core.atomic import atomic_write
+from textclf.core.errors import TextclfError, first_line
 
-log = logging.getLogger("textclf.checkpoint")
+log = logging.getLogger("textclf.loading.checkpoint")
 GLOB_CHARACTERS = re.compile(r"[*?[]")  # what makes a ckpt_path entry a pattern for `glob`
 
 FORMAT = "textclf-checkpoint"

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from textclf.core.errors import TextclfError
 from textclf.data.batching import EncodedSplit
-from textclf.errors import TextclfError
 
-log = logging.getLogger("textclf.distributed")
+log = logging.getLogger("textclf.training.distributed")
 
 
 def launched_by_torchrun() -> bool:

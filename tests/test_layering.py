@@ -1,0 +1,47 @@
+"""The commands sit side by side on one loading layer: none imports another, and nothing below
+them imports a command (../shared/DESIGN.md, "Commands on one loading layer")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import textclf
+
+PACKAGE = Path(textclf.__file__).parent
+COMMANDS = {"textclf.train", "textclf.evaluate", "textclf.predict", "textclf.explain", "textclf.export", "textclf.serve"}
+LAYERS = ("core", "data", "models", "loading", "training", "reporting")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every textclf module ``path`` imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("textclf"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)  # from textclf import train
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("textclf"))
+    return found
+
+
+def test_no_command_imports_another():
+    for command in sorted(COMMANDS):
+        path = PACKAGE / f"{command.split('.')[1]}.py"
+        if path.exists():
+            others = imported_modules(path) & (COMMANDS - {command})
+            assert not others, f"{path.name} imports the command(s) {sorted(others)}; move the shared code below the commands"
+
+
+def test_no_layer_below_the_commands_imports_one():
+    for layer in LAYERS:
+        for path in sorted((PACKAGE / layer).rglob("*.py")):
+            commands = imported_modules(path) & COMMANDS
+            assert not commands, f"{path.relative_to(PACKAGE)} imports {sorted(commands)}"
+
+
+def test_the_check_sees_imports(tmp_path):
+    # The walk must catch both spellings, or the two tests above could not fail.
+    sample = tmp_path / "sample.py"
+    sample.write_text("from textclf import evaluate\ndef f():\n    import textclf.predict\n")
+    assert {"textclf.evaluate", "textclf.predict"} <= imported_modules(sample)

@@ -1,0 +1,127 @@
+"""The training loop's inner parts: one epoch of steps, scoring a split, and their small helpers.
+
+Small models here are bound by Python overhead, not arithmetic, so the loop batches from pre-built
+tensors and keeps `.item()` (a device sync) out of the inner loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from textclf.core.errors import TextclfError
+from textclf.data.batching import BatchIterator, EncodedSplit
+from textclf.data.pipeline import PreparedData
+from textclf.loading.inference import predict_proba
+from textclf.reporting.report import summarize
+from textclf.training.distributed import Distributed
+from textclf.training.gradient_noise import GradientNoise
+from textclf.training.precision import Precision
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def check_finite(loss: float, where: str) -> None:
+    if not math.isfinite(loss):
+        raise TextclfError(
+            f"training loss became {loss} {where}. best.pt and last.pt keep the last good weights; "
+            "lower optimizer.lr or set trainer.grad_clip (e.g. 5) and retrain."
+        )
+
+
+def clear_gradients(params: list[torch.nn.Parameter]) -> None:
+    """optimizer.zero_grad(set_to_none=True) without its bookkeeping (~0.1 ms a step on MemN2N,
+    whose whole step is ~5 ms; docs/speed.md)."""
+    for param in params:
+        param.grad = None
+
+
+def train_one_epoch(
+    model, batches, optimizer, precision: Precision, clip, epoch, progress, reduction: str = "mean",
+    dist: Distributed | None = None, noise: GradientNoise | None = None,
+) -> dict[str, float]:
+    """One pass over the training batches. ``reduction="sum"`` sums the loss over the batch instead
+    of averaging it, as Sukhbaatar et al. (2015) do for MemN2N ("cost is not averaged over a
+    batch"), which their learning rates and clipping threshold assume. Under DDP the loss and
+    accuracy are summed over all ranks, so every rank reports (and decides on) the same numbers.
+    ``clip(params)`` clips the gradients (or None); ``noise`` adds annealed gradient noise, counted in
+    global steps from the first epoch."""
+    model.train()
+    device = next(model.parameters()).device
+    params = [p for p in model.parameters() if p.requires_grad]
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
+    for step, batch in enumerate(bar):
+        with precision.autocast():
+            logits = model(batch)
+            loss = F.cross_entropy(logits.float(), batch.labels, reduction=reduction)
+        if step % 25 == 0:  # one sync every 25 steps: cheap, and catches NaN before it is applied
+            value = loss.item()
+            check_finite(value, f"at epoch {epoch}, step {step}")
+            bar.set_postfix(loss=f"{value:.4f}")
+        clear_gradients(params)
+        add_noise = None
+        if noise:
+            global_step = (epoch - 1) * len(batches) + step
+            add_noise = functools.partial(noise.add, step=global_step)
+        precision.backward_and_step(loss, optimizer, params, clip, add_noise)
+        total_loss += loss.detach() * (len(batch) if reduction == "mean" else 1)
+        correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
+        seen += len(batch)
+    sums = [float(total_loss), float(correct), float(seen)]
+    total, right, count = dist.sum(sums) if dist is not None else sums
+    mean_loss = total / max(count, 1)
+    check_finite(mean_loss, f"during epoch {epoch}")
+    return {"train_loss": mean_loss, "train_acc": right / max(count, 1)}
+
+
+def evaluate_split(
+    model, split: EncodedSplit, data: PreparedData, prefix: str, batch_size: int, device: torch.device,
+    precision: Precision | None = None, dist: Distributed | None = None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of ``model`` on one split, prefixed (``val_acc``...), and its probabilities.
+
+    Under DDP each rank scores every world_size-th example and the probabilities are summed into
+    one matrix (each row comes from exactly one rank), so all ranks get the full-split metrics."""
+    full, rows = split, None
+    if dist is not None and dist.enabled:
+        split, rows = dist.shard(full)
+    with precision.autocast() if precision is not None else contextlib.nullcontext():
+        prob, loss = predict_proba(model, BatchIterator(split, batch_size, device=device))
+    if rows is not None:
+        gathered = torch.zeros((len(full), prob.shape[1]), dtype=torch.float32)
+        gathered[rows] = torch.from_numpy(prob)
+        prob = dist.sum_tensor(gathered).numpy()
+        (loss_sum,) = dist.sum([loss * len(rows)])
+        loss = loss_sum / len(full)
+    group = None if full.group is None else full.group.numpy()
+    metrics = summarize(prob, full.labels.numpy(), group, data.groups)
+    metrics["loss"] = loss
+    return {f"{prefix}_{k}": v for k, v in metrics.items()}, prob
+
+
+def append_csv(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

@@ -1,0 +1,113 @@
+"""Everything one training run works with, built from the config: `setup_training`.
+
+The model (with pretrained vectors when asked), the optimizer and scheduler, mixed precision,
+gradient clipping and noise, early stopping and MemN2N's linear start, gathered in one `Training`
+so that the loop, checkpointing and resuming (training/resume.py) all see the same objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from textclf.core.errors import TextclfError, positive_int
+from textclf.data.batching import BatchIterator
+from textclf.data.pipeline import PreparedData
+from textclf.data.vectors import load_pretrained
+from textclf.models.build import build_model
+from textclf.training.distributed import Distributed
+from textclf.training.grad_clip import clip_gradients
+from textclf.training.gradient_noise import GradientNoise
+from textclf.training.loop import seed_everything
+from textclf.training.precision import Precision
+from textclf.training.stopping import EarlyStopping, LinearStart
+
+log = logging.getLogger("textclf.train")
+
+
+@dataclass
+class Training:
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None  # a torch.optim.lr_scheduler, or None (scheduler=none)
+    precision: Precision
+    linear: LinearStart
+    stopper: EarlyStopping
+    clip: Callable[[list[torch.nn.Parameter]], None] | None
+    noise: GradientNoise
+    seed: int
+    parameters: int  # trainable ones
+
+    def step_scheduler(self, val_loss: float) -> None:
+        if self.scheduler is None:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(val_loss)
+        else:
+            self.scheduler.step()
+
+
+def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, seed: int) -> Training:
+    """A fresh model and everything that trains it, seeded with ``seed``."""
+    tc = cfg.trainer
+    seed_everything(seed, tc.deterministic)
+    model = build_model(cfg, len(data.vocab), len(data.labels), data.vocab.label_ids(data.labels))
+    if "path" in cfg.embedding.keys():  # `in cfg.embedding` is False while the value is still ???
+        if OmegaConf.is_missing(cfg.embedding, "path"):
+            raise TextclfError("embedding=pretrained needs the vectors file: add embedding.path=FILE (.txt, .vec or .npz).")
+        load_pretrained(model.embedding, cfg.embedding.path, data.vocab)
+    model.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = instantiate(cfg.optimizer)(params=trainable)
+    clip = None
+    if tc.grad_clip:
+        clip = functools.partial(clip_gradients, max_norm=tc.grad_clip, scope=tc.get("grad_clip_scope", "global"))
+    return Training(
+        model=model,
+        optimizer=optimizer,
+        scheduler=instantiate(cfg.scheduler)(optimizer) if cfg.get("scheduler") else None,  # none: an empty group
+        precision=Precision(tc.get("precision", "32"), device),
+        linear=LinearStart(cfg, model),
+        stopper=EarlyStopping(tc.monitor, tc.patience),
+        clip=clip,
+        noise=GradientNoise(tc.get("grad_noise", 0.0) or 0.0, seed),
+        seed=seed,
+        parameters=sum(p.numel() for p in trainable),
+    )
+
+
+def training_batches(cfg: DictConfig, data: PreparedData, training: Training, device: torch.device, dist: Distributed, start_epoch: int) -> BatchIterator:
+    """The shuffled training batches, positioned at ``start_epoch`` (the shuffle of epoch e
+    depends on seed + e only, so a resumed run sees the batches it would have seen)."""
+    tc = cfg.trainer
+    batches = BatchIterator(
+        data.encoded["train"], tc.batch_size, shuffle=True, seed=training.seed, device=device,
+        pool_batches=positive_int(tc.get("pool_batches", 50), "trainer.pool_batches"),
+        rank=dist.rank, world_size=dist.world_size,
+    )
+    batches.epoch = start_epoch
+    return batches
+
+
+def data_parallel(cfg: DictConfig, model: torch.nn.Module, device: torch.device, dist: Distributed, batches: BatchIterator, val_size: int) -> torch.nn.Module:
+    """The module the loop trains: ``model`` itself, or under DDP its DistributedDataParallel."""
+    if not dist.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    if len(batches) == 0 or val_size < dist.world_size:
+        raise TextclfError(
+            f"too little data for {dist.world_size} processes: {len(batches)} training batches each and "
+            f"{val_size} validation examples, and every process needs at least one of each. "
+            "Lower --nproc_per_node or trainer.batch_size."
+        )
+    return DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=bool(cfg.trainer.get("find_unused_parameters", False)),
+    )
