@@ -19,11 +19,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from textclf.core.errors import MissingDataError, TextclfError, exit_on_user_error, hint_misspelt_keys, positive_int
+from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.batching import EncodedSplit
 from textclf.data.pipeline import build_source, group_names, load_source
 from textclf.loading.inference import ensemble_proba
 from textclf.loading.loader import LoadedModel, checkpoint_paths, data_config, load_members
-from textclf.reporting.report import write_json, write_report
+from textclf.reporting.report import REPORT_FILES, write_json, write_report
 
 log = logging.getLogger("textclf.evaluate")
 
@@ -57,6 +58,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
         raise MissingDataError(f"{err} (With textclf.evaluate, write it +data.root=DIR.)") from None
     examples = splits.split(cfg.split)
     labels = members[0].labels
+    written = [Path(out_dir) / name for name in REPORT_FILES]
+    refuse_overwriting_inputs(written, [m.path for m in members], "Evaluate into another folder (hydra.run.dir=DIR).")
     groups = group_names(examples)
     splits_encoded = encode_for_members(members, examples, groups, cfg.split)
     encoded = splits_encoded[0]

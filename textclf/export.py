@@ -33,6 +33,7 @@ from omegaconf import DictConfig
 from textclf import __version__
 from textclf.core.atomic import atomic_write
 from textclf.core.errors import TextclfError, exit_on_user_error
+from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.vocab import PAD_ID, SEP_ID, UNK_ID
 from textclf.loading.loader import LoadedModel, load_model
 from textclf.models.exportable import FlatInputs, MemoryInputs, exportable
@@ -272,6 +273,7 @@ def export(cfg: DictConfig, run_dir: str | Path) -> Path:
         "labels.json": to_json(list(loaded.labels)),
         METADATA: to_json(describe(fmt, wrapper, loaded)),  # last: see write_export
     }
+    refuse_overwriting_inputs([out_dir / name for name in files], [loaded.path], "Pass another out_dir=DIR.")
     write_export(out_dir, files)
     log.info("%s %s export in %s (logits match the checkpoint's to %.1e)", loaded.config.model.name, fmt, out_dir, diff)
     return out_dir

@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 
 from textclf.core.atomic import atomic_write
 from textclf.core.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys, positive_int
+from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.data.files import undecodable_at
@@ -151,6 +152,7 @@ def predict(cfg: DictConfig, run_dir: str | Path) -> int:
             if cfg.output == "-":
                 return write_predictions(lines, sys.stdout)
             path = output_path(cfg.output, Path(run_dir))
+            refuse_overwriting_inputs([path], [loaded.path] + ([] if cfg.input == "-" else [cfg.input]), "Pass another output=FILE, or output=- for stdout.")
             written = write_text_atomically(path, lambda out: write_predictions(lines, out))
         except UnicodeDecodeError as err:
             where = err.reason if cfg.input == "-" else undecodable_at(Path(cfg.input).expanduser(), "utf-8", err)

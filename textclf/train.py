@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclf import __version__
 from textclf.core.errors import TextclfError, debug_requested, exit_on_user_error, positive_int
+from textclf.core.guards import RunFolder
 from textclf.data.pipeline import PreparedData, build_source, prepare
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 from textclf.loading.device import resolve_device
@@ -101,6 +102,16 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None)
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
     check_trainer_config(tc)
+    if not dist.is_main:  # rank 0 owns the run folder; the others write to scratch ones
+        return train_in(cfg, run_dir, dist)
+    continuing = bool(tc.get("resume")) or bool(cfg.get("ckpt_path"))
+    with RunFolder(run_dir, continuing, overwrite=bool(tc.get("overwrite", False))):
+        return train_in(cfg, run_dir, dist)
+
+
+def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any]:
+    """`train` once the run folder is this run's."""
+    tc = cfg.trainer
     device = dist.device or resolve_device(tc.device)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)

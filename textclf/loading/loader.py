@@ -32,6 +32,7 @@ class LoadedModel(NamedTuple):
     encoding: Encoding
     checkpoint: dict[str, Any]
     config: DictConfig  # the training run's
+    path: Path  # the checkpoint file it came from
 
     @property
     def labels(self) -> list[str]:
@@ -60,7 +61,7 @@ def load_model(ckpt_path: str | Path, device: str = "cpu") -> LoadedModel:
             "edited or mixes two runs; use the best.pt/last.pt a training run wrote."
         ) from None
     model.to(resolve_device(device, key="device")).eval()
-    return LoadedModel(model, encoding, checkpoint, train_cfg)
+    return LoadedModel(model, encoding, checkpoint, train_cfg, Path(ckpt_path))
 
 
 def checkpoint_encoding(checkpoint: dict[str, Any], train_cfg: DictConfig) -> Encoding:

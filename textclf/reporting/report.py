@@ -23,6 +23,13 @@ from textclf.data.example import Example
 FAILED_ERROR = 5.0  # bAbI convention (Weston et al. 2015): a task is failed above 5 % test error
 
 
+# Every file evaluation may write into its folder (results.json beside write_report's own).
+REPORT_FILES = (
+    "classification_report.txt", "classification_report.csv", "confusion_matrix.png", "predictions.csv",
+    "per_task_errors.md", "per_task_errors.csv", "results.json",
+)
+
+
 def present_classes(gold: np.ndarray, pred: np.ndarray) -> list[int]:
     """The class indices that occur in gold labels or predictions, sorted."""
     return sorted(set(gold.tolist()) | set(pred.tolist()))
