@@ -167,3 +167,25 @@ def test_a_kill_between_last_and_best_checkpoint_is_repaired(table_dir, tmp_path
     results = train(tiny(table_dir, "trainer.max_epochs=2", "trainer.resume=true"), run)
     assert load_checkpoint(run / "best.pt")["epoch"] == 2
     assert results["best_epoch"] == 2
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_run_cleanly_and_it_resumes(babi_dir, tmp_path, signum):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(command(babi_dir, run_dir), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while finished_epochs(run_dir) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, output[-3000:]  # non-zero: the run did not finish
+    stopped_at = load_checkpoint(run_dir / "last.pt")["epoch"]  # a whole, loadable checkpoint
+    assert 1 <= stopped_at < EPOCHS
+    name = signal.Signals(signum).name
+    assert f"training stopped by {name}; {run_dir / 'last.pt'} holds epoch {stopped_at}" in output
+    assert f"trainer.resume=true hydra.run.dir={run_dir}" in output
+    assert "Traceback" not in output
+    assert not (run_dir / ".textclf-run.pid").exists()  # the folder was released
+
+    run_to_end(command(babi_dir, run_dir), tmp_path)  # the command already has trainer.resume=true
+    assert json.loads((run_dir / "results.json").read_text())["epochs"] == EPOCHS

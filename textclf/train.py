@@ -37,6 +37,7 @@ from textclf.training.loop import append_csv, evaluate_split, train_one_epoch
 from textclf.training.precision import PRECISIONS
 from textclf.training.resume import capture_state, restore_state, resume_checkpoint
 from textclf.training.setup import Training, data_parallel, setup_training, training_batches
+from textclf.training.signals import Interrupted, stop_on_signals
 from textclf.training.stopping import EarlyStopping
 
 log = logging.getLogger("textclf.train")
@@ -317,6 +318,19 @@ def score_best(
     return results
 
 
+def stopped_message(stop: Interrupted, run_dir: Path) -> str:
+    """Where an interrupted run stopped, and the way back in."""
+    saved = sorted(run_dir.rglob("last.pt"), key=lambda path: path.stat().st_mtime)  # restart_<i>/ too
+    last = saved[-1] if saved else None
+    if last is None:
+        return f"training stopped by {stop} before its first epoch ended; nothing to resume: run the command again."
+    epoch = load_checkpoint(last)["epoch"]
+    return (
+        f"training stopped by {stop}; {last} holds epoch {epoch}. Resume with the same command and "
+        f"trainer.resume=true hydra.run.dir={run_dir}"
+    )
+
+
 @exit_on_user_error
 def run(cfg: DictConfig) -> float:
     """The body of `python -m textclf` (see textclf/__main__.py, which keeps --help light)."""
@@ -326,11 +340,15 @@ def run(cfg: DictConfig) -> float:
     if not dist.is_main:  # the other ranks train silently; rank 0 logs and writes for all
         logging.getLogger("textclf").setLevel(logging.WARNING)
     try:
-        results = train(cfg, run_dir, dist)
+        with stop_on_signals():
+            results = train(cfg, run_dir, dist)
         if not dist.is_main:
             return math.nan
         if hydra_cfg.mode == RunMode.RUN:
             print(run_summary(results, run_dir, reads_memory(cfg)), end="", flush=True)
+    except Interrupted as stop:
+        log.error("%s", stopped_message(stop, run_dir))
+        raise SystemExit(stop.exit_status) from None
     except TextclfError as err:
         if hydra_cfg.mode != RunMode.MULTIRUN or debug_requested():
             raise

@@ -1,0 +1,44 @@
+"""SIGTERM and SIGINT end a training run cleanly, with a way back in.
+
+A cluster's preemption sends SIGTERM; Ctrl-C sends SIGINT. Both arrive as an exception in the main
+thread (`Interrupted`), wherever the loop is, so the `with` blocks above it unwind: the run
+folder's lock is released and a checkpoint half-written is never renamed into place (checkpoints
+are written to a temporary file first). last.pt stays the last finished epoch's, and the command
+that catches `Interrupted` says where the run stopped and how to resume it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum  # what a shell reports for a process ended by that signal
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT raise `Interrupted` (main thread only: signal handlers
+    can only be set there; elsewhere the block runs unchanged)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
