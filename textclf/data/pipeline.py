@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from textclf.core.errors import TextclfError
 from textclf.data.batching import EncodedSplit
+from textclf.data.checks import check_training_data
 from textclf.data.encoding import Encoding, MemoryLayout
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.vocab import Vocab
@@ -117,6 +118,7 @@ def prepare(
         stories=any(ex.context for ex in splits.train),
     )
     encoded = {name: encoding.encode(splits.split(name), name) for name in ("train", "val", "test")}
+    check_training_data(splits.train, labels, encoded["train"], splits.description or type(source).__name__)
     log.info(
         "data: %s | train %d, val %d, test %d | vocab %d | %d labels | max tokens %d",
         splits.description, len(splits.train), len(splits.val), len(splits.test),
