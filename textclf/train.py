@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -64,7 +65,7 @@ def stored_config(cfg: DictConfig) -> str:
     prediction find the data from any working directory."""
     resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     if "root" in resolved.data:
-        resolved.data.root = str(Path(resolved.data.root).expanduser().resolve())
+        resolved.data.root = os.path.abspath(Path(resolved.data.root).expanduser())  # not resolve(): a link loop has no target
     return OmegaConf.to_yaml(resolved)
 
 

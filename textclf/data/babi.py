@@ -12,7 +12,7 @@ from pathlib import Path
 
 from textclf.core.errors import MissingDataError, TextclfError
 from textclf.data.example import DataSource, Example, Splits
-from textclf.data.files import hold_out, read_lines
+from textclf.data.files import folder_problem, hold_out, read_lines, shown
 
 # The official task names, as they appear in the release's file names (qaN_<name>_train.txt).
 # Files are found by their qaN_ prefix; the names are for messages and reports.
@@ -237,9 +237,10 @@ class Babi(DataSource):
 
     def task_files(self, folder: Path, numbers: list[int]) -> dict[int, tuple[Path, Path]]:
         """Find every requested task's files before reading any, so all gaps show in one message."""
-        if not folder.is_dir():
+        problem = folder_problem(folder)
+        if problem:
             raise MissingDataError(
-                f"bAbI: data folder {folder.resolve()} does not exist. Expected it to hold "
+                f"bAbI: data folder {shown(folder)} {problem}. Expected it to hold "
                 f"qaN_<name>_train.txt and qaN_<name>_test.txt for tasks {_task_list(numbers)}, e.g. "
                 f"{official_file(numbers[0], 'train')}. Point data.root=DIR at the folder that holds these files "
                 f"(e.g. .../tasks_1-20_v1-2/en)."
@@ -260,7 +261,7 @@ class Babi(DataSource):
     @staticmethod
     def missing_message(folder: Path, numbers: list[int], found: dict, missing: list[str]) -> str:
         message = (
-            f"bAbI: missing file(s) in {folder.resolve()}: {'; '.join(missing)} "
+            f"bAbI: missing file(s) in {shown(folder)}: {'; '.join(missing)} "
             f"(any file named qaN_*_train.txt / qaN_*_test.txt is used)."
         )
         present = [task for task in numbers if task in found]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import errno
+import os
 import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -13,6 +15,29 @@ from textclf.core.errors import MissingDataError, TextclfError
 T = TypeVar("T")
 
 
+def shown(path: Path) -> str:
+    """``path`` made absolute for a message, without following links (a link loop has no target)."""
+    return os.path.abspath(path)
+
+
+def folder_problem(folder: Path) -> str | None:
+    """What keeps ``folder`` from being a readable data folder, in words, or None: never "does not
+    exist" for something that exists (a file, a link loop, a folder this user may not list)."""
+    try:
+        os.stat(folder)
+    except FileNotFoundError:
+        return "is a broken symbolic link" if folder.is_symlink() else "does not exist"
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "is a loop of symbolic links"
+        return f"cannot be read ({err.strerror})"
+    if not folder.is_dir():
+        return "is a file, not a folder"
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return "cannot be listed (permission denied)"
+    return None
+
+
 def require_files(dataset: str, root: str | Path, names: Sequence[str], hint: str = "") -> list[Path]:
     """Return ``root/name`` for every name, or raise one message listing everything missing.
 
@@ -20,16 +45,17 @@ def require_files(dataset: str, root: str | Path, names: Sequence[str], hint: st
     user can fix ``data.root`` or fetch the files without reading code.
     """
     folder = Path(root).expanduser()
-    if not folder.is_dir():
+    problem = folder_problem(folder)
+    if problem:
         raise MissingDataError(
-            f"{dataset}: data folder {folder.resolve()} does not exist. Expected it to hold: "
+            f"{dataset}: data folder {shown(folder)} {problem}. Expected it to hold: "
             f"{', '.join(names)}. Point data.root=DIR at the folder that holds these files.{hint}"
         )
     paths = [folder / name for name in names]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise MissingDataError(
-            f"{dataset}: missing file(s) {', '.join(missing)} in {folder.resolve()}. Expected: "
+            f"{dataset}: missing file(s) {', '.join(missing)} in {shown(folder)}. Expected: "
             f"{', '.join(names)}. Point data.root=DIR at the folder that holds these files.{hint}"
         )
     return paths

@@ -9,12 +9,14 @@ subset never rewrites files another run may be reading.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from textclf.core.errors import TextclfError
 from textclf.core.locks import folder_lock
 from textclf.data import babi_gen
 from textclf.data.babi import Babi, parse_tasks
 from textclf.data.example import Splits
+from textclf.data.files import folder_problem, shown
 
 
 @dataclass(kw_only=True)
@@ -39,6 +41,13 @@ class GeneratedBabi(Babi):
 
     def load(self) -> Splits:
         numbers = self.task_numbers()
+        root = Path(self.root).expanduser()
+        problem = folder_problem(root)
+        if problem and problem != "does not exist":  # a missing folder is made; anything else is in the way
+            raise TextclfError(
+                f"bAbI generator: data.root {shown(root)} {problem}, so the stories cannot be written there. "
+                "Point data.root=DIR at a folder (it is created if missing), or remove what is in the way."
+            )
         # Locked from writing through reading: a parallel job asking for other sizes would otherwise
         # rewrite the files while this one reads them.
         with folder_lock(self.root):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from textclf.core.errors import MissingDataError, TextclfError
 from textclf.data.example import DataSource, Example, Splits
-from textclf.data.files import hold_out, undecodable_at
+from textclf.data.files import folder_problem, hold_out, shown, undecodable_at
 
 LABELS = {"neg": "negative", "pos": "positive"}
 
@@ -38,11 +38,17 @@ class IMDB(DataSource):
 
     def load(self) -> Splits:
         root = Path(self.root).expanduser()
+        problem = folder_problem(root)
+        if problem and problem != "does not exist":  # a missing folder: the message below lists what it needs
+            raise MissingDataError(
+                f"IMDB: data folder {shown(root)} {problem}. Point data.root=DIR at the aclImdb folder "
+                "(train/{pos,neg}/*.txt, test/{pos,neg}/*.txt), or add data.download=true to fetch it."
+            )
         folders = [root / split / sub for split in ("train", "test") for sub in LABELS]
         missing = [str(f.relative_to(root)) for f in folders if not f.is_dir() or not any(f.glob("*.txt"))]
         if missing:
             raise MissingDataError(
-                f"IMDB: no reviews in {', '.join(missing)} under {root.resolve()}. Expected the aclImdb layout "
+                f"IMDB: no reviews in {', '.join(missing)} under {shown(root)}. Expected the aclImdb layout "
                 "train/{pos,neg}/*.txt and test/{pos,neg}/*.txt. Point data.root=DIR at the aclImdb folder, or "
                 "add data.download=true to fetch it."
             )
