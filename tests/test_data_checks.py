@@ -64,3 +64,28 @@ def test_a_class_seen_only_in_test_is_a_warning(tmp_path, caplog):
         data = prepared(write_table(tmp_path / "t", sentiment_rows(60, 0), test))
     assert "mixed" in data.labels
     assert "1 class(es) have no training examples ('mixed')" in caplog.text
+
+
+def test_one_column_for_two_roles_is_refused(tmp_path):
+    root = write_table(tmp_path / "t", sentiment_rows(20, 0), sentiment_rows(10, 1))
+    with pytest.raises(TextclfError, match=r"data.text_column and data.label_column both name the column 'label'"):
+        prepared(root, "data.text_column=label")
+
+
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path):
+    root = tmp_path / "t"
+    root.mkdir()
+    for name in ("train.csv", "test.csv"):
+        (root / name).write_text("text,label,text\n" + "".join(f"{t},{lab},other\n" for t, lab in sentiment_rows(20, 0)))
+    with pytest.raises(TextclfError, match=r"train.csv: the header names 'text' more than once"):
+        prepared(root)
+
+
+def test_a_key_twice_in_a_jsonl_object_is_refused(tmp_path):
+    root = tmp_path / "t"
+    root.mkdir()
+    rows = "".join(f'{{"text": "{t}", "label": "{lab}"}}\n' for t, lab in sentiment_rows(20, 0))
+    (root / "test.jsonl").write_text(rows)
+    (root / "train.jsonl").write_text(rows + '{"text": "a", "label": "pos", "label": "neg"}\n')
+    with pytest.raises(TextclfError, match=r"train.jsonl:21: the key\(s\) 'label' appear more than once"):
+        prepared(root, "data.train_file=train.jsonl", "data.test_file=test.jsonl")

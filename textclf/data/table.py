@@ -7,6 +7,7 @@ more memory than its examples and no pandas import is needed.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class Table(DataSource):
     def load(self) -> Splits:
         if is_class_folder(self.root):  # train/dev/test.txt + class.txt (see class_folder.py)
             return read_class_folder(self.root, self.encoding)
+        self.check_columns_differ()
         names = [self.train_file, self.test_file] + ([self.val_file] if self.val_file else [])
         for name in names:
             check_format(name)
@@ -72,6 +74,18 @@ class Table(DataSource):
             where = f"{self.val_fraction:g} of {self.train_file} held out (seed {self.seed})"
         description = f"table {Path(self.root).name}: train {self.train_file}, val {where}, test {self.test_file}"
         return Splits(train, val, test, label_names=None, description=description)
+
+    def check_columns_differ(self) -> None:
+        """One column cannot be two things: a text that is its own label would train a model that
+        copies its input, with perfect scores and no meaning."""
+        roles = {"data.text_column": self.text_column, "data.label_column": self.label_column}
+        if self.context_column:
+            roles["data.context_column"] = self.context_column
+        seen: dict[str, str] = {}
+        for key, column in roles.items():
+            if column in seen:
+                raise TextclfError(f"{seen[column]} and {key} both name the column {column!r}; each must name its own column.")
+            seen[column] = key
 
     def columns(self) -> list[str]:
         return [self.text_column, self.label_column] + ([self.context_column] if self.context_column else [])
@@ -145,6 +159,12 @@ def delimited_records(path: Path, table: Table, delimiter: str) -> Iterator[tupl
         error = missing_columns(path, table, header)
         if error:
             raise error
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:
+            raise TextclfError(
+                f"{path}: the header names {', '.join(map(repr, twice))} more than once, so which column holds the "
+                "data is ambiguous. Give every column its own name."
+            )
         for row in reader:
             if not row:
                 continue
@@ -172,7 +192,7 @@ def jsonl_records(path: Path, table: Table) -> Iterator[tuple[int, Record]]:
             continue
         seen = True
         try:
-            record = json.loads(line.lstrip("\ufeff") if number == 1 else line)
+            record = json.loads(line.lstrip("\ufeff") if number == 1 else line, object_pairs_hook=functools.partial(unique_keys, path, number))
         except json.JSONDecodeError as err:
             raise TextclfError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno}).") from None
         if not isinstance(record, dict):
@@ -188,6 +208,15 @@ def jsonl_records(path: Path, table: Table) -> Iterator[tuple[int, Record]]:
         raise TextclfError(
             f"{path}: the file is empty. Expected one JSON object per line with keys {', '.join(table.columns())}."
         )
+
+
+def unique_keys(path: Path, number: int, pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are all different (json keeps the last of a repeated key silently)."""
+    keys = [key for key, _ in pairs]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise TextclfError(f"{path}:{number}: the key(s) {', '.join(map(repr, twice))} appear more than once in one object; keep one of each.")
+    return dict(pairs)
 
 
 def cell_text(value: object, path: Path, number: int, column: str) -> str:
