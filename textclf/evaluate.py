@@ -31,12 +31,12 @@ log = logging.getLogger("textclf.evaluate")
 
 def encode_for_members(members: list[LoadedModel], examples, groups: list[str], split: str) -> list[EncodedSplit]:
     """The split encoded as each member reads it; members with the same encoding share one copy."""
+    keys = [repr(member.encoding.settings()) for member in members]
     encoded: dict[str, EncodedSplit] = {}
-    for member in members:
-        key = repr(member.encoding.settings())
+    for key, member in zip(keys, members):
         if key not in encoded:
             encoded[key] = member.encoding.encode(examples, split, groups=groups)
-    return [encoded[repr(member.encoding.settings())] for member in members]
+    return [encoded[key] for key in keys]
 
 
 def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
@@ -45,6 +45,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     positive_int(cfg.batch_size, "batch_size")  # checked before the (slow) model and data loading
     paths = checkpoint_paths(cfg.ckpt_path)
     members = load_members(paths, cfg.device)
+    written = [Path(out_dir) / name for name in REPORT_FILES]  # checked before the data is read
+    refuse_overwriting_inputs(written, [m.path for m in members], "Evaluate into another folder (hydra.run.dir=DIR).")
     train_cfg = members[0].config
     configs = [member.config for member in members]
     source = build_source(data_config(train_cfg, cfg.get("data")))
@@ -58,8 +60,6 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
         raise MissingDataError(f"{err} (With textclf.evaluate, write it +data.root=DIR.)") from None
     examples = splits.split(cfg.split)
     labels = members[0].labels
-    written = [Path(out_dir) / name for name in REPORT_FILES]
-    refuse_overwriting_inputs(written, [m.path for m in members], "Evaluate into another folder (hydra.run.dir=DIR).")
     groups = group_names(examples)
     splits_encoded = encode_for_members(members, examples, groups, cfg.split)
     encoded = splits_encoded[0]

@@ -101,7 +101,6 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None)
     """
     dist = dist or Distributed(False)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
     check_trainer_config(tc)
     if not dist.is_main:  # rank 0 owns the run folder; the others write to scratch ones

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -54,8 +54,7 @@ class Encoding:
 
     def settings(self) -> dict[str, Any]:
         """What a checkpoint stores beside the tokenizer, labels and groups (plain types only)."""
-        memory = None if self.memory is None else {"max_memories": self.memory.max_memories, "window": self.memory.window}
-        return {"max_tokens": self.max_tokens, "memory": memory, "stories": self.stories}
+        return settings(self.max_tokens, self.memory, self.stories)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], settings: dict[str, Any]) -> Encoding:
@@ -66,9 +65,14 @@ class Encoding:
             labels=list(checkpoint["labels"]),
             groups=list(checkpoint["groups"]),
             max_tokens=int(settings["max_tokens"]),
-            memory=None if memory is None else MemoryLayout(int(memory["max_memories"]), int(memory["window"])),
+            memory=None if memory is None else MemoryLayout(**memory),
             stories=bool(settings["stories"]),
         )
+
+
+def settings(max_tokens: int, memory: MemoryLayout | None, stories: bool) -> dict[str, Any]:
+    """`Encoding.settings` from its parts (also for checkpoints that predate the stored encoding)."""
+    return {"max_tokens": max_tokens, "memory": None if memory is None else asdict(memory), "stories": stories}
 
 
 def flat_sequence(context_ids: list[list[int]], text_ids: list[int], sep_id: int, max_tokens: int) -> list[int]:

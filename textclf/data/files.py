@@ -20,13 +20,16 @@ def shown(path: Path) -> str:
     return os.path.abspath(path)
 
 
-def folder_problem(folder: Path) -> str | None:
+def folder_problem(folder: Path, missing_ok: bool = False) -> str | None:
     """What keeps ``folder`` from being a readable data folder, in words, or None: never "does not
-    exist" for something that exists (a file, a link loop, a folder this user may not list)."""
+    exist" for something that exists (a file, a link loop, a folder this user may not list).
+    ``missing_ok``: a folder that does not exist is no problem (the caller makes it, or says more)."""
     try:
         os.stat(folder)
     except FileNotFoundError:
-        return "is a broken symbolic link" if folder.is_symlink() else "does not exist"
+        if folder.is_symlink():
+            return "is a broken symbolic link"
+        return None if missing_ok else "does not exist"
     except OSError as err:
         if err.errno == errno.ELOOP:
             return "is a loop of symbolic links"

@@ -42,8 +42,8 @@ class GeneratedBabi(Babi):
     def load(self) -> Splits:
         numbers = self.task_numbers()
         root = Path(self.root).expanduser()
-        problem = folder_problem(root)
-        if problem and problem != "does not exist":  # a missing folder is made; anything else is in the way
+        problem = folder_problem(root, missing_ok=True)  # a missing folder is made; anything else is in the way
+        if problem:
             raise TextclfError(
                 f"bAbI generator: data.root {shown(root)} {problem}, so the stories cannot be written there. "
                 "Point data.root=DIR at a folder (it is created if missing), or remove what is in the way."

@@ -38,8 +38,8 @@ class IMDB(DataSource):
 
     def load(self) -> Splits:
         root = Path(self.root).expanduser()
-        problem = folder_problem(root)
-        if problem and problem != "does not exist":  # a missing folder: the message below lists what it needs
+        problem = folder_problem(root, missing_ok=True)  # a missing folder: the message below lists what it needs
+        if problem:
             raise MissingDataError(
                 f"IMDB: data folder {shown(root)} {problem}. Point data.root=DIR at the aclImdb folder "
                 "(train/{pos,neg}/*.txt, test/{pos,neg}/*.txt), or add data.download=true to fetch it."

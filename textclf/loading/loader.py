@@ -19,6 +19,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from textclf.core.errors import TextclfError, first_line
 from textclf.data.encoding import Encoding, MemoryLayout
+from textclf.data.encoding import settings as encoding_settings
 from textclf.data.pipeline import build_source
 from textclf.loading.checkpoint import find_checkpoints, load_checkpoint, one_checkpoint
 from textclf.loading.device import resolve_device
@@ -71,8 +72,7 @@ def checkpoint_encoding(checkpoint: dict[str, Any], train_cfg: DictConfig) -> En
     if settings is None:
         source = build_source(train_cfg.data)  # reads no file: only the config's length settings
         memory = MemoryLayout(source.max_memories, source.memory_window) if reads_memory(train_cfg) else None
-        memory_settings = None if memory is None else {"max_memories": memory.max_memories, "window": memory.window}
-        settings = {"max_tokens": source.max_tokens, "memory": memory_settings, "stories": bool(checkpoint["groups"])}
+        settings = encoding_settings(source.max_tokens, memory, stories=bool(checkpoint["groups"]))
     return Encoding.from_checkpoint(checkpoint, settings)
 
 
