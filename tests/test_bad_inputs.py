@@ -363,7 +363,7 @@ def test_evaluation_label_training_never_saw_leaves_the_run_untouched(model_run,
 
 
 def test_evaluate_unknown_split(model_run, tmp_path):
-    with pytest.raises(TextclfError, match=r"split must be train, val or test, got 'dev'"):
+    with pytest.raises(TextclfError, match=r"split must be one of train, val, test, got 'dev'"):
         evaluate(eval_request(model_run / "best.pt", split="dev"), tmp_path)
 
 
@@ -472,7 +472,7 @@ def test_ten_thousand_sentence_story_is_capped(tmp_path):
     vocab = Vocab.fit(training_texts(examples[:1]))
     encoded_strings = []
     real_encode = vocab.encode_many
-    vocab.encode_many = lambda texts: encoded_strings.append(len(texts)) or real_encode(texts)
+    vocab.encode_many = lambda texts, max_tokens=None: encoded_strings.append(len(texts)) or real_encode(texts, max_tokens)
     labels = sorted({ex.label for ex in examples})
     encoded = encode_examples(examples, vocab, labels, [], max_tokens=64, memory=MemoryLayout(max_memories=50, window=6))
     assert encoded.memory.shape[:2] == (10, 50) and encoded.memory_lengths.tolist() == [50] * 10

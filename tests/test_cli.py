@@ -136,6 +136,7 @@ def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path):
         (["model=nope"], "Could not find 'model/nope'"),
         (["data=sst2", "data.root=missing_folder"], "SST.*missing_folder.*does not exist.*stsa.binary.train"),
         (["trainer.batch_size=0"], "trainer.batch_size must be a positive integer"),
+        (["trainer.grad_clip=-1", "optimizer.lr=abc"], r"2 settings are wrong:\n  trainer.grad_clip must be a number > 0 or null, got -1\n  optimizer.lr must be"),
         (["trainer.max_epoch=3"], "max_epoch"),
     ],
 )

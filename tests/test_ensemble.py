@@ -79,7 +79,7 @@ def test_runs_on_other_labels_or_vocabulary_are_refused(babi_dir, two_seeds, tmp
     other_vocab = trained_run(babi_dir, tmp_path / "upper", "tokenizer.lowercase=false")
     with pytest.raises(TextclfError, match="vocabularies differ"):
         evaluate_paths([two_seeds[0], other_vocab], tmp_path / "b")
-    with pytest.raises(TextclfError, match="names no checkpoint"):
+    with pytest.raises(TextclfError, match=r"ckpt_path must be null, a checkpoint file or run folder, or a list of them, got \[\]"):
         evaluate_paths([], tmp_path / "c")
     assert not (tmp_path / "a" / "results.json").exists()
 

@@ -131,7 +131,7 @@ def test_export_gives_the_checkpoint_logits(checkpoint, fmt, tmp_path):
 
 
 def test_unknown_format_and_missing_checkpoint(tmp_path):
-    with pytest.raises(TextclfError, match="format must be torchscript or onnx, got 'tflite'"):
+    with pytest.raises(TextclfError, match="format must be one of torchscript, onnx, got 'tflite'"):
         export(export_cfg(tmp_path / "best.pt", tmp_path / "out", "tflite"), tmp_path)
     with pytest.raises(TextclfError, match="does not exist"):
         export(export_cfg(tmp_path / "best.pt", tmp_path / "out", "torchscript"), tmp_path)

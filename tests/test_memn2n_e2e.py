@@ -74,3 +74,14 @@ def test_attention_to_the_empty_slots_is_shown_as_its_own_row(tmp_path):
 
     # one more row in the figure: a taller image
     assert matplotlib.image.imread(tmp_path / "with_empty.png").shape[0] > matplotlib.image.imread(tmp_path / "plain.png").shape[0]
+
+
+def test_explain_refuses_to_overwrite_its_inputs(memn2n_run, tmp_path):
+    _, run_dir = memn2n_run
+    ckpt = tmp_path / "attention.txt"  # a checkpoint under the name of explain's summary file
+    ckpt.write_bytes((run_dir / "best.pt").read_bytes())
+    before = ckpt.read_bytes()
+    cfg = OmegaConf.create({"ckpt_path": str(ckpt), "split": "test", "indices": [0], "group": None, "count": 1, "device": "cpu"})
+    with pytest.raises(TextclfError, match=r"attention.txt, which this command reads.*hydra.run.dir=DIR\)\. Nothing was written"):
+        explain(cfg, tmp_path)
+    assert ckpt.read_bytes() == before and not (tmp_path / "example_0.png").exists()

@@ -148,9 +148,9 @@ def test_memn2n_linear_start_carries_over_a_resume(babi_dir, tmp_path, cap):
 
 
 def test_an_early_stopped_run_can_be_extended_with_more_patience(table_dir, tmp_path):
-    stopped = train(tiny(table_dir, "optimizer.lr=0.0", "trainer.max_epochs=10", "trainer.patience=1"), tmp_path / "a")
-    assert stopped["epochs"] == 2  # lr 0: nothing improves after epoch 1
-    more = train(tiny(table_dir, "trainer.max_epochs=4", "optimizer.lr=0.0", f"ckpt_path={tmp_path / 'a' / 'last.pt'}"), tmp_path / "b")
+    stopped = train(tiny(table_dir, "optimizer.lr=1e-30", "trainer.max_epochs=10", "trainer.patience=1"), tmp_path / "a")
+    assert stopped["epochs"] == 2  # lr 1e-30 (too small to move a float32 weight): nothing improves after epoch 1
+    more = train(tiny(table_dir, "trainer.max_epochs=4", "optimizer.lr=1e-30", f"ckpt_path={tmp_path / 'a' / 'last.pt'}"), tmp_path / "b")
     assert more["epochs"] == 4  # patience is now null (tiny's default): the early stop no longer holds
 
 

@@ -38,8 +38,8 @@ def test_model_learns_the_toy_task(table_dir, tmp_path):
 
 
 def test_early_stopping_and_best_checkpoint(table_dir, tmp_path):
-    # lr=0: nothing ever improves after epoch 1, so patience 2 stops after epoch 3.
-    results = train(tiny(table_dir, "optimizer.lr=0.0", "trainer.max_epochs=10", "trainer.patience=2"), tmp_path)
+    # lr=1e-30: below float32 resolution, so nothing ever improves after epoch 1, so patience 2 stops after epoch 3.
+    results = train(tiny(table_dir, "optimizer.lr=1e-30", "trainer.max_epochs=10", "trainer.patience=2"), tmp_path)
     assert results["epochs"] == 3 and results["best_epoch"] == 1
     assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 1
     last = load_checkpoint(tmp_path / "last.pt")
@@ -122,10 +122,10 @@ def test_a_restart_is_the_run_of_its_seed(table_dir, tmp_path):
 def test_linear_start_ends_when_validation_loss_stops_falling(babi_dir, tmp_path):
     cfg = compose_train([
         "model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=8",
-        "optimizer.lr=0.0", "model.linear_start_patience=2", "trainer.max_epochs=4", "trainer.patience=null",
+        "optimizer.lr=1e-30", "model.linear_start_patience=2", "trainer.max_epochs=4", "trainer.patience=null",
         "trainer.progress=false", "trainer.tensorboard=false",
     ])
-    train(cfg, tmp_path)  # lr 0: the loss never falls after epoch 1, so LS ends after epoch 3
+    train(cfg, tmp_path)  # lr 1e-30: the loss never falls after epoch 1, so LS ends after epoch 3
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     assert list(metrics["linear_start"]) == [1, 1, 1, 0]
     assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 4  # best.pt only from the softmax phase

@@ -18,7 +18,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from textclf.core.errors import MissingDataError, TextclfError, exit_on_user_error, hint_misspelt_keys, positive_int
+from textclf.core.config_rules import check_config
+from textclf.core.errors import MissingDataError, exit_on_user_error, hint_misspelt_keys
 from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.batching import EncodedSplit
 from textclf.data.pipeline import build_source, group_names, load_source
@@ -40,9 +41,7 @@ def encode_for_members(members: list[LoadedModel], examples, groups: list[str], 
 
 
 def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
-    if cfg.split not in ("train", "val", "test"):
-        raise TextclfError(f"split must be train, val or test, got {cfg.split!r}.")
-    positive_int(cfg.batch_size, "batch_size")  # checked before the (slow) model and data loading
+    check_config(cfg)  # before the (slow) model and data loading
     paths = checkpoint_paths(cfg.ckpt_path)
     members = load_members(paths, cfg.device)
     written = [Path(out_dir) / name for name in REPORT_FILES]  # checked before the data is read

@@ -17,7 +17,10 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from textclf.core.atomic import atomic_write
+from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, exit_on_user_error, hint_misspelt_keys
+from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.data.pipeline import build_source, load_source
@@ -88,11 +91,22 @@ def attention_plot(ex: Example, attention: np.ndarray, title: str, path: Path, e
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
     plt.close(fig)
 
 
+def data_files(root: str) -> list[Path]:
+    """The files a dataset's folder holds (what the reader may read), for the output guard."""
+    folder = Path(root).expanduser()
+    return [path for path in folder.iterdir() if path.is_file()] if folder.is_dir() else []
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
 def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
+    check_config(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     loaded = load_model(cfg.ckpt_path, cfg.device)
@@ -105,6 +119,8 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
     source = build_source(data_config(train_cfg, cfg.get("data")))
     examples = load_source(source).split(cfg.split)
     chosen = choose(examples, cfg.indices, cfg.group, cfg.count)
+    outputs = [out / "attention.txt"] + [out / f"example_{i}.{ext}" for i in chosen for ext in ("txt", "png")]
+    refuse_overwriting_inputs(outputs, [loaded.path, *data_files(source.root)], "Explain into another folder (hydra.run.dir=DIR).")
     picked = [examples[i] for i in chosen]
     labels = loaded.labels
     encoded = loaded.encoding.encode(picked, cfg.split, groups=[])
@@ -124,11 +140,11 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
         predicted = labels[int(probs[row].argmax())]
         text = attention_text(ex, p, ex.label, predicted, float(probs[row].max()), empty)
         texts.append(f"## {cfg.split} example {index} ({ex.group or 'no group'})\n{text}\n")
-        (out / f"example_{index}.txt").write_text(text + "\n")
+        write_text(out / f"example_{index}.txt", text + "\n")
         title = f"{ex.text}  gold: {ex.label}  predicted: {predicted}"
         attention_plot(ex, p, title, out / f"example_{index}.png", empty)
         written.append(out / f"example_{index}.png")
-    (out / "attention.txt").write_text("\n".join(texts))
+    write_text(out / "attention.txt", "\n".join(texts))
     print("\n".join(texts))
     log.info("attention plots for %d examples in %s", len(written), out)
     return written

@@ -32,6 +32,7 @@ from omegaconf import DictConfig
 
 from textclf import __version__
 from textclf.core.atomic import atomic_write
+from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, exit_on_user_error
 from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.vocab import PAD_ID, SEP_ID, UNK_ID
@@ -244,9 +245,8 @@ def to_json(value: Any) -> bytes:
 
 def export(cfg: DictConfig, run_dir: str | Path) -> Path:
     """Export cfg.ckpt_path as cfg.format into cfg.out_dir (or run_dir); returns the folder."""
+    check_config(cfg)
     fmt = cfg.format
-    if fmt not in MODEL_FILES:
-        raise TextclfError(f"format must be torchscript or onnx, got {fmt!r}. Pass format=torchscript (model.pt) or format=onnx (model.onnx).")
     out_dir = Path(cfg.out_dir).expanduser() if cfg.get("out_dir") else Path(run_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise TextclfError(f"out_dir {out_dir} is a file; pass out_dir=DIR, a folder (created if missing).")

@@ -24,11 +24,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from textclf.core.atomic import atomic_write
-from textclf.core.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys, positive_int
+from textclf.core.config_rules import check_config
+from textclf.core.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys
 from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
-from textclf.data.files import undecodable_at
+from textclf.data.files import undecodable_at, unreadable
 from textclf.loading.inference import predict_proba
 from textclf.loading.loader import load_model
 
@@ -73,8 +74,20 @@ def open_input(name: str) -> Iterator[TextIO]:
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise TextclfError(f"input file {path} {what}. Pass input=FILE (one text per line) or input=- for stdin.")
-    with open(path, encoding="utf-8", errors="strict") as fh:
-        yield fh
+    try:
+        fh = open(path, encoding="utf-8", errors="strict")
+    except OSError as err:  # opening it; read_checked names failures while reading
+        raise unreadable(path, err) from None
+    with fh:  # an OSError of the caller's (writing the output) passes through as it is
+        yield read_checked(fh, path)
+
+
+def read_checked(lines: TextIO, path: Path) -> Iterator[str]:
+    """The file's lines, a read that fails (EIO halfway through) named like a file that cannot be opened."""
+    try:
+        yield from lines
+    except OSError as err:
+        raise unreadable(path, err) from None
 
 
 def output_path(name: str | None, run_dir: Path) -> Path:
@@ -117,14 +130,13 @@ def batched(items: Iterator[Example], size: int) -> Iterator[list[Example]]:
 
 def predict(cfg: DictConfig, run_dir: str | Path) -> int:
     """Stream predictions for cfg.input into cfg.output; returns how many were written."""
-    positive_int(cfg.top_k, "top_k")
-    positive_int(cfg.batch_size, "batch_size")
+    check_config(cfg)
     loaded = load_model(cfg.ckpt_path, cfg.device)
     model, encoding, labels = loaded.model, loaded.encoding, loaded.labels
     stories = encoding.stories
     top_k = min(cfg.top_k, len(labels))
 
-    def write_predictions(lines: TextIO, out: TextIO) -> int:
+    def write_predictions(lines: Iterable[str], out: TextIO) -> int:
         written = 0
         examples = story_examples(lines, cfg.input) if stories else text_examples(lines)
         for chunk in batched(examples, cfg.batch_size):

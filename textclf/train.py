@@ -24,7 +24,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from textclf import __version__
-from textclf.core.errors import TextclfError, debug_requested, exit_on_user_error, positive_int
+from textclf.core.config_rules import check_config
+from textclf.core.errors import TextclfError, debug_requested, exit_on_user_error
 from textclf.core.guards import RunFolder
 from textclf.data.pipeline import PreparedData, build_source, prepare
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
@@ -33,31 +34,13 @@ from textclf.models.build import reads_memory
 from textclf.reporting.report import write_json, write_report
 from textclf.reporting.summary import run_summary
 from textclf.training.distributed import Distributed
-from textclf.training.grad_clip import SCOPES as CLIP_SCOPES
 from textclf.training.loop import append_csv, evaluate_split, train_one_epoch
-from textclf.training.precision import PRECISIONS
 from textclf.training.resume import capture_state, restore_state, resume_checkpoint
 from textclf.training.setup import Training, data_parallel, setup_training, training_batches
 from textclf.training.signals import Interrupted, stop_on_signals
 from textclf.training.stopping import EarlyStopping
 
 log = logging.getLogger("textclf.train")
-
-
-def check_trainer_config(tc: DictConfig) -> None:
-    """Reject values that would only fail later, or silently do nothing."""
-    for key in ("batch_size", "eval_batch_size", "max_epochs", "restarts"):
-        positive_int(tc[key], f"trainer.{key}")
-    if tc.patience is not None and tc.patience < 1:
-        raise TextclfError(f"trainer.patience must be >= 1 or null (no early stopping), got {tc.patience}.")
-    if str(tc.get("precision", "32")) not in PRECISIONS:
-        raise TextclfError(f"trainer.precision must be 32, bf16 or 16, got {tc.precision!r}.")
-    if tc.get("grad_clip_scope", "global") not in CLIP_SCOPES:
-        raise TextclfError(f"trainer.grad_clip_scope must be one of {', '.join(CLIP_SCOPES)}, got {tc.grad_clip_scope!r}.")
-    if tc.loss_reduction not in ("mean", "sum"):
-        raise TextclfError(f"trainer.loss_reduction must be mean or sum, got {tc.loss_reduction!r}.")
-    if not tc.monitor.startswith("val_"):
-        raise TextclfError(f"trainer.monitor must be a validation metric (val_acc, val_loss, val_macro_f1), got {tc.monitor}.")
 
 
 def stored_config(cfg: DictConfig) -> str:
@@ -102,7 +85,7 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None)
     dist = dist or Distributed(False)
     run_dir = Path(run_dir)
     tc = cfg.trainer
-    check_trainer_config(tc)
+    check_config(cfg)
     if not dist.is_main:  # rank 0 owns the run folder; the others write to scratch ones
         return train_in(cfg, run_dir, dist)
     continuing = bool(tc.get("resume")) or bool(cfg.get("ckpt_path"))

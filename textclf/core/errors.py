@@ -44,14 +44,6 @@ def positive_int(value: object, key: str) -> int:
     return value
 
 
-def positive_number(value: object, key: str, zero_ok: bool = False) -> float:
-    """``value`` as a float if it is a number > 0 (>= 0 with ``zero_ok``), else a message naming
-    the setting ``key``. NaN fails both comparisons and is refused too."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 or (zero_ok and value == 0)):
-        raise TextclfError(f"{key} must be a number {'>=' if zero_ok else '>'} 0, got {value!r}.")
-    return float(value)
-
-
 def debug_requested() -> bool:
     """True when the user asked for full tracebacks (HYDRA_FULL_ERROR=1 or TEXTCLF_DEBUG=1)."""
     return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("TEXTCLF_DEBUG") == "1"

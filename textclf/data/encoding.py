@@ -151,7 +151,7 @@ def encode_examples(
     if labelled:
         check_known_labels(examples, labels, split_name)
     label_index = {label: i for i, label in enumerate(labels)}
-    text_ids = vocab.encode_many([ex.text for ex in examples])
+    text_ids = vocab.encode_many([ex.text for ex in examples], max_tokens)  # all that flat and memory encoders read of it
     contexts = [recent_context(ex.context, max_tokens, memory) for ex in examples]
     sentence_ids = iter(vocab.encode_many([sentence for context in contexts for sentence in context]))
     rows, memory_rows, queries = [], [], []

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from textclf.core.errors import MissingDataError, TextclfError
+from textclf.core.errors import MissingDataError, TextclfError, first_line
 
 T = TypeVar("T")
 
@@ -64,8 +64,27 @@ def require_files(dataset: str, root: str | Path, names: Sequence[str], hint: st
     return paths
 
 
+def unreadable(path: Path, err: OSError) -> TextclfError:
+    """The message for a file that exists but cannot be read: what the system said, and what to do.
+
+    Opening and reading are both covered: a failing disk or network share can answer the first
+    blocks and fail on a later one (EIO), so a file can break off after thousands of good lines."""
+    if isinstance(err, PermissionError):
+        fix = "Give this user read access to it (chmod u+r), or copy the data where it can be read and point data.root=DIR there."
+        what = "permission denied"
+    elif err.errno == errno.EIO:
+        fix = "The disk or network share that holds it failed; copy the file again from a good source and point data.root=DIR at the copy."
+        what = "input/output error"
+    elif isinstance(err, IsADirectoryError):
+        fix, what = "Put the file itself at this path.", "it is a folder, not a file"
+    else:
+        fix, what = "Check the file and the disk it is on.", err.strerror or first_line(err)
+    return TextclfError(f"{shown(path)}: cannot be read ({what}). {fix}")
+
+
 def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, line without its newline), naming the file on a decoding error."""
+    """Yield (1-based line number, line without its newline), naming the file on a decoding or
+    reading error."""
     try:
         with open(path, encoding=encoding, newline="") as fh:
             for number, line in enumerate(fh, start=1):
@@ -76,6 +95,8 @@ def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]
             f"Convert the file to {encoding}, or set the reader's encoding to the file's real one "
             f"(for example latin-1)."
         ) from None
+    except OSError as err:
+        raise unreadable(path, err) from None
 
 
 def undecodable_at(path: Path, encoding: str, err: UnicodeDecodeError) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from textclf.core.errors import MissingDataError, TextclfError
 from textclf.data.example import DataSource, Example, Splits
-from textclf.data.files import folder_problem, hold_out, shown, undecodable_at
+from textclf.data.files import folder_problem, hold_out, shown, undecodable_at, unreadable
 
 LABELS = {"neg": "negative", "pos": "positive"}
 
@@ -28,6 +28,8 @@ def read_reviews(folder: Path) -> list[Example]:
                 raise TextclfError(
                     f"{path}: not valid UTF-8 text ({undecodable_at(path, 'utf-8', err)}). Convert the review to UTF-8."
                 ) from None
+            except OSError as err:
+                raise unreadable(path, err) from None
             examples.append(Example(text=text.replace("<br />", " ").strip(), label=label))
     return examples
 

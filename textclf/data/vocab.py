@@ -23,6 +23,28 @@ PAD_ID, UNK_ID, SEP_ID = 0, 1, 2
 # Words keep inner apostrophes ("don't") and clitics stay whole ("n't", "'s" in PTB-tokenized SST);
 # every other punctuation mark is its own token, so "kitchen." becomes "kitchen" ".".
 _WORD_PATTERN = r"'?\w+(?:'\w+)*|[^\w\s]"
+# Texts longer than this many characters per token kept are cut before they are tokenized (`head`).
+CHARS_PER_TOKEN = 16
+
+
+def head(tokenizer: Tokenizer, text: str, max_tokens: int) -> str:
+    """The start of ``text`` that holds its first ``max_tokens`` tokens whole, found without
+    tokenizing all of it: a 10 MB single-line text would otherwise become millions of tokens (over
+    a gigabyte) only for all but the first few hundred to be dropped.
+
+    Tries a prefix of ``max_tokens * CHARS_PER_TOKEN`` characters, growing it fourfold until it
+    holds more than ``max_tokens`` tokens. Only a prefix's last token can differ from the whole
+    text's (a word cut in two, a mark whose neighbour is gone; normalizing is per character), so
+    with more than ``max_tokens`` of them the first ``max_tokens`` are the text's own.
+    """
+    size = max_tokens * CHARS_PER_TOKEN
+    while size < len(text):
+        prefix = text[:size]
+        normalized = tokenizer.normalizer.normalize_str(prefix) if tokenizer.normalizer else prefix
+        if len(tokenizer.pre_tokenizer.pre_tokenize_str(normalized)) > max_tokens:
+            return prefix
+        size *= 4
+    return text
 
 
 class Vocab:
@@ -46,6 +68,7 @@ class Vocab:
         max_size: int | None = None,
         cjk_chars: bool = False,
         drop_punctuation: bool = False,
+        max_tokens: int | None = None,
     ) -> Vocab:
         """Learn the vocabulary from ``texts``: words seen at least ``min_freq`` times, at most
         ``max_size`` of them (most frequent first), plus the special tokens.
@@ -57,6 +80,10 @@ class Vocab:
 
         ``drop_punctuation``: tokens made only of punctuation are removed (as bAbI implementations
         do: a sentence's final "." would otherwise take a position in MemN2N's position encoding).
+
+        ``max_tokens``: a long text is learnt from its `head` only (its first ``max_tokens`` tokens,
+        what models read of a single text, and at most a few thousand characters more), so a huge
+        one is never tokenized whole.
         """
         if min_freq < 1:
             raise TextclfError(f"tokenizer.min_freq must be >= 1, got {min_freq}.")
@@ -75,6 +102,8 @@ class Vocab:
         trainer = trainers.WordLevelTrainer(
             vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False
         )
+        if max_tokens is not None:
+            texts = [head(tokenizer, text, max_tokens) for text in texts]  # a list: the tokenizer is busy while it trains
         tokenizer.train_from_iterator(texts, trainer=trainer)
         return cls(tokenizer)
 
@@ -108,13 +137,16 @@ class Vocab:
         ids = [self.tokenizer.token_to_id(ANSWER_PREFIX + label) for label in labels]
         return [[own] if own is not None else word_ids for own, word_ids in zip(ids, words)]
 
-    def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids for each text. bAbI repeats the same sentences thousands of times, so each
-        distinct string is encoded once (in parallel by the Rust tokenizer) and looked up after."""
+    def encode_many(self, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
+        """Token ids for each text (its first ``max_tokens`` only, if given). bAbI repeats the same
+        sentences thousands of times, so each distinct string is encoded once (in parallel by the
+        Rust tokenizer) and looked up after."""
+        if max_tokens is not None:
+            texts = [head(self.tokenizer, text, max_tokens) for text in texts]
         distinct = list(dict.fromkeys(texts))
         # encode_batch_fast (tokenizers >= 0.20) skips the character offsets we never read: same ids,
         # ~30 % faster, which is most of end-to-end prediction's encoding time.
         encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
         encodings = encode(distinct, add_special_tokens=False)
-        ids_of = {text: enc.ids for text, enc in zip(distinct, encodings)}
+        ids_of = {text: enc.ids[:max_tokens] for text, enc in zip(distinct, encodings)}
         return [ids_of[text] for text in texts]

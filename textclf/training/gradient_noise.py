@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from textclf.core.errors import positive_number
-
 
 class GradientNoise:
     def __init__(self, eta: float, seed: int, gamma: float = 0.55) -> None:
-        self.eta = positive_number(eta, "trainer.grad_noise", zero_ok=True)
+        self.eta = float(eta)  # >= 0, checked on entry (core/config_rules.py)
         self.gamma, self.seed = gamma, seed
 
     def __bool__(self) -> bool:

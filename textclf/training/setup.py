@@ -16,7 +16,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclf.core.errors import TextclfError, positive_int
+from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import PreparedData
 from textclf.data.vectors import load_pretrained
@@ -88,7 +88,7 @@ def training_batches(cfg: DictConfig, data: PreparedData, training: Training, de
     tc = cfg.trainer
     batches = BatchIterator(
         data.encoded["train"], tc.batch_size, shuffle=True, seed=training.seed, device=device,
-        pool_batches=positive_int(tc.get("pool_batches", 50), "trainer.pool_batches"),
+        pool_batches=tc.get("pool_batches", 50),
         rank=dist.rank, world_size=dist.world_size,
     )
     batches.epoch = start_epoch

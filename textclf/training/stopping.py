@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from textclf.core.errors import TextclfError, positive_number
+from textclf.core.errors import TextclfError
 
 log = logging.getLogger("textclf.train")
 
@@ -69,7 +69,7 @@ class LinearStart:
     def __init__(self, cfg: DictConfig, model: torch.nn.Module) -> None:
         self.encoder = model.encoder
         self.on = bool(cfg.model.get("linear_start", False)) and hasattr(self.encoder, "linear_start")
-        self.lr_scale = positive_number(cfg.model.get("linear_start_lr_scale", 1.0), "model.linear_start_lr_scale")
+        self.lr_scale = float(cfg.model.get("linear_start_lr_scale", 1.0))  # > 0, checked on entry
         self.patience = int(cfg.model.get("linear_start_patience", 1))
         self.max_epochs = cfg.model.get("linear_start_max_epochs")  # None: no cap
         self.best_loss, self.bad_epochs = math.inf, 0
