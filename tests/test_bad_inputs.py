@@ -37,10 +37,10 @@ from textclf.data.table import Table
 from textclf.data.vectors import read_vectors
 from textclf.data.vocab import Vocab
 from textclf.evaluate import evaluate
+from textclf.fit import train
 from textclf.loading.checkpoint import find_checkpoints, load_checkpoint, save_checkpoint
 from textclf.loading.loader import load_model
 from textclf.predict import predict
-from textclf.train import train
 
 from conftest import compose_train, sentiment_rows
 from test_readers import babi_lines, write

@@ -10,7 +10,7 @@ import pytest
 from textclf.core.errors import TextclfError
 from textclf.data.table import Table
 from textclf.data.vocab import Vocab
-from textclf.train import train
+from textclf.fit import train
 
 from conftest import compose_train
 

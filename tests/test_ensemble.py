@@ -13,9 +13,9 @@ from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import build_source, group_names, load_source
 from textclf.evaluate import evaluate
+from textclf.fit import train
 from textclf.loading.inference import predict_proba
 from textclf.loading.loader import load_model
-from textclf.train import train
 
 from conftest import compose_train
 

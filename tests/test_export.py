@@ -17,8 +17,8 @@ from textclf.core.errors import TextclfError
 from textclf.data.batching import Batch
 from textclf.data.example import Example
 from textclf.export import TRACE_SIZES, export
+from textclf.fit import train
 from textclf.loading.loader import load_model
-from textclf.train import train
 
 from conftest import compose_train, small_model
 

@@ -10,7 +10,7 @@ import torch
 
 from textclf.core.config_rules import config_problems
 from textclf.core.errors import TextclfError
-from textclf.train import train
+from textclf.fit import train
 from textclf.training.gradient_noise import GradientNoise
 
 from conftest import compose_train

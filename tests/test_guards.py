@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 from textclf.core.errors import TextclfError
 from textclf.core.guards import RUN_PID, RunFolder
 from textclf.export import export
+from textclf.fit import train
 from textclf.predict import predict
-from textclf.train import train
 
 from conftest import compose_train
 

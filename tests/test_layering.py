@@ -9,7 +9,7 @@ from pathlib import Path
 import textclf
 
 PACKAGE = Path(textclf.__file__).parent
-COMMANDS = {"textclf.train", "textclf.evaluate", "textclf.predict", "textclf.explain", "textclf.export", "textclf.serve"}
+COMMANDS = {"textclf.fit", "textclf.evaluate", "textclf.predict", "textclf.explain", "textclf.export", "textclf.serve"}
 LAYERS = ("core", "data", "models", "loading", "training", "reporting")
 
 

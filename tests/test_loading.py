@@ -9,10 +9,10 @@ import torch
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.data.pipeline import build_source, load_source
+from textclf.fit import train
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 from textclf.loading.inference import predict_proba
 from textclf.loading.loader import load_model
-from textclf.train import train
 
 from conftest import compose_train
 

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from textclf.core.errors import TextclfError
 from textclf.data.example import Example
 from textclf.explain import attention_plot, attention_text, explain
-from textclf.train import train
+from textclf.fit import train
 
 from conftest import compose_train
 

@@ -10,8 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from textclf.core.errors import TextclfError
+from textclf.fit import train
 from textclf.predict import predict
-from textclf.train import train
 
 from conftest import compose_train
 

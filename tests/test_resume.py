@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from textclf.core.errors import TextclfError
+from textclf.fit import train
 from textclf.loading.checkpoint import load_checkpoint
-from textclf.train import train
 
 from conftest import compose_train
 

@@ -11,7 +11,7 @@ import torch
 from textclf.core.errors import TextclfError
 from textclf.data.vectors import read_vectors
 from textclf.data.vocab import Vocab
-from textclf.train import train
+from textclf.fit import train
 
 from conftest import compose_train
 

@@ -1,4 +1,4 @@
-"""`python -m textclf [overrides]`: train (textclf/train.py does the work).
+"""`python -m textclf [overrides]`: train (textclf/fit.py does the work).
 
 Only Hydra is imported here: torch, scikit-learn and the rest load when a run starts, so
 `python -m textclf --help` and config errors answer in a fraction of a second.
@@ -19,7 +19,7 @@ from textclf.core.errors import hint_misspelt_keys  # light: no torch
 @hint_misspelt_keys("train")
 @hydra.main(config_path="pkg://textclf.conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    from textclf.train import run
+    from textclf.fit import run
 
     return run(cfg)
 

@@ -1,5 +1,9 @@
 """Training: `python -m textclf [overrides]` (entry point in textclf/__main__.py).
 
+The train command lives in `fit.py`, not `train.py`, so that `textclf.train` can be the
+notebook function (`textclf.train(["model=rcnn", ...])`) without a submodule of that name
+replacing it on import.
+
 A plain loop you can read top to bottom (nanoGPT style): prepare the data (`train`), then for
 each seed `fit`: set up the model and its optimizer (training/setup.py) or resume them
 (training/resume.py), `run_epochs` (train, validate, checkpoint, maybe stop early), and
