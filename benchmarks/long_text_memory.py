@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,18 +40,25 @@ def write_table(folder: Path, long_text: str | None, rng: random.Random) -> None
             writer.writerows(rows)
 
 
+# Runs the training in a fresh wrapper process per measurement, so each peak is that run's own
+# (ru_maxrss of RUSAGE_CHILDREN is the largest child a process ever had).
+WRAPPER = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+if done.returncode:
+    sys.exit(done.stderr[-3000:])
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
 def peak_rss_mb(root: Path, model: str, run_dir: Path) -> float:
-    """Peak RSS of one training subprocess (the children's ru_maxrss grows to the largest child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(
-        [sys.executable, "-m", "textclf", f"model={model}", "data=table", f"data.root={root}", "trainer.max_epochs=1",
-         "trainer.progress=false", "trainer.tensorboard=false", "trainer.num_threads=1", f"hydra.run.dir={run_dir}"],
-        check=True, capture_output=True,
-    )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if after <= before and before > 0:
-        raise SystemExit("the second run peaked lower than the first; run each size in its own process to compare")
-    return after / 1024
+    """Peak resident memory of one training run on the table in ``root``, in MB."""
+    command = [sys.executable, "-m", "textclf", f"model={model}", "data=table", f"data.root={root}", "trainer.max_epochs=1",
+               "trainer.progress=false", "trainer.tensorboard=false", "trainer.num_threads=1", f"hydra.run.dir={run_dir}"]
+    done = subprocess.run([sys.executable, "-c", WRAPPER, *command], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the training run failed:\n{done.stderr}")
+    return int(done.stdout.split()[-1]) / 1024
 
 
 def main() -> None:
@@ -67,7 +73,7 @@ def main() -> None:
         write_table(tmp / "short", None, rng)
         write_table(tmp / "long", long_text, rng)
         short = peak_rss_mb(tmp / "short", args.model, tmp / "run_short")
-        long = peak_rss_mb(tmp / "long", args.model, tmp / "run_long")  # larger, so ru_maxrss moves to it
+        long = peak_rss_mb(tmp / "long", args.model, tmp / "run_long")
     print(f"model {args.model}: peak RSS {short:.0f} MB without the long text, {long:.0f} MB with one {args.mb:g} MB text: +{long - short:.0f} MB")
 
 
