@@ -71,7 +71,7 @@ def test_every_shipped_config_passes_its_rules():
     ("optimizer.lr=nan", "optimizer.lr must be a number > 0, got nan"),
     ("optimizer.lr=inf", "optimizer.lr must be a number > 0, got inf"),
     ("optimizer.weight_decay=-1e-4", "optimizer.weight_decay must be a number >= 0, got -0.0001"),
-    ("seed=-1", "seed must be a whole number >= 0 and <= 4.29497e+09, got -1"),
+    ("seed=-1", "seed must be a whole number >= 0 and <= 4294967295, got -1"),
     ("seed=1.5", "seed must be a whole number"),
     ("embedding.dim=0", "embedding.dim must be a positive integer, got 0"),
     ("embedding.dropout=1", "embedding.dropout must be a number >= 0 and < 1, got 1"),

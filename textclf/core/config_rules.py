@@ -64,9 +64,9 @@ class Number(Rule):
             return "a positive integer" + (" or null" if self.null else "")
         parts = ["a whole number" if self.whole else "a number"]
         if self.low is not None:
-            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+            parts.append(f"{'>' if self.low_open else '>='} {bound(self.low)}")
         if self.high is not None:
-            parts.append(f"{'and ' if self.low is not None else ''}{'<' if self.high_open else '<='} {self.high:g}")
+            parts.append(f"{'and ' if self.low is not None else ''}{'<' if self.high_open else '<='} {bound(self.high)}")
         return " ".join(parts) + (" or null" if self.null else "")
 
     def accepts(self, value: Any) -> bool:
@@ -77,6 +77,11 @@ class Number(Rule):
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             return False
         return self.high is None or not (value > self.high or (self.high_open and value == self.high))
+
+
+def bound(value: float) -> str:
+    """A range end as people write it: 4294967295 rather than 4.29497e+09, 0.5 rather than 0.500000."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def whole(low: int | None = None, high: int | None = None, null: bool = False) -> Number:
