@@ -1,4 +1,4 @@
-"""Pretrained vectors: the three file formats, dimension checks, coverage, freezing."""
+"""Pretrained vectors: the file formats (text, .npz, a bare .npy with its words), dimension checks, coverage, freezing."""
 
 from __future__ import annotations
 
@@ -80,3 +80,55 @@ def test_pretrained_without_path_is_explained(tmp_path, table_dir):
     cfg = compose_train(["data=table", f"data.root={table_dir}", "embedding=pretrained", "trainer.progress=false"])
     with pytest.raises(TextclfError, match="embedding.path=FILE"):
         train(cfg, tmp_path)
+
+
+def bare_matrix(tmp_path, words):
+    """A .npy of one row per word, row i filled with i + 1, as GloVe's numpy distributions ship."""
+    np.save(tmp_path / "emb.npy", np.repeat(np.arange(1, len(words) + 1, dtype=np.float32)[:, None], 2, axis=1))
+    return tmp_path / "emb.npy"
+
+
+@pytest.mark.parametrize("kind", ["txt", "npy", "parquet"])
+def test_a_bare_npy_matrix_reads_its_words_from_a_second_file(tmp_path, vocab, kind):
+    words = ["the", "unrelated", "Good", "plot"]
+    matrix = bare_matrix(tmp_path, words)
+    if kind == "txt":
+        (tmp_path / "words.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    elif kind == "npy":
+        np.save(tmp_path / "words.npy", np.array(words))
+    else:
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"index": words}), tmp_path / "words.parquet")
+    vectors, found = read_vectors(matrix, vocab, 2, tmp_path / f"words.{kind}")
+    assert vectors[row(vocab, "the")].tolist() == [1, 1] and vectors[row(vocab, "good")].tolist() == [3, 3]
+    assert vectors[row(vocab, "plot")].tolist() == [4, 4] and int(found.sum()) == 3
+
+
+def test_a_bare_npy_matrix_without_its_words_or_with_the_wrong_ones_is_refused(tmp_path, vocab):
+    matrix = bare_matrix(tmp_path, ["the", "a"])
+    with pytest.raises(TextclfError, match="bare matrix of vectors; its words are in another file. Add embedding.words=FILE"):
+        read_vectors(matrix, vocab, 2)
+    (tmp_path / "words.txt").write_text("the\na\nfilm\n", encoding="utf-8")
+    with pytest.raises(TextclfError, match="has 2 rows but its words file lists 3 words"):
+        read_vectors(matrix, vocab, 2, tmp_path / "words.txt")
+    with pytest.raises(TextclfError, match="embedding.words file .* does not exist"):
+        read_vectors(matrix, vocab, 2, tmp_path / "nowhere.parquet")
+
+
+def test_training_reads_a_bare_npy_matrix_and_its_words(tmp_path, table_dir):
+    from conftest import FILLER, POSITIVE
+
+    words = FILLER + POSITIVE
+    np.save(tmp_path / "emb.npy", np.ones((len(words), 8), dtype=np.float32))
+    (tmp_path / "words.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    cfg = compose_train(["data=table", f"data.root={table_dir}", "embedding=pretrained", f"embedding.path={tmp_path / 'emb.npy'}",
+                         f"embedding.words={tmp_path / 'words.txt'}", "embedding.dim=8", "embedding.freeze=true", "model=bilstm",
+                         "model.encoder.hidden_size=8", "trainer.max_epochs=1", "trainer.progress=false", "trainer.tensorboard=false"])
+    train(cfg, tmp_path / "run")
+    from textclf.loading.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
+    vocab = Vocab.from_json(checkpoint["tokenizer"])
+    assert checkpoint["state_dict"]["embedding.table.weight"][vocab.tokenizer.token_to_id(POSITIVE[0])].tolist() == [1.0] * 8

@@ -200,6 +200,7 @@ RULES: dict[str, Rule] = {
     # embedding: conf/embedding/*.yaml
     "embedding._target_": TARGET,
     "embedding.path": Text(),
+    "embedding.words": Text(null=True),
     "embedding.dim": COUNT,
     "embedding.dropout": SHARE,
     "embedding.word_dropout": SHARE,

@@ -4,7 +4,10 @@ Text files are streamed line by line and only the rows of vocabulary words are k
 multi-GB file never sits in memory. Formats:
 - GloVe: ``word v1 ... vd`` per line;
 - word2vec text / fastText .vec: the same after a header line ``count dim``;
-- .npz: arrays ``vectors`` [N, d] and ``words`` [N] (a matrix plus its vocabulary).
+- .npz: arrays ``vectors`` [N, d] and ``words`` [N] (a matrix plus its vocabulary);
+- .npy: a matrix [N, d] alone, with its words in a second file (``embedding.words``): .parquet
+  (one column of N words; needs pyarrow), .txt (one word a line) or .npy. The matrix is mapped,
+  not read: only the vocabulary's rows are copied.
 A word is matched as written, else lowercased (the vocabulary is lowercased by default).
 """
 
@@ -31,13 +34,19 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8", errors="replace")
 
 
-def read_vectors(path: str | Path, vocab: Vocab, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(vectors [V, dim], found [V] bool) aligned with ``vocab``; rows not found are zero."""
+def read_vectors(path: str | Path, vocab: Vocab, dim: int, words: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(vectors [V, dim], found [V] bool) aligned with ``vocab``; rows not found are zero.
+    ``words``: the file of words for a bare .npy matrix."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise TextclfError(
             f"pretrained vectors file {path} does not exist. Set embedding.path=FILE to a GloVe/word2vec "
-            ".txt, fastText .vec or .npz file."
+            ".txt, fastText .vec, .npz or .npy file."
+        )
+    if path.suffix == ".npy" and words is None:
+        raise TextclfError(
+            f"{path} is a bare matrix of vectors; its words are in another file. Add embedding.words=FILE "
+            "(.parquet, .txt with one word a line, or .npy), e.g. glove_6B_index.parquet beside glove_6B_50d_emb.npy."
         )
     index = {token: i for token, i in vocab.tokenizer.get_vocab().items() if token not in SPECIALS}
     vectors = torch.zeros(len(vocab), dim)
@@ -47,12 +56,17 @@ def read_vectors(path: str | Path, vocab: Vocab, dim: int) -> tuple[torch.Tensor
         for key in (word, word.lower()):
             i = index.get(key)
             if i is not None and not found[i]:
-                vectors[i] = torch.as_tensor(values, dtype=torch.float32)
+                vectors[i] = torch.tensor(np.asarray(values, dtype=np.float32))  # a copy: mapped rows are read-only
                 found[i] = True
                 return
 
     try:
-        rows = _read_npz(path, dim, take) if path.suffix == ".npz" else _read_text(path, dim, index, take)
+        if path.suffix == ".npy":
+            rows = _read_npy(path, read_words(Path(words).expanduser()), dim, take)
+        elif path.suffix == ".npz":
+            rows = _read_npz(path, dim, take)
+        else:
+            rows = _read_text(path, dim, index, take)
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
         # A cut-off download or a file of another kind: numpy, zipfile and gzip each fail their own way.
         raise TextclfError(
@@ -66,6 +80,39 @@ def read_vectors(path: str | Path, vocab: Vocab, dim: int) -> tuple[torch.Tensor
             "with arrays 'vectors' and 'words')."
         )
     return vectors, found
+
+
+def read_words(path: Path) -> list[str]:
+    """The words of a bare .npy matrix, in row order: a .parquet of one column, a .txt (one word a
+    line: a word may be any string but a line break) or an .npy array."""
+    if not path.is_file():
+        raise TextclfError(f"embedding.words file {path} does not exist. Give the file that lists the vectors' words (.parquet, .txt or .npy).")
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise TextclfError(f"reading {path} needs pyarrow: pip install pyarrow (or give the words as a .txt, one a line).") from None
+        table = pq.read_table(path)
+        if table.num_columns != 1:
+            raise TextclfError(f"{path}: expected one column of words, found {table.num_columns} ({', '.join(table.column_names)}).")
+        return [str(word) for word in table.column(0).to_pylist()]
+    if path.suffix == ".npy":
+        return [str(word) for word in np.load(path, allow_pickle=False).tolist()]
+    with open(path, encoding="utf-8", newline="") as fh:
+        return [line.rstrip("\r\n") for line in fh]
+
+
+def _read_npy(path: Path, words: list[str], dim: int, take) -> int:
+    """Hand the rows of a bare .npy matrix to ``take``, word by word; returns how many rows it has.
+    Memory-mapped: a 400 000 x 300 float32 file (480 MB) is never read whole."""
+    matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+    if matrix.ndim != 2 or matrix.shape[1] != dim:
+        raise TextclfError(f"{path}: vectors are {matrix.shape[1] if matrix.ndim == 2 else '?'}-dimensional but embedding.dim={dim}; set embedding.dim={matrix.shape[-1]}.")
+    if len(words) != len(matrix):
+        raise TextclfError(f"{path} has {len(matrix)} rows but its words file lists {len(words)} words; they must be the same file pair.")
+    for word, row in zip(words, matrix):
+        take(word, row)
+    return len(matrix)
 
 
 def _read_npz(path: Path, dim: int, take) -> int:
@@ -107,9 +154,9 @@ def _read_text(path: Path, dim: int, index: dict[str, int], take) -> int:
     return rows
 
 
-def load_pretrained(embedding, path: str | Path, vocab: Vocab) -> float:
+def load_pretrained(embedding, path: str | Path, vocab: Vocab, words: str | Path | None = None) -> float:
     """Copy pretrained rows into ``embedding`` and log the coverage; returns the share found."""
-    vectors, found = read_vectors(path, vocab, embedding.dim)
+    vectors, found = read_vectors(path, vocab, embedding.dim, words)
     copied = embedding.load_vectors(vectors, found)
     words = len(vocab) - len(SPECIALS)
     share = copied / max(1, words)

@@ -41,8 +41,8 @@ def build_model(
     # Memory encoders own further embedding tables (MemN2N's C^k), so they need the vocabulary size.
     sizes = {"vocab_size": vocab_size} if reads_memory(cfg) else {}
     try:
-        # embedding.path (pretrained vectors) is for the trainer to read, not a module argument.
-        embedding_cfg = {key: cfg.embedding[key] for key in cfg.embedding if key != "path"}
+        # embedding.path and .words (pretrained vectors) are for the trainer to read, not module arguments.
+        embedding_cfg = {key: cfg.embedding[key] for key in cfg.embedding if key not in ("path", "words")}
         embedding = instantiate(embedding_cfg, vocab_size=vocab_size)
         encoder = instantiate(cfg.model.encoder, input_size=embedding.dim, **sizes)
     except Exception as err:  # Hydra wraps the constructor's error with the target and config key

@@ -60,8 +60,8 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
     model = build_model(cfg, len(data.vocab), len(data.labels), data.vocab.label_ids(data.labels))
     if "path" in cfg.embedding.keys():  # `in cfg.embedding` is False while the value is still ???
         if OmegaConf.is_missing(cfg.embedding, "path"):
-            raise TextclfError("embedding=pretrained needs the vectors file: add embedding.path=FILE (.txt, .vec or .npz).")
-        load_pretrained(model.embedding, cfg.embedding.path, data.vocab)
+            raise TextclfError("embedding=pretrained needs the vectors file: add embedding.path=FILE (.txt, .vec, .npz or .npy).")
+        load_pretrained(model.embedding, cfg.embedding.path, data.vocab, cfg.embedding.get("words"))
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = instantiate(cfg.optimizer)(params=trainable)
