@@ -236,6 +236,7 @@ RULES: dict[str, Rule] = {
     "model.linear_start_lr_scale": Number(0, low_open=True),
     "model.tie_answers": Flag(),
     # tokenizer: conf/tokenizer/*.yaml
+    "tokenizer.kind": OneOf(("word", "bpe", "wordpiece")),
     "tokenizer.lowercase": Flag(),
     "tokenizer.min_freq": COUNT,
     "tokenizer.max_size": whole(1, null=True),

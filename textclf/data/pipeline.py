@@ -92,6 +92,7 @@ def prepare(
     cjk_chars: bool = False,
     drop_punctuation: bool = False,
     with_memory: bool = False,
+    kind: str = "word",
 ) -> PreparedData:
     """Read the dataset, fit vocabulary and labels on train, encode train/val/test (with memory
     tensors too when the encoder reads memories)."""
@@ -105,7 +106,7 @@ def prepare(
         # label's word vectors, and bAbI answers such as yes, no, two or "n,w" never occur in a
         # story or question, so without this they would all be <unk> and indistinguishable.
         texts += [example.label for example in splits.train]
-    vocab = Vocab.fit(texts, lowercase, min_freq, max_size, cjk_chars, drop_punctuation, max_tokens=source.max_tokens)
+    vocab = Vocab.fit(texts, lowercase, min_freq, max_size, cjk_chars, drop_punctuation, max_tokens=source.max_tokens, kind=kind)
     labels = splits.labels()
     if with_memory:
         vocab.add_answer_tokens(labels)  # after the words, so every word keeps its id

@@ -1,4 +1,5 @@
-"""Word-level tokenizer and vocabulary, built with Hugging Face `tokenizers`.
+"""Tokenizer and vocabulary, built with Hugging Face `tokenizers`: words, or subwords (BPE,
+WordPiece) learnt within words.
 
 Fitted on the training split only (so validation and test words the model never saw map to
 ``<unk>``, as they would for new text), and saved as the tokenizer's own JSON inside checkpoints.
@@ -23,6 +24,8 @@ PAD_ID, UNK_ID, SEP_ID = 0, 1, 2
 # Words keep inner apostrophes ("don't") and clitics stay whole ("n't", "'s" in PTB-tokenized SST);
 # every other punctuation mark is its own token, so "kitchen." becomes "kitchen" ".".
 _WORD_PATTERN = r"'?\w+(?:'\w+)*|[^\w\s]"
+# Subword models and their trainers, by tokenizer.kind (the word level is the default).
+SUBWORDS = {"bpe": (models.BPE, trainers.BpeTrainer), "wordpiece": (models.WordPiece, trainers.WordPieceTrainer)}
 # Texts longer than this many characters per token kept are cut before they are tokenized (`head`).
 CHARS_PER_TOKEN = 16
 
@@ -69,9 +72,15 @@ class Vocab:
         cjk_chars: bool = False,
         drop_punctuation: bool = False,
         max_tokens: int | None = None,
+        kind: str = "word",
     ) -> Vocab:
         """Learn the vocabulary from ``texts``: words seen at least ``min_freq`` times, at most
         ``max_size`` of them (most frequent first), plus the special tokens.
+
+        ``kind``: ``word``, or ``bpe`` / ``wordpiece`` for subwords learnt inside the words (the
+        same splitting into words first), ``max_size`` of them: a rare or misspelt word becomes
+        known pieces instead of ``<unk>``, and Chinese without a segmenter gets multi-character
+        units. Pieces that continue a word start with ``##``, so "un" alone and "##un" differ.
 
         ``cjk_chars``: every CJK ideograph becomes a token of its own (Chinese is written without
         spaces, and character models are the usual baseline for it); other text still splits into
@@ -89,7 +98,9 @@ class Vocab:
             raise TextclfError(f"tokenizer.min_freq must be >= 1, got {min_freq}.")
         if max_size is not None and max_size < 1:
             raise TextclfError(f"tokenizer.max_size must be >= 1 or null, got {max_size}.")
-        tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
+        if kind not in SUBWORDS and kind != "word":
+            raise TextclfError(f"tokenizer.kind must be word, bpe or wordpiece, got {kind!r}.")
+        tokenizer = Tokenizer(SUBWORDS[kind][0](unk_token=UNK, continuing_subword_prefix="##") if kind in SUBWORDS else models.WordLevel(unk_token=UNK))
         steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
         if cjk_chars:  # BertNormalizer puts spaces around each CJK ideograph
             steps.append(normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False))
@@ -99,9 +110,13 @@ class Vocab:
             steps.append(pre_tokenizers.Split(Regex(r"^[^\w\s]+$"), behavior="removed"))
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence(steps)
         vocab_size = (max_size + len(SPECIALS)) if max_size is not None else 2**31 - 1
-        trainer = trainers.WordLevelTrainer(
-            vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False
-        )
+        if kind in SUBWORDS:
+            trainer = SUBWORDS[kind][1](
+                vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), continuing_subword_prefix="##",
+                show_progress=False,
+            )
+        else:
+            trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False)
         if max_tokens is not None:
             texts = [head(tokenizer, text, max_tokens) for text in texts]  # a list: the tokenizer is busy while it trains
         tokenizer.train_from_iterator(texts, trainer=trainer)

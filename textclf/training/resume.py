@@ -36,12 +36,17 @@ MUST_MATCH = ("data", "tokenizer", "embedding", "model", "optimizer", "scheduler
 IMPLEMENTATION_ONLY = {"optimizer": ("foreach",)}
 
 
+# Keys added to those sections after runs were saved, with the value that means what such a run did:
+# a last.pt from before tokenizer.kind existed was trained with word tokens, and resumes as such.
+ADDED_SINCE = {"tokenizer": {"kind": "word"}, "embedding": {"words": None}}
+
+
 def _comparable(cfg: DictConfig, key: str) -> Any:
     node = OmegaConf.select(cfg, key)
-    ignored = IMPLEMENTATION_ONLY.get(key)
-    if ignored and isinstance(node, DictConfig):
-        return {name: value for name, value in OmegaConf.to_container(node).items() if name not in ignored}
-    return node
+    if not isinstance(node, DictConfig):
+        return node
+    values = {**ADDED_SINCE.get(key, {}), **OmegaConf.to_container(node, resolve=True)}
+    return {name: value for name, value in values.items() if name not in IMPLEMENTATION_ONLY.get(key, ())}
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:
