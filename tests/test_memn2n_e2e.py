@@ -92,3 +92,10 @@ def test_explain_refuses_to_overwrite_its_inputs(memn2n_run, tmp_path):
     with pytest.raises(TextclfError, match=r"attention.txt, which this command reads.*hydra.run.dir=DIR\)\. Nothing was written"):
         explain(cfg, tmp_path)
     assert ckpt.read_bytes() == before and not (tmp_path / "example_0.png").exists()
+
+
+def test_an_unknown_group_is_refused_with_the_groups_there_are(memn2n_run, tmp_path):
+    _, run_dir = memn2n_run
+    cfg = OmegaConf.create({"ckpt_path": str(run_dir / "best.pt"), "split": "test", "indices": None, "group": "qa9", "count": 1, "device": "cpu"})
+    with pytest.raises(TextclfError, match=r"no examples in group 'qa9' in the test split; its groups: qa1\. Pick one of them, or leave group out\."):
+        explain(cfg, tmp_path)

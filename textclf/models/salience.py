@@ -20,6 +20,10 @@ model's own arithmetic already says which word it used, that is the most faithfu
   for the few texts an explanation shows. Weights are signed: a negative one is a word whose
   removal makes the class *more* likely (a word that argued against it).
 
+Attention and max share weigh word *states*, and each state also holds its neighbours' context
+(both directions of a BiLSTM; TextRCNN's c_l, c_r), so their peak can sit beside the deciding word:
+docs/design.md has how often each measure finds it on a toy task (benchmarks/salience_toy.py).
+
 Padding positions get weight 0. Memory encoders (MemN2N) attend over sentences, not words: their
 hop attention is the explanation (``encoder(..., return_attention=True)``), not this.
 """
