@@ -34,7 +34,8 @@ def salience_text(words: Sequence[str], weights: np.ndarray, method: str, signed
     largest = float(np.abs(weights).max(initial=0.0)) or 1.0
     lines = [*header, f"salience: {method}, {MEANINGS[method]}", "  weight  word"]
     for word, weight in zip(words, weights):
-        bar = ("#" if weight >= 0 else "-") * round(BAR * abs(float(weight)) / largest)
+        weight = round(float(weight), 3) + 0.0  # + 0.0: a weight that rounds to -0.000 shows as 0.000
+        bar = ("#" if weight >= 0 else "-") * round(BAR * abs(weight) / largest)
         lines.append(f"{weight:{'+' if signed else ''}8.3f}  {word:<16} {bar}")
     if not words:
         lines.append("          (an empty text: no words)")
