@@ -42,8 +42,8 @@ def test_a_run_ends_with_its_summary_and_the_next_commands(trained):
     for task, error in results["per_task"].items():  # the per-task table, as accuracies
         assert re.search(rf"^\s+{task} \S+\s+{100 - error:.1f}$", summary, re.MULTILINE), task
     assert "report: run/report/" in summary
-    for command in ("textclf.evaluate ckpt_path=run", "textclf.predict ckpt_path=run", "textclf.export ckpt_path=run"):
-        assert command in summary, command  # bilstm: export, not explain (which draws memory attention)
+    for command in ("textclf.evaluate ckpt_path=run", "textclf.predict ckpt_path=run", "textclf.explain ckpt_path=run", "textclf.export ckpt_path=run"):
+        assert command in summary, command
 
 
 @pytest.mark.slow

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
 from textclf.core.errors import TextclfError
 from textclf.data.example import Example
-from textclf.explain import attention_plot, attention_text, explain
+from textclf.explain import explain
 from textclf.fit import train
+from textclf.reporting.hop_table import attention_plot, attention_text
 
 from conftest import compose_train
 
@@ -51,14 +55,17 @@ def test_explain_writes_attention_with_supporting_facts(memn2n_run, tmp_path):
     assert sum(hop1) == pytest.approx(1.0, abs=0.02)  # attention is a distribution over the story
 
 
-def test_explain_refuses_flat_models(tmp_path, table_dir):
-    cfg = compose_train(["data=table", f"data.root={table_dir}", "embedding.dim=8", "model=bilstm", "model.encoder.hidden_size=8",
-                         "trainer.max_epochs=1", "trainer.progress=false", "trainer.tensorboard=false"])
-    train(cfg, tmp_path / "run")
-    request = OmegaConf.create({"ckpt_path": str(tmp_path / "run" / "best.pt"), "split": "test", "indices": None,
-                                "group": None, "count": 1, "device": "cpu"})
-    with pytest.raises(TextclfError, match="memory networks"):
-        explain(request, tmp_path / "explain")
+def test_explain_without_indices_or_group_starts_with_the_mistakes(memn2n_run, tmp_path):
+    _, run_dir = memn2n_run
+    cfg = OmegaConf.create({"ckpt_path": str(run_dir / "best.pt"), "split": "test", "indices": None,
+                            "group": None, "count": 2, "device": "cpu"})
+    explain(cfg, tmp_path)
+    outcomes = re.findall(r"^answer: (\S+) \| predicted: (\S+) \((\d\.\d\d)\)", (tmp_path / "attention.txt").read_text(), re.M)
+    predictions = pd.read_csv(run_dir / "report" / "predictions.csv")  # the training run's test predictions
+    wrong = predictions[~predictions["correct"]].sort_values("probability", ascending=False)
+    assert len(wrong) >= 2, "the test needs a model that gets some wrong"
+    assert all(gold != predicted for gold, predicted, _ in outcomes)
+    assert [float(p) for _, _, p in outcomes] == [round(p, 2) for p in wrong["probability"][:2]]
 
 
 def test_attention_to_the_empty_slots_is_shown_as_its_own_row(tmp_path):
@@ -85,3 +92,10 @@ def test_explain_refuses_to_overwrite_its_inputs(memn2n_run, tmp_path):
     with pytest.raises(TextclfError, match=r"attention.txt, which this command reads.*hydra.run.dir=DIR\)\. Nothing was written"):
         explain(cfg, tmp_path)
     assert ckpt.read_bytes() == before and not (tmp_path / "example_0.png").exists()
+
+
+def test_an_unknown_group_is_refused_with_the_groups_there_are(memn2n_run, tmp_path):
+    _, run_dir = memn2n_run
+    cfg = OmegaConf.create({"ckpt_path": str(run_dir / "best.pt"), "split": "test", "indices": None, "group": "qa9", "count": 1, "device": "cpu"})
+    with pytest.raises(TextclfError, match=r"no examples in group 'qa9' in the test split; its groups: qa1\. Pick one of them, or leave group out\."):
+        explain(cfg, tmp_path)

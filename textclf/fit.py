@@ -332,7 +332,7 @@ def run(cfg: DictConfig) -> float:
         if not dist.is_main:
             return math.nan
         if hydra_cfg.mode == RunMode.RUN:
-            print(run_summary(results, run_dir, reads_memory(cfg)), end="", flush=True)
+            print(run_summary(results, run_dir), end="", flush=True)
     except Interrupted as stop:
         log.error("%s", stopped_message(stop, run_dir))
         raise SystemExit(stop.exit_status) from None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -22,7 +22,9 @@ from textclf.core.errors import TextclfError, positive_int
 from textclf.data.batching import EncodedSplit
 from textclf.data.example import Example
 from textclf.data.memory import memories_and_query, pack_memories
-from textclf.data.vocab import SEP_ID, Vocab
+from textclf.data.vocab import SEP, SEP_ID, Vocab
+
+T = TypeVar("T")  # a token: its id or its text
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,16 @@ class Encoding:
             split_name, self.memory, labelled,
         )
 
+    def flat_words(self, examples: Sequence[Example]) -> list[list[str]]:
+        """The words of each example's flat sequence (`flat_sequence`), position for position with
+        the ``tokens`` of `encode` (an empty text: no words, where the tokens hold one padding id)."""
+        words = self.vocab.words([ex.text for ex in examples], self.max_tokens)
+        rows = []
+        for ex, text_words in zip(examples, words):
+            context = self.vocab.words(recent_context(ex.context, self.max_tokens, self.memory))
+            rows.append(flat_sequence(context, text_words, SEP, self.max_tokens))
+        return rows
+
     def settings(self) -> dict[str, Any]:
         """What a checkpoint stores beside the tokenizer, labels and groups (plain types only)."""
         return settings(self.max_tokens, self.memory, self.stories)
@@ -75,8 +87,9 @@ def settings(max_tokens: int, memory: MemoryLayout | None, stories: bool) -> dic
     return {"max_tokens": max_tokens, "memory": None if memory is None else asdict(memory), "stories": stories}
 
 
-def flat_sequence(context_ids: list[list[int]], text_ids: list[int], sep_id: int, max_tokens: int) -> list[int]:
-    """The token sequence a flat encoder reads: story sentences, ``<sep>``, question.
+def flat_sequence(context_ids: list[list[T]], text_ids: list[T], sep_id: T, max_tokens: int) -> list[T]:
+    """The token sequence a flat encoder reads: story sentences, ``<sep>``, question (as ids, or as
+    words for `Encoding.flat_words`).
 
     Too long for ``max_tokens``: a story keeps its end (the question and the most recent facts,
     which is where bAbI answers live); a single text keeps its beginning, as is usual for documents.

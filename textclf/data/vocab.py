@@ -139,6 +139,13 @@ class Vocab:
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.encode(text, add_special_tokens=False).tokens
 
+    def words(self, texts: Sequence[str], max_tokens: int | None = None) -> list[list[str]]:
+        """Each text's tokens as written in it (case and all), one per id `encode_many` gives: what
+        explanations show under their weights. Unknown words keep their own spelling, not ``<unk>``."""
+        cut = [text if max_tokens is None else head(self.tokenizer, text, max_tokens) for text in texts]
+        encodings = self.tokenizer.encode_batch(cut, add_special_tokens=False)  # offsets into the text itself
+        return [[text[start:end] for start, end in enc.offsets[:max_tokens]] for text, enc in zip(cut, encodings)]
+
     def add_answer_tokens(self, labels: Sequence[str]) -> None:
         """A token of its own for every label that reads as more than one word (see ANSWER_PREFIX)."""
         several = [label for label, ids in zip(labels, self.encode_many(labels)) if len(ids) > 1]

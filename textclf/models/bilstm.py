@@ -43,10 +43,14 @@ class BiLSTM(nn.Module):
         self.output_size = 2 * hidden_size
         self.attention = AttentionPooling(self.output_size) if pooling == "attention" else None
 
+    def step_features(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """h_t [B, T, 2H], what the pooling reads (also what explanations weigh, models/salience.py)."""
+        return self.rnn(x, lengths)[0]
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        h, final = self.rnn(x, lengths)  # h: [B, T, 2H]
         if self.pooling == "last":
-            return final
+            return self.rnn(x, lengths)[1]
+        h = self.step_features(x, lengths)
         mask = mask_from_lengths(lengths, x.shape[1])
         if self.pooling == "max":
             return masked_max(h, mask)

@@ -82,6 +82,7 @@ class TextRCNN(nn.Module):
         self.projection = nn.Linear(2 * hidden_size + input_size, projection_size)  # W^(2), b^(2)
         self.hidden_size = hidden_size
         self.output_size = projection_size
+        self.pooling = "max"  # eq. (5); named like BiLSTM's, for explanations (models/salience.py)
 
     def word_representations(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x_i = [c_l(w_i) ; e(w_i) ; c_r(w_i)]: [B, T, 2H + E], eq. (3)."""
@@ -97,7 +98,9 @@ class TextRCNN(nn.Module):
         c_l, c_r = shift_contexts(forward_out, backward_out, lengths, self.left_first, self.right_last)
         return torch.cat([c_l, x, c_r], dim=-1)
 
+    def step_features(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """y_i^(2) [B, T, projection_size], eq. (4): what the max-pooling (5) reads."""
+        return torch.tanh(self.projection(self.dropout(self.word_representations(x, lengths))))
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        words = self.word_representations(x, lengths)
-        y2 = torch.tanh(self.projection(self.dropout(words)))  # eq. (4)
-        return masked_max(y2, mask_from_lengths(lengths, x.shape[1]))  # eq. (5)
+        return masked_max(self.step_features(x, lengths), mask_from_lengths(lengths, x.shape[1]))  # eq. (5)

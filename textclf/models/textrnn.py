@@ -41,6 +41,7 @@ class TextRNN(nn.Module):
         super().__init__()
         self.rnn = PaddedRNN(cell, input_size, hidden_size, num_layers, bidirectional, dropout)
         self.output_size = self.rnn.output_size
+        self.pooling = "last"  # the final state, named like BiLSTM's pooling (models/salience.py)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         _, final = self.rnn(x, lengths)

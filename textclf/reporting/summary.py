@@ -1,8 +1,8 @@
 """The few lines a finished training run ends with on the terminal.
 
 The log has every epoch; this says what came out (model, test accuracy, the per-task table for
-bAbI-style data), where the report and its pictures are, and the next three commands to try, with
-this run's folder filled in, so a first run leads on to evaluation, prediction and explanation.
+bAbI-style data), where the report and its pictures are, and the next commands to try, with this
+run's folder filled in, so a first run leads on to evaluation, prediction, explanation and export.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 from textclf.data.babi import TASK_NAMES
 
 
-def run_summary(results: dict[str, Any], run_dir: str | Path, reads_memory: bool) -> str:
-    """``reads_memory``: the model is a memory network, whose attention explain can draw."""
+def run_summary(results: dict[str, Any], run_dir: str | Path) -> str:
     run = Path(run_dir)
     if run.is_absolute() and run.is_relative_to(Path.cwd()):
         run = run.relative_to(Path.cwd())  # outputs/DATE/TIME reads better than the full path
@@ -44,8 +43,6 @@ def run_summary(results: dict[str, Any], run_dir: str | Path, reads_memory: bool
         lines.append(f"  printf '1 Mary went to the kitchen.\\n2 Where is Mary?\\n' | python -m textclf.predict ckpt_path={shown} input=- output=-")
     else:
         lines.append(f"  echo 'a text to classify' | python -m textclf.predict ckpt_path={shown} input=- output=-")
-    if reads_memory:
-        lines.append(f"  python -m textclf.explain ckpt_path={shown} count=2")
-    else:
-        lines.append(f"  python -m textclf.export ckpt_path={shown} format=torchscript")
+    lines.append(f"  python -m textclf.explain ckpt_path={shown} count=2")
+    lines.append(f"  python -m textclf.export ckpt_path={shown} format=torchscript")
     return "\n".join(lines) + "\n"
