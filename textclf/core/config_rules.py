@@ -207,7 +207,7 @@ RULES: dict[str, Rule] = {
     "model.encoder.projection_size": COUNT,
     "model.encoder.num_layers": COUNT,
     "model.encoder.dropout": SHARE,
-    "model.encoder.cell": OneOf(("lstm", "gru")),
+    "model.encoder.cell": OneOf(("rnn", "lstm", "gru")),
     "model.encoder.bidirectional": Flag(),
     "model.encoder.pooling": OneOf(("max", "mean", "attention", "last")),
     "model.encoder.hops": COUNT,
