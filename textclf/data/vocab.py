@@ -102,6 +102,9 @@ class Vocab:
         trainer = trainers.WordLevelTrainer(
             vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False
         )
+        # <sep> inside a text (several table columns joined, data/table_columns.py) encodes as its special
+        # token, but the trainer would count its pieces "<", "sep" and ">" as words.
+        texts = (text.replace(SEP, " ") for text in texts)
         if max_tokens is not None:
             texts = [head(tokenizer, text, max_tokens) for text in texts]  # a list: the tokenizer is busy while it trains
         tokenizer.train_from_iterator(texts, trainer=trainer)
