@@ -40,7 +40,9 @@ def head(tokenizer: Tokenizer, text: str, max_tokens: int) -> str:
     size = max_tokens * CHARS_PER_TOKEN
     while size < len(text):
         prefix = text[:size]
-        normalized = tokenizer.normalizer.normalize_str(prefix) if tokenizer.normalizer else prefix
+        # Counted without <sep>s: the pre-tokenizer would make three pieces of each, one token once encoded.
+        counted = prefix.replace(SEP, " ")
+        normalized = tokenizer.normalizer.normalize_str(counted) if tokenizer.normalizer else counted
         if len(tokenizer.pre_tokenizer.pre_tokenize_str(normalized)) > max_tokens:
             return prefix
         size *= 4
