@@ -127,12 +127,20 @@ def encoding_fix(path: Path, encoding: str, setting: str | None) -> str:
     when the file reads as GB18030 Chinese), or convert the file."""
     if setting is None:
         return f"Convert the file to {encoding}, or set the reader's encoding to the file's real one (for example latin-1)."
-    if encoding != GB18030 and reads_as_chinese(path):
+    if encoding != GB18030 and gb18030_chinese(path):
         return f"It reads as GB18030 (Chinese; covers GBK and GB2312): set {setting}=gb18030, or {setting}=auto to detect each file's encoding."
     return (
         f"Set {setting}= to the file's real encoding (for example {setting}=latin-1), {setting}=auto to detect "
         f"UTF-8, UTF-16 or GB18030, or convert the file to {encoding}."
     )
+
+
+def gb18030_chinese(path: Path) -> bool:
+    """`reads_as_chinese`, False where the file cannot be read again (the message is about its bytes)."""
+    try:
+        return reads_as_chinese(path)
+    except OSError:
+        return False
 
 
 def undecodable_at(path: Path, encoding: str, err: UnicodeDecodeError | None = None) -> str:
