@@ -46,12 +46,16 @@ STORIES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=ENCODERS + ["memn2n-switches"])
+# The plain tanh RNN cell in every flat encoder: ONNX has an RNN op of its own, unlike LSTM/GRU's.
+PLAIN_RNN = [f"{name}-rnn" for name in ENCODERS if name != "memn2n"]
+
+
+@pytest.fixture(scope="module", params=ENCODERS + ["memn2n-switches"] + PLAIN_RNN)
 def checkpoint(request, tmp_path_factory, table_dir, babi_dir):
     """A tiny trained checkpoint per encoder: flat encoders on texts, MemN2N on bAbI stories."""
     name = request.param
-    switches = MEMN2N_SWITCHES if name == "memn2n-switches" else []
-    name = name.removesuffix("-switches")
+    switches = {"memn2n-switches": MEMN2N_SWITCHES}.get(name, ["model.encoder.cell=rnn"] if name in PLAIN_RNN else [])
+    name = name.removesuffix("-switches").removesuffix("-rnn")
     if name == "memn2n":
         data = ["data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", f"model.encoder.memory_size={MEMORY_SIZE}"]
     else:

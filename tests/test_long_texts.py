@@ -15,6 +15,7 @@ SAMPLES = [
     "a" * 5000 + " b c",  # one token longer than the first prefix tried
     "word " * 10,  # shorter than any prefix: kept whole
     "! . , ; " * 300,
+    ("<sep> " + "x" * 30 + " ") * 60,  # table columns joined: each <sep> is one token, not its three pieces
 ]
 
 

@@ -21,17 +21,21 @@ ENCODERS = {
     "rnn-gru": lambda: TextRNN(DIM, 6, cell="gru"),
     "rnn-bilstm-2layers": lambda: TextRNN(DIM, 6, cell="lstm", bidirectional=True, num_layers=2, dropout=0.3),
     "rnn-bigru": lambda: TextRNN(DIM, 6, cell="gru", bidirectional=True),
+    "rnn-rnn": lambda: TextRNN(DIM, 6, cell="rnn"),
     "bilstm-max": lambda: BiLSTM(DIM, 6, pooling="max"),
     "bilstm-mean": lambda: BiLSTM(DIM, 6, pooling="mean"),
     "bilstm-attention": lambda: BiLSTM(DIM, 6, pooling="attention"),
     "bilstm-last-2layers": lambda: BiLSTM(DIM, 6, num_layers=2, dropout=0.3, pooling="last"),
+    "bilstm-rnn-max": lambda: BiLSTM(DIM, 6, pooling="max", cell="rnn"),
+    "bilstm-gru-last": lambda: BiLSTM(DIM, 6, pooling="last", cell="gru"),
     "rcnn-lstm": lambda: TextRCNN(DIM, 6, projection_size=10, dropout=0.3),
     "rcnn-gru": lambda: TextRCNN(DIM, 6, projection_size=10, cell="gru"),
+    "rcnn-rnn": lambda: TextRCNN(DIM, 6, projection_size=10, cell="rnn"),
 }
 OUTPUT_SIZES = {
-    "rnn-lstm": 6, "rnn-gru": 6, "rnn-bilstm-2layers": 12, "rnn-bigru": 12,
+    "rnn-lstm": 6, "rnn-gru": 6, "rnn-bilstm-2layers": 12, "rnn-bigru": 12, "rnn-rnn": 6,
     "bilstm-max": 12, "bilstm-mean": 12, "bilstm-attention": 12, "bilstm-last-2layers": 12,
-    "rcnn-lstm": 10, "rcnn-gru": 10,
+    "bilstm-rnn-max": 12, "bilstm-gru-last": 12, "rcnn-lstm": 10, "rcnn-gru": 10, "rcnn-rnn": 10,
 }  # fmt: skip
 
 
@@ -117,8 +121,10 @@ def test_gradients_reach_embedding(name: str) -> None:
 def test_bad_cell_and_pooling_are_rejected() -> None:
     with pytest.raises(ValueError, match="'gru'.*'lstm'"):
         TextRNN(DIM, cell="elman")
-    with pytest.raises(ValueError, match="'gru'.*'lstm'"):
-        TextRCNN(DIM, cell="rnn")
+    with pytest.raises(ValueError, match="'gru'.*'lstm'.*'rnn'"):
+        TextRCNN(DIM, cell="elman")
+    with pytest.raises(ValueError, match="'gru'.*'lstm'.*'rnn'"):
+        BiLSTM(DIM, cell="elman")
     with pytest.raises(ValueError, match="max"):
         BiLSTM(DIM, pooling="min")
 
@@ -147,7 +153,7 @@ def test_shift_contexts_is_a_shift() -> None:
     assert grad_bwd.abs().sum() == 0
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_rcnn_contexts_see_only_their_side(cell: str) -> None:
     """Changing word j changes c_l only after j, c_r only before j, and e(w) only at j."""
     torch.manual_seed(0)

@@ -189,3 +189,15 @@ def test_a_signal_ends_the_run_cleanly_and_it_resumes(babi_dir, tmp_path, signum
 
     run_to_end(command(babi_dir, run_dir), tmp_path)  # the command already has trainer.resume=true
     assert json.loads((run_dir / "results.json").read_text())["epochs"] == EPOCHS
+
+
+def test_keys_added_since_a_run_was_saved_compare_as_the_value_it_used():
+    from omegaconf import OmegaConf
+
+    from textclf.training.resume import _comparable
+
+    old = OmegaConf.create({"tokenizer": {"lowercase": True}, "model": {"encoder": {"hidden_size": 8}}})
+    new = OmegaConf.create({"tokenizer": {"lowercase": True, "kind": "word"}, "model": {"encoder": {"hidden_size": 8, "cell": "lstm"}}})
+    assert _comparable(old, "tokenizer") == _comparable(new, "tokenizer") and _comparable(old, "model") == _comparable(new, "model")
+    new.tokenizer.kind, new.model.encoder.cell = "bpe", "gru"
+    assert _comparable(old, "tokenizer") != _comparable(new, "tokenizer") and _comparable(old, "model") != _comparable(new, "model")

@@ -11,7 +11,7 @@ from textclf.models.rnn import PaddedRNN, reverse_index
 
 
 def _copy_weights(padded: PaddedRNN, reference: nn.RNNBase) -> None:
-    """Load a fused nn.LSTM/GRU's per-layer, per-direction weights into PaddedRNN's parts."""
+    """Load a fused nn.RNN/LSTM/GRU's per-layer, per-direction weights into PaddedRNN's parts."""
     for layer, directions in enumerate(padded.layers):
         for direction, rnn in enumerate(directions):
             suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
@@ -19,7 +19,7 @@ def _copy_weights(padded: PaddedRNN, reference: nn.RNNBase) -> None:
                 getattr(rnn, f"{name}_l0").data.copy_(getattr(reference, name + suffix).data)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_matches_packed_reference(cell, bidirectional, num_layers):
@@ -28,7 +28,7 @@ def test_matches_packed_reference(cell, bidirectional, num_layers):
     x = torch.randn(4, 7, 6)
     x[1, 3:] = 50.0  # loud padding: any leak shows
     padded = PaddedRNN(cell, 6, 5, num_layers, bidirectional).eval()
-    reference = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](6, 5, num_layers, batch_first=True, bidirectional=bidirectional)
+    reference = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](6, 5, num_layers, batch_first=True, bidirectional=bidirectional)
     _copy_weights(padded, reference)
     outputs, final = padded(x, lengths)
     packed_out, state = reference(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
@@ -49,4 +49,4 @@ def test_reverse_index_reverses_within_length_and_is_an_involution():
 
 def test_rejects_unknown_cell():
     with pytest.raises(ValueError, match="unknown cell"):
-        PaddedRNN("rnn", 4, 4)
+        PaddedRNN("elman", 4, 4)

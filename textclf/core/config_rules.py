@@ -155,6 +155,8 @@ BETAS = Check(lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(SHA
 INDICES = Check(lambda v: v is None or listed(whole(0), v), "null or a list of example positions >= 0")
 VAL_METRIC = Check(lambda v: isinstance(v, str) and v.startswith("val_"), "a validation metric such as val_acc, val_macro_f1 or val_loss")
 PARTIAL = Check(lambda v: v is True, "true (the trainer supplies the rest of the arguments)")
+COLUMN = Check(lambda v: Text().accepts(v) or whole(0).accepts(v), "a column name or position (0 = the first)")
+COLUMNS = Check(lambda v: COLUMN.accepts(v) or listed(COLUMN, v), "a column name or position (0 = the first), or a list of them")
 TARGET = Check(lambda v: isinstance(v, str) and "." in v and " " not in v, "a dotted Python path such as torch.optim.Adam")
 
 # The table: full dotted key -> rule. Keys shared by several files of a group (model.encoder.hidden_size,
@@ -193,10 +195,13 @@ RULES: dict[str, Rule] = {
     "data.train_file": Text(),
     "data.val_file": Text(null=True),
     "data.test_file": Text(),
-    "data.text_column": Text(),
-    "data.label_column": Text(),
-    "data.context_column": Text(null=True),
-    "data.encoding": Text(),
+    "data.header": Flag(),
+    "data.text_column": COLUMNS,
+    "data.label_column": COLUMN,
+    "data.context_column": Check(lambda v: v is None or COLUMN.accepts(v), "null, a column name or position (0 = the first)"),
+    "data.label_names": Text(null=True),
+    "data.label_id_base": whole(0, 1),
+    "data.encoding": Text(),  # a Python codec name, or auto (textclf/data/charsets.py)
     # embedding: conf/embedding/*.yaml
     "embedding._target_": TARGET,
     "embedding.path": Text(),
@@ -213,7 +218,7 @@ RULES: dict[str, Rule] = {
     "model.encoder.projection_size": COUNT,
     "model.encoder.num_layers": COUNT,
     "model.encoder.dropout": SHARE,
-    "model.encoder.cell": OneOf(("lstm", "gru")),
+    "model.encoder.cell": OneOf(("rnn", "lstm", "gru")),
     "model.encoder.bidirectional": Flag(),
     "model.encoder.pooling": OneOf(("max", "mean", "attention", "last")),
     "model.encoder.hops": COUNT,

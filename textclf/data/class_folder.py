@@ -4,7 +4,8 @@
     train.txt, dev.txt, test.txt    one example per line: text<TAB>label-id
 
 `Table` reads such a folder when it holds class.txt; labels become the class names, so reports
-show "体育" rather than "3".
+show "体育" rather than "3". The same kind of names file serves tables whose label column holds
+ids (``data.label_names=classes.txt``): `read_class_names` and `name_for_id`.
 """
 
 from __future__ import annotations
@@ -22,29 +23,40 @@ def is_class_folder(root: str | Path) -> bool:
     return (Path(root).expanduser() / "class.txt").is_file()
 
 
-def read_class_folder(root: str | Path, encoding: str = "utf-8") -> Splits:
-    class_path, train_path, dev_path, test_path = require_files("Table (class.txt folder)", root, FILES)
-    names = [line.strip() for _, line in read_lines(class_path, encoding)]
+def read_class_names(path: Path, encoding: str = "utf-8") -> list[str]:
+    """The non-blank lines of a names file, each a different class name, in id order."""
+    names = [line.strip() for _, line in read_lines(path, encoding, setting="data.encoding")]
     names = [name for name in names if name]
     if not names:
-        raise TextclfError(f"{class_path}: no class names; write one class name per line (line i names label id i).")
+        raise TextclfError(f"{path}: no class names; write one class name per line (line i names label id i).")
     if len(set(names)) != len(names):
-        raise TextclfError(f"{class_path}: a class name appears twice; each line must name a different class.")
+        raise TextclfError(f"{path}: a class name appears twice; each line must name a different class.")
+    return names
+
+
+def name_for_id(label_id: str, names: list[str], path: Path, number: int, names_file: str, base: int = 0) -> str:
+    """The class name of ``label_id``, line ``label_id - base`` of ``names_file`` (zero-based lines)."""
+    if not label_id.isdigit() or not base <= int(label_id) < len(names) + base:
+        counting = f" with data.label_id_base={base}" if base else ""
+        raise TextclfError(
+            f"{path}:{number}: label id {label_id!r} is not a line of {names_file} ({base}..{len(names) - 1 + base}{counting})."
+        )
+    return names[int(label_id) - base]
+
+
+def read_class_folder(root: str | Path, encoding: str = "utf-8") -> Splits:
+    class_path, train_path, dev_path, test_path = require_files("Table (class.txt folder)", root, FILES)
+    names = read_class_names(class_path, encoding)
 
     def read(path: Path) -> list[Example]:
         examples = []
-        for number, line in read_lines(path, encoding):
+        for number, line in read_lines(path, encoding, setting="data.encoding"):
             if not line.strip():
                 continue
             text, tab, label_id = line.rpartition("\t")
             if not tab:
                 raise TextclfError(f"{path}:{number}: expected 'text<TAB>label-id', found no tab.")
-            label_id = label_id.strip()
-            if not label_id.isdigit() or int(label_id) >= len(names):
-                raise TextclfError(
-                    f"{path}:{number}: label id {label_id!r} is not a line of class.txt (0..{len(names) - 1})."
-                )
-            examples.append(Example(text=text, label=names[int(label_id)]))
+            examples.append(Example(text=text, label=name_for_id(label_id.strip(), names, path, number, "class.txt")))
         if not examples:
             raise TextclfError(f"{path}: no examples; expected 'text<TAB>label-id' lines.")
         return examples

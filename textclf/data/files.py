@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import logging
 import os
 import random
 from collections.abc import Iterator, Sequence
@@ -11,8 +12,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from textclf.core.errors import MissingDataError, TextclfError, first_line
+from textclf.data.charsets import AUTO, GB18030, detect, reads_as_chinese
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def shown(path: Path) -> str:
@@ -82,24 +85,65 @@ def unreadable(path: Path, err: OSError) -> TextclfError:
     return TextclfError(f"{shown(path)}: cannot be read ({what}). {fix}")
 
 
-def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+def read_lines(path: Path, encoding: str = "utf-8", setting: str | None = None) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line without its newline), naming the file on a decoding or
-    reading error."""
+    reading error. Line ends (LF, CRLF or CR) and a byte-order mark before the first line are
+    dropped. ``encoding`` may be ``auto`` (see charsets.py; the log says what was found);
+    ``setting`` is the config key that sets it (``data.encoding``), for the messages."""
+    if encoding == AUTO:
+        encoding = detected_encoding(path, setting or "encoding")
     try:
         with open(path, encoding=encoding, newline="") as fh:
             for number, line in enumerate(fh, start=1):
-                yield number, line.rstrip("\r\n")
+                line = line.rstrip("\r\n")
+                yield number, (line.lstrip("\ufeff") if number == 1 else line)
     except UnicodeDecodeError as err:
         raise TextclfError(
-            f"{path}: not valid {encoding} text ({undecodable_at(path, encoding, err)}). "
-            f"Convert the file to {encoding}, or set the reader's encoding to the file's real one "
-            f"(for example latin-1)."
+            f"{path}: not valid {encoding} text ({undecodable_at(path, encoding, err)}). {encoding_fix(path, encoding, setting)}"
         ) from None
     except OSError as err:
         raise unreadable(path, err) from None
 
 
-def undecodable_at(path: Path, encoding: str, err: UnicodeDecodeError) -> str:
+def detected_encoding(path: Path, setting: str) -> str:
+    """The encoding ``setting=auto`` finds for ``path``, or a message saying what to set."""
+    try:
+        found = detect(path)
+    except OSError as err:
+        raise unreadable(path, err) from None
+    if found is None:
+        raise TextclfError(
+            f"{path}: {setting}=auto cannot tell the file's encoding: it is not UTF-8 ({undecodable_at(path, 'utf-8')}), "
+            f"starts with no UTF-16 byte-order mark and does not read as GB18030 Chinese. Set {setting}= to its "
+            f"encoding (for example {setting}=latin-1 or cp1252 for Western European text, big5 for traditional "
+            f"Chinese), or convert the file to UTF-8."
+        )
+    log.info("%s: read as %s (%s=auto)", path, found, setting)
+    return found
+
+
+def encoding_fix(path: Path, encoding: str, setting: str | None) -> str:
+    """What to do about a file that is not valid ``encoding``: set ``setting`` (naming the value
+    when the file reads as GB18030 Chinese), or convert the file."""
+    if setting is None:
+        return f"Convert the file to {encoding}, or set the reader's encoding to the file's real one (for example latin-1)."
+    if encoding != GB18030 and gb18030_chinese(path):
+        return f"It reads as GB18030 (Chinese; covers GBK and GB2312): set {setting}=gb18030, or {setting}=auto to detect each file's encoding."
+    return (
+        f"Set {setting}= to the file's real encoding (for example {setting}=latin-1), {setting}=auto to detect "
+        f"UTF-8, UTF-16 or GB18030, or convert the file to {encoding}."
+    )
+
+
+def gb18030_chinese(path: Path) -> bool:
+    """`reads_as_chinese`, False where the file cannot be read again (the message is about its bytes)."""
+    try:
+        return reads_as_chinese(path)
+    except OSError:
+        return False
+
+
+def undecodable_at(path: Path, encoding: str, err: UnicodeDecodeError | None = None) -> str:
     """Where the first undecodable byte of ``path`` is: "line N, byte M: reason".
 
     A text-mode read decodes in chunks, and its error counts bytes from the start of the chunk,
@@ -117,7 +161,7 @@ def undecodable_at(path: Path, encoding: str, err: UnicodeDecodeError) -> str:
         decoder.decode(b"", final=True)  # a file that ends inside a character
     except UnicodeDecodeError as end_err:
         return f"line {number}, byte {len(raw) - len(end_err.object) + end_err.start + 1}: {end_err.reason}"
-    return err.reason  # only a decoder that needs more than one line to fail gets here
+    return err.reason if err else "undecodable"  # only a decoder that needs more than one line to fail gets here
 
 
 def hold_out(items: Sequence[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from textclf.core.errors import TextclfError
-from textclf.data.class_folder import is_class_folder, read_class_folder
+from textclf.data import table_columns
+from textclf.data.class_folder import is_class_folder, name_for_id, read_class_folder, read_class_names
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import hold_out, read_lines, require_files
+from textclf.data.table_columns import JOIN, Role, Spec
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines"}
 # The csv module refuses fields over 128 KiB by default, but a whole document in one cell (a long
@@ -38,12 +41,18 @@ class Table(DataSource):
       tab or a newline; quote characters are kept as text.
     - ``.jsonl``: one JSON object per line, keyed by column name.
 
-    ``text_column`` and ``label_column`` name the columns to read. Labels are strings (numbers are
-    cast with ``str``, so ``1`` and ``"1"`` are the same class); empty text is allowed, an empty
-    label is not. ``context_column`` optionally names a column of story sentences for memory
+    ``text_column`` and ``label_column`` name the columns to read, by name or position (0 = the
+    first); ``header=False``: CSV/TSV files have no header row, and columns have positions only.
+    ``text_column`` may list several columns, joined into one text with ``<sep>`` between them
+    (table_columns.py). Labels are strings (numbers are cast with ``str``, so ``1`` and ``"1"`` are
+    the same class); empty text is allowed, an empty label is not. ``context_column`` optionally names a column of story sentences for memory
     models: in CSV/TSV one cell with the sentences joined by ``" | "`` (e.g. ``Mary went home. |
     John left.``; split on ``|``, so a sentence cannot contain one; empty cell = no context); in
-    JSON Lines either such a string or a list of strings. With ``val_file`` left
+    JSON Lines either such a string or a list of strings. ``label_names``: a file in ``root`` with
+    one class name a line; the label column then holds ids, id N naming line N counted from
+    ``label_id_base`` (0 or 1), and examples carry the names. ``encoding``: a Python codec, or
+    ``auto`` to tell UTF-8, UTF-16 with BOM and GB18030 apart per file (charsets.py); a UTF-8
+    byte-order mark and CRLF line ends are read as if absent. With ``val_file`` left
     None, ``val_fraction`` of the training rows are held out with a shuffle seeded by ``seed``.
     A folder with a class.txt is read in the THUCNews-style layout instead (class_folder.py).
     """
@@ -51,19 +60,28 @@ class Table(DataSource):
     train_file: str = "train.csv"
     val_file: str | None = None
     test_file: str = "test.csv"
-    text_column: str = "text"
-    label_column: str = "label"
-    context_column: str | None = None
+    header: bool = True
+    text_column: Spec | list[Spec] = "text"
+    label_column: Spec = "label"
+    context_column: Spec | None = None
+    label_names: str | None = None
+    label_id_base: int = 0
     encoding: str = "utf-8"
+    # The class names read from label_names, in id order (None: labels are used as they are).
+    names: list[str] | None = field(default=None, init=False, repr=False)
 
     def load(self) -> Splits:
         if is_class_folder(self.root):  # train/dev/test.txt + class.txt (see class_folder.py)
             return read_class_folder(self.root, self.encoding)
         self.check_columns_differ()
+        if not self.header:
+            table_columns.check_positions_only(self.roles())
         names = [self.train_file, self.test_file] + ([self.val_file] if self.val_file else [])
         for name in names:
             check_format(name)
-        paths = require_files("Table", self.root, names)
+        paths = require_files("Table", self.root, names + ([self.label_names] if self.label_names else []))
+        if self.label_names:
+            self.names = read_class_names(paths[-1], self.encoding)
         train = self.read(paths[0])
         test = self.read(paths[1])
         if self.val_file:
@@ -73,22 +91,20 @@ class Table(DataSource):
             train, val = hold_out(train, self.val_fraction, seed=self.seed)
             where = f"{self.val_fraction:g} of {self.train_file} held out (seed {self.seed})"
         description = f"table {Path(self.root).name}: train {self.train_file}, val {where}, test {self.test_file}"
-        return Splits(train, val, test, label_names=None, description=description)
+        return Splits(train, val, test, label_names=self.names, description=description)
 
     def check_columns_differ(self) -> None:
-        """One column cannot be two things: a text that is its own label would train a model that
-        copies its input, with perfect scores and no meaning."""
-        roles = {"data.text_column": self.text_column, "data.label_column": self.label_column}
-        if self.context_column:
-            roles["data.context_column"] = self.context_column
-        seen: dict[str, str] = {}
-        for key, column in roles.items():
-            if column in seen:
-                raise TextclfError(f"{seen[column]} and {key} both name the column {column!r}; each must name its own column.")
-            seen[column] = key
+        table_columns.check_differ(self.roles())
 
-    def columns(self) -> list[str]:
-        return [self.text_column, self.label_column] + ([self.context_column] if self.context_column else [])
+    def roles(self) -> list[Role]:
+        """(setting, column) for every column read (table_columns.py)."""
+        return table_columns.roles(self.text_column, self.label_column, self.context_column)
+
+    def columns(self) -> list[Spec]:
+        return [spec for _, spec in self.roles()]
+
+    def lines(self, path: Path) -> Iterator[tuple[int, str]]:
+        return read_lines(path, self.encoding, setting="data.encoding")
 
     def read(self, path: Path) -> list[Example]:
         """Every record of one file as an example, with `path:line` messages for bad rows."""
@@ -98,12 +114,14 @@ class Table(DataSource):
         return examples
 
     def example(self, path: Path, number: int, record: Record) -> Example:
-        text = cell_text(record[self.text_column], path, number, self.text_column)
+        text = joined_text(record, table_columns.text_specs(self.text_column), path, number)
         label = cell_text(record[self.label_column], path, number, self.label_column).strip()
         if not label:
             raise TextclfError(f"{path}:{number}: empty label in column {self.label_column!r}.")
+        if self.names is not None:
+            label = name_for_id(label, self.names, path, number, self.label_names, self.label_id_base)
         context: tuple[str, ...] = ()
-        if self.context_column:
+        if self.context_column is not None:  # a position may be 0
             context = cell_context(record[self.context_column], path, number, self.context_column)
         return Example(text=text, label=label, context=context)
 
@@ -130,69 +148,79 @@ def records(path: Path, table: Table) -> Iterator[tuple[int, Record]]:
 
 def missing_columns(path: Path, table: Table, found: list[str], where: str = "") -> TextclfError | None:
     """A message naming the file, the columns found, the ones expected and the overrides to set."""
-    absent = [name for name in table.columns() if name not in found]
+    absent = [name for name in table.columns() if isinstance(name, str) and name not in found]
     if not absent:
         return None
-    overrides = {table.text_column: "data.text_column", table.label_column: "data.label_column"}
-    if table.context_column:
-        overrides[table.context_column] = "data.context_column"
-    fix = " and ".join(f"{overrides[name]}=NAME" for name in absent)
+    overrides = {spec: table_columns.setting_of(key) for key, spec in table.roles()}
+    fix = " and ".join(dict.fromkeys(f"{overrides[name]}=NAME" for name in absent))
     return TextclfError(
         f"{path}{where}: no column {', '.join(repr(name) for name in absent)}. Columns found: "
-        f"{', '.join(found) if found else '(none)'}; expected: {', '.join(table.columns())}. "
+        f"{', '.join(found) if found else '(none)'}; expected: {', '.join(map(str, table.columns()))}. "
         f"Set {fix} to the column that holds it."
     )
 
 
 def delimited_records(path: Path, table: Table, delimiter: str) -> Iterator[tuple[int, Record]]:
-    """Rows of a CSV (quoted) or TSV (unquoted) file with a header line."""
+    """Rows of a CSV (quoted) or TSV (unquoted) file, with a header line unless ``table.header``
+    is off; each record holds the columns the table reads, keyed by their name or position."""
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))  # process-wide: only ever raised
-    reader = csv.reader(_lines_with_newlines(path, table.encoding), delimiter=delimiter, quoting=quoting)
+    reader = csv.reader((line + "\n" for _, line in table.lines(path)), delimiter=delimiter, quoting=quoting)
     try:
-        header = next(reader, None)
-        if header is None:
-            raise TextclfError(
-                f"{path}: the file is empty. Expected a header line naming the columns "
-                f"({', '.join(table.columns())}) and one row per example."
-            )
-        error = missing_columns(path, table, header)
-        if error:
-            raise error
-        twice = sorted({name for name in header if header.count(name) > 1})
-        if twice:
-            raise TextclfError(
-                f"{path}: the header names {', '.join(map(repr, twice))} more than once, so which column holds the "
-                "data is ambiguous. Give every column its own name."
-            )
-        for row in reader:
-            if not row:
-                continue
+        rows = ((reader.line_num, row) for row in reader if row)
+        first = next(rows, None)
+        if first is None:
+            raise TextclfError(f"{path}: the file is empty. Expected {expected_rows(table)}.")
+        header, rows = header_and_rows(path, table, first, rows)
+        index = table_columns.positions(path, table.roles(), header, table.header, first[0])
+        width = "the header has" if table.header else "the first row has"
+        for number, row in rows:
             if len(row) != len(header):
                 raise TextclfError(
-                    f"{path}:{reader.line_num}: {len(row)} fields but the header has {len(header)}"
+                    f"{path}:{number}: {len(row)} fields but {width} {len(header)}"
                     + (" (quote fields that contain commas)." if delimiter == "," else ".")
                 )
-            yield reader.line_num, dict(zip(header, row))
+            yield number, {spec: row[at] for spec, at in index.items()}
     except csv.Error as err:
         raise TextclfError(f"{path}:{reader.line_num}: malformed {FORMATS[path.suffix.lower()]} ({err}).") from None
 
 
-def _lines_with_newlines(path: Path, encoding: str) -> Iterator[str]:
-    """The file's lines for the csv module, a UTF-8 byte-order mark dropped from the first."""
-    for number, line in read_lines(path, encoding):
-        yield (line.lstrip("\ufeff") if number == 1 else line) + "\n"
+def expected_rows(table: Table) -> str:
+    if not table.header:
+        return "one row per example (data.header=false: no header line)"
+    return f"a header line naming the columns ({', '.join(map(str, table.columns()))}) and one row per example"
+
+
+def header_and_rows(
+    path: Path, table: Table, first: tuple[int, list[str]], rows: Iterator[tuple[int, list[str]]]
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The column names and the data rows: the first row is the header, or (``header=False``) the
+    first example, its columns then named "0", "1", ... by position."""
+    if not table.header:
+        return [str(i) for i in range(len(first[1]))], itertools.chain([first], rows)
+    header = first[1]
+    error = missing_columns(path, table, header)
+    if error:
+        raise error
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise TextclfError(
+            f"{path}: the header names {', '.join(map(repr, twice))} more than once, so which column holds the "
+            "data is ambiguous. Give every column its own name."
+        )
+    return header, rows
 
 
 def jsonl_records(path: Path, table: Table) -> Iterator[tuple[int, Record]]:
     """One JSON object per non-blank line."""
+    table_columns.refuse_positions(path, table.roles())
     seen = False
-    for number, line in read_lines(path, table.encoding):
+    for number, line in table.lines(path):
         if not line.strip():
             continue
         seen = True
         try:
-            record = json.loads(line.lstrip("\ufeff") if number == 1 else line, object_pairs_hook=functools.partial(unique_keys, path, number))
+            record = json.loads(line, object_pairs_hook=functools.partial(unique_keys, path, number))
         except json.JSONDecodeError as err:
             raise TextclfError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno}).") from None
         if not isinstance(record, dict):
@@ -226,6 +254,11 @@ def cell_text(value: object, path: Path, number: int, column: str) -> str:
     if isinstance(value, (str, int, float, bool)):
         return value if isinstance(value, str) else str(value)
     raise TextclfError(f"{path}:{number}: column {column!r} holds a {type(value).__name__}, expected a string.")
+
+
+def joined_text(record: Record, columns: Sequence[Spec], path: Path, number: int) -> str:
+    """The text of one column as it is, or of several joined with `JOIN` (``" <sep> "``)."""
+    return JOIN.join(cell_text(record[column], path, number, column) for column in columns)
 
 
 def cell_context(value: object, path: Path, number: int, column: str) -> tuple[str, ...]:

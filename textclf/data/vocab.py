@@ -43,7 +43,9 @@ def head(tokenizer: Tokenizer, text: str, max_tokens: int) -> str:
     size = max_tokens * CHARS_PER_TOKEN
     while size < len(text):
         prefix = text[:size]
-        normalized = tokenizer.normalizer.normalize_str(prefix) if tokenizer.normalizer else prefix
+        # Counted without <sep>s: the pre-tokenizer would make three pieces of each, one token once encoded.
+        counted = prefix.replace(SEP, " ")
+        normalized = tokenizer.normalizer.normalize_str(counted) if tokenizer.normalizer else counted
         if len(tokenizer.pre_tokenizer.pre_tokenize_str(normalized)) > max_tokens:
             return prefix
         size *= 4
@@ -117,6 +119,9 @@ class Vocab:
             )
         else:
             trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False)
+        # <sep> inside a text (several table columns joined, data/table_columns.py) encodes as its special
+        # token, but the trainer would count its pieces "<", "sep" and ">" as words.
+        texts = (text.replace(SEP, " ") for text in texts)
         if max_tokens is not None:
             texts = [head(tokenizer, text, max_tokens) for text in texts]  # a list: the tokenizer is busy while it trains
         tokenizer.train_from_iterator(texts, trainer=trainer)

@@ -9,6 +9,9 @@ gets h_t = [->h_t ; <-h_t] in R^{2H}, and the text is one pooled vector:
                                                     (Yang et al. 2016; Zhou et al. 2016)
     last:       s = [->h_n ; <-h_1]                 (the final states, as in TextRNN)
 
+``cell="gru"`` or ``cell="rnn"`` (a plain tanh RNN) replaces the LSTM, to compare cells under the
+same pooling; the model keeps its name.
+
 Padding never reaches a pooled state: the LSTM keeps it out of the real steps (rnn.py) and the
 pooling runs under a mask.
 """
@@ -34,11 +37,12 @@ class BiLSTM(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.0,
         pooling: str = "max",
+        cell: str = "lstm",
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; expected one of {list(POOLINGS)}")
-        self.rnn = PaddedRNN("lstm", input_size, hidden_size, num_layers, bidirectional=True, dropout=dropout)
+        self.rnn = PaddedRNN(cell, input_size, hidden_size, num_layers, bidirectional=True, dropout=dropout)
         self.pooling = pooling
         self.output_size = 2 * hidden_size
         self.attention = AttentionPooling(self.output_size) if pooling == "attention" else None

@@ -11,9 +11,10 @@ Each word w_i is represented with the context on its left and on its right:
 and y^(4) = W^(4) y^(3) + b^(4) (6), softmax (7) are the classifier head. c_l(w_1) and c_r(w_n) are
 parameters shared by all documents.
 
-The paper's recurrence (1)-(2) is a plain (Elman) RNN. We use an LSTM (or GRU, ``cell="gru"``) in
-its place, the usual choice in reimplementations: gated cells keep information over long
-documents where a plain RNN's gradients vanish, and they train more stably. The recurrence is then
+The paper's recurrence (1)-(2) is a plain (Elman) RNN, ``cell="rnn"`` here (f = tanh). The default
+is an LSTM (or GRU, ``cell="gru"``) in its place, the usual choice in reimplementations: gated cells
+keep information over long documents where a plain RNN's gradients vanish, and they train more
+stably (docs/results/cells.md measures by how much). The recurrence is then
 run by one bidirectional RNN whose outputs are *shifted* by one step to match (1)-(2):
 
     forward output at i  = state after reading e(w_1..w_i)  -> it is c_l(w_{i+1})

@@ -19,7 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+# "rnn": the plain (Elman) recurrence h_t = tanh(W x_t + U h_{t-1} + b), the seeds' starting point and
+# the baseline against which gated cells are measured (benchmarks/cell_vs_length.py).
+RNN_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
@@ -43,7 +45,7 @@ def step_at(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 
 
 class PaddedRNN(nn.Module):
-    """A stacked, optionally bidirectional LSTM/GRU over right-padded batches.
+    """A stacked, optionally bidirectional plain RNN, LSTM or GRU over right-padded batches.
 
     forward(x [B, T, E], lengths [B], initial=None) -> (outputs [B, T, dirs*H], final [B, dirs*H])
     outputs: the top layer's states, forward then backward direction; final: the top layer's

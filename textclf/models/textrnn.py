@@ -7,7 +7,8 @@ Learning", single-task model: read e(w_1) ... e(w_n) with an LSTM
     o_t = sigma(W_o x_t + U_o h_{t-1} + b_o)     c~_t = tanh(W_c x_t + U_c h_{t-1} + b_c)
     c_t = f_t * c_{t-1} + i_t * c~_t             h_t = o_t * tanh(c_t)
 
-and use h_n as the text's representation (a GRU may replace the LSTM). Bidirectional: the
+and use h_n as the text's representation (a GRU, or a plain tanh RNN h_t = tanh(W x_t + U h_{t-1} + b),
+may replace the LSTM). Bidirectional: the
 representation is [->h_n ; <-h_1], the forward state after the last real word and the backward
 state after reading back to the first.
 

@@ -38,14 +38,19 @@ IMPLEMENTATION_ONLY = {"optimizer": ("foreach",)}
 
 # Keys added to those sections after runs were saved, with the value that means what such a run did:
 # a last.pt from before tokenizer.kind existed was trained with word tokens, and resumes as such.
-ADDED_SINCE = {"tokenizer": {"kind": "word"}, "embedding": {"words": None}}
+ADDED_SINCE: dict[str, dict[str, Any]] = {
+    "tokenizer": {"kind": "word"},
+    "embedding": {"words": None},
+    "data": {"header": True, "label_names": None, "label_id_base": 0, "encoding": "utf-8"},
+    "model": {"encoder": {"cell": "lstm"}},
+}
 
 
 def _comparable(cfg: DictConfig, key: str) -> Any:
     node = OmegaConf.select(cfg, key)
     if not isinstance(node, DictConfig):
         return node
-    values = {**ADDED_SINCE.get(key, {}), **OmegaConf.to_container(node, resolve=True)}
+    values = OmegaConf.to_container(OmegaConf.merge(ADDED_SINCE.get(key, {}), node), resolve=True)
     return {name: value for name, value in values.items() if name not in IMPLEMENTATION_ONLY.get(key, ())}
 
 
