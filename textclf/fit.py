@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from textclf import __version__
 from textclf.core.config_rules import check_config
@@ -316,6 +316,44 @@ def stopped_message(stop: Interrupted, run_dir: Path) -> str:
         f"training stopped by {stop}; {last} holds epoch {epoch}. Resume with the same command and "
         f"trainer.resume=true hydra.run.dir={run_dir}"
     )
+
+
+def train_from_overrides(overrides: list[str], run_dir: str | Path | None = None) -> dict[str, Any]:
+    """`textclf.train(overrides)`: compose the config as `python -m textclf OVERRIDES` does (Hydra's
+    compose API, conf/train.yaml), train into the same run folder layout (.hydra/config.yaml and
+    overrides.yaml, train.log, checkpoints, report/) and return the results."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    GlobalHydra.instance().clear()  # a notebook may have initialised Hydra before
+    try:
+        with initialize_config_module("textclf.conf", version_base="1.3"):
+            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    except HydraException as err:
+        raise TextclfError(f"textclf.train({list(overrides)!r}): {err}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    folder = Path(run_dir if run_dir is not None else cfg.hydra.run.dir)
+    with open_dict(cfg):
+        del cfg["hydra"]  # the command line's run has no hydra node in its config either
+    check_config(cfg)  # before anything is written
+    hydra_dir = folder / ".hydra"
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    (hydra_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    (hydra_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
+    handler = logging.FileHandler(folder / "train.log")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    package_log = logging.getLogger("textclf")
+    package_log.addHandler(handler)
+    level = package_log.level
+    package_log.setLevel(logging.INFO)
+    try:
+        return train(cfg, folder)
+    finally:
+        package_log.removeHandler(handler)
+        package_log.setLevel(level)
+        handler.close()
 
 
 @exit_on_user_error
