@@ -25,11 +25,12 @@ from textclf import __version__
 from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
-from textclf.loading.inference import predict_proba
+from textclf.loading.inference import one_batch_proba, predict_proba
 from textclf.loading.loader import LoadedModel, load_model
 from textclf.loading.records import item_example, prediction_records, top_labels
 
 RUNTIMES = ("torch",)
+ONE_BATCH = 64  # inputs up to this many are scored as one batch (`one_batch_proba`)
 PATH_KEYS = ("root", "train_file", "val_file", "test_file")
 
 
@@ -68,6 +69,8 @@ class Classifier:
         if not examples:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         encoded = self.loaded.encoding.encode(examples, "input", labelled=False, groups=[])
+        if len(examples) <= min(ONE_BATCH, self.batch_size):
+            return one_batch_proba(self.loaded.model, encoded)
         prob, _ = predict_proba(self.loaded.model, BatchIterator(encoded, self.batch_size, device=self.loaded.device))  # no gold: loss unused
         return prob
 
