@@ -26,13 +26,11 @@ import os
 import platform
 import random
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from textclf.serving.process import start_server
 
 
 def sentences(root: Path | None, count: int = 2000) -> tuple[list[str], str]:
@@ -43,26 +41,6 @@ def sentences(root: Path | None, count: int = 2000) -> tuple[list[str], str]:
     rng = random.Random(0)
     words = "the a film plot cast is was very quite good bad dull lovely moving flat story and".split()
     return [" ".join(rng.choices(words, k=rng.randint(5, 30))) for _ in range(count)], "made-up sentences (no --root)"
-
-
-def start_server(ckpt: str, overrides: list[str]) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings = {"num_threads": "1", **dict(item.split("=", 1) for item in overrides)}
-    args = [f"ckpt_path={ckpt}", f"port={port}", "host=127.0.0.1", "hydra.run.dir=/tmp/textclf-serve-load",
-            *(f"{key}={value}" for key, value in settings.items())]
-    proc = subprocess.Popen([sys.executable, "-m", "textclf.serve", *args], env={**os.environ, "OMP_NUM_THREADS": settings["num_threads"]})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the server did not come up (see its log above)")
 
 
 class RawClient:
@@ -149,7 +127,8 @@ def main() -> None:
     if bool(args.ckpt) == bool(args.url):
         parser.error("give --ckpt (start a server) or --url (use a running one)")
     texts, source = sentences(args.root)
-    proc, url = start_server(args.ckpt, args.overrides) if args.ckpt else (None, args.url)
+    settings = dict(item.split("=", 1) for item in args.overrides)
+    proc, url = start_server(args.ckpt, "/tmp/textclf-serve-load", settings) if args.ckpt else (None, args.url)
     try:
         meta = httpx.get(f"{url}/metadata").json()
         print(f"{meta['model']} ({meta['runtime']}) | {args.client} client | {source} | server settings {args.overrides or 'default'} | "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -21,6 +20,7 @@ from textclf.fit import train
 from textclf.loading.classifier import Classifier
 from textclf.predict import predict
 from textclf.serve import bound_socket, require_serving
+from textclf.serving.process import start_server
 
 from conftest import compose_train
 
@@ -37,29 +37,8 @@ def model(tmp_path_factory, table_dir) -> Path:
     return run_dir / "best.pt"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(ckpt: Path, folder: Path, **settings) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    args = [f"ckpt_path={ckpt}", f"port={port}", f"hydra.run.dir={folder}", *(f"{k}={v}" for k, v in settings.items())]
-    proc = subprocess.Popen([sys.executable, "-m", "textclf.serve", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited with {proc.returncode}: {proc.stdout.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not answer /health within 60 s")
+def start(ckpt: Path, folder: Path, **settings) -> tuple[subprocess.Popen, str]:
+    return start_server(ckpt, folder, settings, timeout=60, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def stop(proc: subprocess.Popen) -> int:
@@ -70,7 +49,7 @@ def stop(proc: subprocess.Popen) -> int:
 
 @pytest.fixture(scope="module")
 def server(model, tmp_path_factory):
-    proc, url = start_server(model, tmp_path_factory.mktemp("serve_run"), **LIMITS)
+    proc, url = start(model, tmp_path_factory.mktemp("serve_run"), **LIMITS)
     yield url
     stop(proc)
 
@@ -134,7 +113,7 @@ def test_parallel_requests_are_all_answered_and_none_mixed_up(server, model):
 
 
 def test_sigterm_answers_what_is_in_flight_and_exits_cleanly(model, tmp_path):
-    proc, url = start_server(model, tmp_path / "run", batch_wait_ms=50)  # a wide window: requests are in flight at the signal
+    proc, url = start(model, tmp_path / "run", batch_wait_ms=50)  # a wide window: requests are in flight at the signal
     with httpx.Client() as client, ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(client.post, f"{url}/predict", json={"texts": [f"text {i}"]}) for i in range(8)]
         time.sleep(0.02)
