@@ -100,7 +100,7 @@ def batched(items: Iterator[Example], size: int) -> Iterator[list[Example]]:
 def predict(cfg: DictConfig, run_dir: str | Path) -> int:
     """Stream predictions for cfg.input into cfg.output; returns how many were written."""
     check_config(cfg)
-    clf = Classifier.load(cfg.ckpt_path, cfg.device, batch_size=cfg.batch_size)
+    clf = Classifier.load(cfg.ckpt_path, cfg.device, runtime=cfg.get("runtime", "torch"), batch_size=cfg.batch_size)
     stories = clf.stories
 
     def write_predictions(lines: Iterable[str], out: TextIO) -> int:

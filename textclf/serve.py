@@ -8,6 +8,7 @@ answers the requests in flight, and exits with status 0.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -76,6 +77,10 @@ def serve(cfg: DictConfig) -> None:
     log.info("%s (%d labels) on http://%s:%d (docs at /docs)", clf.loaded.config.model.name, len(clf.labels), cfg.host, cfg.port)
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, exit_quietly)
+    # The model, torch and FastAPI are millions of long-lived objects; a full collection walking
+    # them stalled every request in flight for ~0.4 s under load (the p99 at 64 clients). Frozen,
+    # the collector only looks at what requests allocate.
+    gc.freeze()
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -174,7 +174,7 @@ RULES: dict[str, Rule] = {
     # serve.yaml
     "host": Text(),
     "port": whole(1, 65535),
-    "runtime": OneOf(("torch",)),
+    "runtime": OneOf(("torch", "onnx")),
     "num_threads": whole(1, null=True),
     "max_texts": COUNT,
     "max_chars": COUNT,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import OmegaConf
 
 from textclf import __version__
@@ -27,9 +28,10 @@ from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.loading.inference import one_batch_proba, predict_proba
 from textclf.loading.loader import LoadedModel, load_model
+from textclf.loading.onnx_runtime import OnnxModel
 from textclf.loading.records import item_example, prediction_records, top_labels
 
-RUNTIMES = ("torch",)
+RUNTIMES = ("torch", "onnx")
 ONE_BATCH = 64  # inputs up to this many are scored as one batch (`one_batch_proba`)
 PATH_KEYS = ("root", "train_file", "val_file", "test_file")
 
@@ -37,17 +39,24 @@ PATH_KEYS = ("root", "train_file", "val_file", "test_file")
 class Classifier:
     """Predictions from one trained model; see the module docstring for the calls."""
 
-    def __init__(self, loaded: LoadedModel, batch_size: int = 256) -> None:
-        self.loaded = loaded
-        self.batch_size = batch_size
-        self.runtime = "torch"
-
-    @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", runtime: str = "torch", batch_size: int = 256) -> Classifier:
-        """The model of a checkpoint file (best.pt, last.pt) or of a run folder (its best.pt)."""
+    def __init__(self, loaded: LoadedModel, batch_size: int = 256, runtime: str = "torch", threads: int | None = None) -> None:
+        """``runtime="onnx"`` exports the model to ONNX in memory (a second or two) and runs it with
+        onnxruntime on ``threads`` threads (default: torch's count); ``"torch"`` runs it as loaded."""
         if runtime not in RUNTIMES:
             raise TextclfError(f"runtime={runtime!r} is not a runtime; use one of {', '.join(RUNTIMES)}.")
-        return cls(load_model(path, device), batch_size)
+        if runtime == "onnx" and loaded.device.type != "cpu":
+            raise TextclfError(f"runtime=onnx runs on the CPU, but the model was loaded on {loaded.device}; use device=cpu, or runtime=torch.")
+        self.loaded = loaded
+        self.batch_size = batch_size
+        self.runtime = runtime
+        self.onnx = OnnxModel(loaded.model, len(loaded.encoding.vocab), threads or torch.get_num_threads()) if runtime == "onnx" else None
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", runtime: str = "torch", batch_size: int = 256, threads: int | None = None) -> Classifier:
+        """The model of a checkpoint file (best.pt, last.pt) or of a run folder (its best.pt)."""
+        if runtime not in RUNTIMES:  # before the (slow) loading
+            raise TextclfError(f"runtime={runtime!r} is not a runtime; use one of {', '.join(RUNTIMES)}.")
+        return cls(load_model(path, device), batch_size, runtime, threads)
 
     @property
     def labels(self) -> list[str]:
@@ -69,6 +78,8 @@ class Classifier:
         if not examples:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         encoded = self.loaded.encoding.encode(examples, "input", labelled=False, groups=[])
+        if self.onnx is not None:
+            return self.onnx.proba(encoded, self.batch_size)
         if len(examples) <= min(ONE_BATCH, self.batch_size):
             return one_batch_proba(self.loaded.model, encoded)
         prob, _ = predict_proba(self.loaded.model, BatchIterator(encoded, self.batch_size, device=self.loaded.device))  # no gold: loss unused
