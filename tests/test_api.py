@@ -91,7 +91,7 @@ def test_bad_api_input_is_one_message(text_run):
     clf = textclf.Classifier.load(text_run[0] / "best.pt")
     with pytest.raises(TextclfError, match="not one string"):
         clf.predict("a lovely film")
-    with pytest.raises(TextclfError, match=r"texts\[1\] is a int; each input must be a string"):
+    with pytest.raises(TextclfError, match=r"texts\[1\] must be a string, got int 3"):
         clf.predict(["fine", 3])
     with pytest.raises(TextclfError, match="top_k must be a positive integer"):
         clf.predict(["fine"], top_k=0)

@@ -150,12 +150,14 @@ def test_a_model_error_is_a_500_and_the_server_goes_on(model, monkeypatch):
         assert client.post("/predict", json={"texts": ["a lovely film"]}).status_code == 200
 
 
-def test_missing_server_packages_and_a_taken_port_are_one_message(monkeypatch):
+def test_missing_server_packages_a_taken_port_and_a_foreign_host_are_one_message(monkeypatch):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         with pytest.raises(TextclfError, match=r"cannot listen on 127.0.0.1:\d+ .*pass port=N"):
             bound_socket("127.0.0.1", taken.getsockname()[1])
+    with pytest.raises(TextclfError, match=r"host=192.0.2.1 is not an address of this machine"):
+        bound_socket("192.0.2.1", 8000)  # TEST-NET-1: a valid address that is no machine's here
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now raises ImportError
     with pytest.raises(TextclfError, match=r"pip install -e '\.\[serve\]'"):
         require_serving()

@@ -8,6 +8,7 @@ answers the requests in flight, and exits with status 0.
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import signal
@@ -45,6 +46,8 @@ def bound_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as err:
         sock.close()
+        if err.errno == errno.EADDRNOTAVAIL:
+            raise TextclfError(f"host={host} is not an address of this machine ({err.strerror}); use 127.0.0.1 (this machine only) or 0.0.0.0.") from None
         raise TextclfError(f"cannot listen on {host}:{port} ({err.strerror}); another program may hold the port: pass port=N.") from None
     sock.set_inheritable(True)
     return sock

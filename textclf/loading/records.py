@@ -64,7 +64,7 @@ def item_example(item: object, index: int, stories: bool) -> Example:
         return Example(text=item.question, label="", context=tuple(item.story))
     if not isinstance(item, str):
         wanted = "a string in the story format or a Story" if stories else "a string"
-        raise TextclfError(f"{where} is a {type(item).__name__}; each input must be {wanted}.")
+        raise TextclfError(f"{where} must be {wanted}, got {type(item).__name__} {item!r:.40}.")
     if not stories:
         return Example(text=item, label="")
     found = list(story_examples(item.splitlines(), where))
