@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -161,3 +163,26 @@ def test_missing_server_packages_a_taken_port_and_a_foreign_host_are_one_message
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now raises ImportError
     with pytest.raises(TextclfError, match=r"pip install -e '\.\[serve\]'"):
         require_serving()
+
+
+def test_the_page_needs_nothing_from_outside(server):
+    response = httpx.get(f"{server}/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "<textarea" in response.text and "<h1>bilstm</h1>" in response.text
+    assert "http://" not in response.text and "https://" not in response.text and "//cdn" not in response.text  # no CDN, no external file
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (apt-get install chromium)")
+def test_the_page_shows_the_labels_with_bars_in_a_browser(server, tmp_path):
+    text = "the film was superb and lovely"
+    expected = httpx.post(f"{server}/predict", json={"texts": [text], "top_k": 2}).json()["predictions"][0]["top_k"]
+    result = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}", "--virtual-time-budget=10000",
+         "--dump-dom", f"{server}/?text={text.replace(' ', '+')}"],
+        capture_output=True, text=True, timeout=90,
+    )
+    dom = result.stdout
+    names = re.findall(r'<span class="name">([^<]*)</span>', dom)
+    widths = [float(w) for w in re.findall(r'class="bar" style="width: ([\d.]+)%;"', dom)]
+    assert names == [t["label"] for t in expected], dom[-2000:]
+    assert widths == pytest.approx([100 * t["probability"] for t in expected], abs=0.06)

@@ -5,6 +5,7 @@
     GET  /labels    {"labels": [...]}
     GET  /metadata  the model, its data, metrics and versions, and this server's limits
     GET  /docs      OpenAPI documentation
+    GET  /          a page to try the model by hand (serving/page.py)
 
 Each record is the JSON line `textclf.predict` writes for the same input (loading/records.py).
 Requests are read and checked here by hand rather than through a pydantic body model, so that
@@ -20,13 +21,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from textclf import __version__
 from textclf.core.errors import TextclfError, first_line
 from textclf.loading.classifier import Classifier
 from textclf.loading.records import Story, prediction_records
 from textclf.serving.batcher import MicroBatcher
+from textclf.serving.page import page
+
+PAGE_LABELS = 10  # the page shows at most this many labels (bAbI models have dozens)
 
 FIELDS = ("texts", "top_k")
 
@@ -151,6 +155,12 @@ def create_app(clf: Classifier, limits: Limits) -> FastAPI:
 
     app = FastAPI(title="textclf", version=__version__, lifespan=lifespan,
                   description=f"{clf.loaded.config.model.name} text classifier: POST /predict with {{\"texts\": [...]}}.")
+
+    home = page(clf.loaded.config.model.name, len(clf.labels), clf.stories, PAGE_LABELS)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(home)
 
     @app.get("/health")
     async def health() -> dict:
