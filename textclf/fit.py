@@ -28,6 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from textclf import __version__
+from textclf.core.atomic import atomic_write
 from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, debug_requested, exit_on_user_error
 from textclf.core.guards import RunFolder
@@ -340,8 +341,8 @@ def train_from_overrides(overrides: list[str], run_dir: str | Path | None = None
     check_config(cfg)  # before anything is written
     hydra_dir = folder / ".hydra"
     hydra_dir.mkdir(parents=True, exist_ok=True)
-    (hydra_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    (hydra_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
+    for name, content in (("config.yaml", cfg), ("overrides.yaml", OmegaConf.create(list(overrides)))):
+        atomic_write(hydra_dir / name, lambda fh, text=OmegaConf.to_yaml(content): fh.write(text.encode("utf-8")))
     handler = logging.FileHandler(folder / "train.log")
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
     package_log = logging.getLogger("textclf")
