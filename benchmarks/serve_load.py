@@ -26,6 +26,7 @@ import os
 import platform
 import random
 import signal
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -128,7 +129,7 @@ def main() -> None:
         parser.error("give --ckpt (start a server) or --url (use a running one)")
     texts, source = sentences(args.root)
     settings = dict(item.split("=", 1) for item in args.overrides)
-    proc, url = start_server(args.ckpt, "/tmp/textclf-serve-load", settings) if args.ckpt else (None, args.url)
+    proc, url = start_server(args.ckpt, tempfile.mkdtemp(prefix="textclf-serve-load-"), settings) if args.ckpt else (None, args.url)
     try:
         meta = httpx.get(f"{url}/metadata").json()
         print(f"{meta['model']} ({meta['runtime']}) | {args.client} client | {source} | server settings {args.overrides or 'default'} | "
