@@ -12,12 +12,13 @@ import torch
 from omegaconf import OmegaConf
 from tokenizers import Tokenizer
 
-import textclf.export as export_module
+import textclf.loading.exporting as exporting
 from textclf.core.errors import TextclfError
 from textclf.data.batching import Batch
 from textclf.data.example import Example
-from textclf.export import TRACE_SIZES, export
+from textclf.export import export
 from textclf.fit import train
+from textclf.loading.exporting import TRACE_SIZES
 from textclf.loading.loader import load_model
 
 from conftest import compose_train, small_model
@@ -170,8 +171,8 @@ def test_a_wrong_export_is_caught_and_the_old_one_kept(checkpoint, tmp_path, mon
     export(export_cfg(checkpoint, out_dir, "torchscript"), tmp_path)
     before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
 
-    real_trace = export_module.trace
-    monkeypatch.setattr(export_module, "trace", lambda wrapper, example: real_trace(Shifted(wrapper), example))
+    real_trace = exporting.trace
+    monkeypatch.setattr(exporting, "trace", lambda wrapper, example: real_trace(Shifted(wrapper), example))
     with pytest.raises(TextclfError, match="logits differ from the checkpoint model's"):
         export(export_cfg(checkpoint, out_dir, "torchscript"), tmp_path)
     assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before  # untouched, no temp files

@@ -10,7 +10,7 @@ import textclf
 
 PACKAGE = Path(textclf.__file__).parent
 COMMANDS = {"textclf.fit", "textclf.evaluate", "textclf.predict", "textclf.explain", "textclf.export", "textclf.serve"}
-LAYERS = ("core", "data", "models", "loading", "training", "reporting")
+LAYERS = ("core", "data", "models", "loading", "training", "reporting", "serving")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -25,9 +25,10 @@ import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from textclf import __version__
+from textclf.core.atomic import atomic_write
 from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, debug_requested, exit_on_user_error
 from textclf.core.guards import RunFolder
@@ -316,6 +317,44 @@ def stopped_message(stop: Interrupted, run_dir: Path) -> str:
         f"training stopped by {stop}; {last} holds epoch {epoch}. Resume with the same command and "
         f"trainer.resume=true hydra.run.dir={run_dir}"
     )
+
+
+def train_from_overrides(overrides: list[str], run_dir: str | Path | None = None) -> dict[str, Any]:
+    """`textclf.train(overrides)`: compose the config as `python -m textclf OVERRIDES` does (Hydra's
+    compose API, conf/train.yaml), train into the same run folder layout (.hydra/config.yaml and
+    overrides.yaml, train.log, checkpoints, report/) and return the results."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    GlobalHydra.instance().clear()  # a notebook may have initialised Hydra before
+    try:
+        with initialize_config_module("textclf.conf", version_base="1.3"):
+            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    except HydraException as err:
+        raise TextclfError(f"textclf.train({list(overrides)!r}): {err}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    folder = Path(run_dir if run_dir is not None else cfg.hydra.run.dir)
+    with open_dict(cfg):
+        del cfg["hydra"]  # the command line's run has no hydra node in its config either
+    check_config(cfg)  # before anything is written
+    hydra_dir = folder / ".hydra"
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in (("config.yaml", cfg), ("overrides.yaml", OmegaConf.create(list(overrides)))):
+        atomic_write(hydra_dir / name, lambda fh, text=OmegaConf.to_yaml(content): fh.write(text.encode("utf-8")))
+    handler = logging.FileHandler(folder / "train.log")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    package_log = logging.getLogger("textclf")
+    package_log.addHandler(handler)
+    level = package_log.level
+    package_log.setLevel(logging.INFO)
+    try:
+        return train(cfg, folder)
+    finally:
+        package_log.removeHandler(handler)
+        package_log.setLevel(level)
+        handler.close()
 
 
 @exit_on_user_error

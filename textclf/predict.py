@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -27,42 +26,12 @@ from textclf.core.atomic import atomic_write
 from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys
 from textclf.core.guards import refuse_overwriting_inputs
-from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.data.files import undecodable_at, unreadable
-from textclf.loading.inference import predict_proba
-from textclf.loading.loader import load_model
+from textclf.loading.classifier import Classifier
+from textclf.loading.records import story_examples, text_examples
 
 log = logging.getLogger("textclf.predict")
-
-
-def text_examples(lines: Iterable[str]) -> Iterator[Example]:
-    """One text per line (single-text models); the line's own text, untouched, is the input."""
-    for line in lines:
-        yield Example(text=line.rstrip("\r\n"), label="")
-
-
-def story_examples(lines: Iterable[str], source: str) -> Iterator[Example]:
-    """bAbI story format: `ID sentence` lines, ID 1 starting a story; a line ending in '?' (an
-    answer after a tab is allowed and ignored) is a question about the story so far."""
-    story: list[str] = []
-    for number, raw in enumerate(lines, start=1):
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            continue
-        head, _, rest = line.partition(" ")
-        if not head.isdigit():
-            raise TextclfError(
-                f"{source}:{number}: expected a bAbI story line 'ID sentence' (this model was trained on "
-                f"stories), got {line[:60]!r}. Number story lines from 1; end with a question line 'ID question?'."
-            )
-        if head == "1":
-            story = []
-        text = rest.split("\t")[0].strip()
-        if text.endswith("?"):
-            yield Example(text=text, label="", context=tuple(story))
-        else:
-            story.append(text)
 
 
 @contextmanager
@@ -131,25 +100,14 @@ def batched(items: Iterator[Example], size: int) -> Iterator[list[Example]]:
 def predict(cfg: DictConfig, run_dir: str | Path) -> int:
     """Stream predictions for cfg.input into cfg.output; returns how many were written."""
     check_config(cfg)
-    loaded = load_model(cfg.ckpt_path, cfg.device)
-    model, encoding, labels = loaded.model, loaded.encoding, loaded.labels
-    stories = encoding.stories
-    top_k = min(cfg.top_k, len(labels))
+    clf = Classifier.load(cfg.ckpt_path, cfg.device, runtime=cfg.get("runtime", "torch"), batch_size=cfg.batch_size)
+    stories = clf.stories
 
     def write_predictions(lines: Iterable[str], out: TextIO) -> int:
         written = 0
         examples = story_examples(lines, cfg.input) if stories else text_examples(lines)
         for chunk in batched(examples, cfg.batch_size):
-            encoded = encoding.encode(chunk, "input", labelled=False, groups=[])
-            prob, _ = predict_proba(model, BatchIterator(encoded, cfg.batch_size, device=loaded.device))  # no gold: loss unused
-            values, indices = torch.from_numpy(prob).topk(top_k, dim=-1)
-            for ex, top_values, top_indices in zip(chunk, values.tolist(), indices.tolist()):  # input order
-                record = {"text": ex.text}
-                if ex.context:
-                    record["story"] = list(ex.context)
-                record["label"] = labels[top_indices[0]]
-                record["probability"] = round(top_values[0], 6)
-                record["top_k"] = [{"label": labels[i], "probability": round(v, 6)} for v, i in zip(top_values, top_indices)]
+            for record in clf.records(chunk, cfg.top_k):  # input order
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             written += len(chunk)
         if written == 0:
@@ -164,7 +122,7 @@ def predict(cfg: DictConfig, run_dir: str | Path) -> int:
             if cfg.output == "-":
                 return write_predictions(lines, sys.stdout)
             path = output_path(cfg.output, Path(run_dir))
-            refuse_overwriting_inputs([path], [loaded.path] + ([] if cfg.input == "-" else [cfg.input]), "Pass another output=FILE, or output=- for stdout.")
+            refuse_overwriting_inputs([path], [clf.loaded.path] + ([] if cfg.input == "-" else [cfg.input]), "Pass another output=FILE, or output=- for stdout.")
             written = write_text_atomically(path, lambda out: write_predictions(lines, out))
         except UnicodeDecodeError as err:
             where = err.reason if cfg.input == "-" else undecodable_at(Path(cfg.input).expanduser(), "utf-8", err)

@@ -178,6 +178,15 @@ RULES: dict[str, Rule] = {
     "count": COUNT,
     "format": OneOf(("torchscript", "onnx")),
     "out_dir": Text(null=True),
+    # serve.yaml
+    "host": Text(),
+    "port": whole(1, 65535),
+    "runtime": OneOf(("torch", "onnx")),
+    "num_threads": whole(1, null=True),
+    "max_texts": COUNT,
+    "max_chars": COUNT,
+    "batch_wait_ms": Number(0, 1000),
+    "access_log": Flag(),
     # data: conf/data/*.yaml and DataSource's fields
     "data._target_": TARGET,
     "data.root": Text(),

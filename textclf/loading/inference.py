@@ -72,3 +72,16 @@ def ensemble_proba(scored: list[tuple[torch.nn.Module, EncodedSplit]], batch_siz
     gold = scored[0][1].labels.numpy()
     loss = float(-np.log(np.maximum(prob[np.arange(len(gold)), gold], np.finfo(np.float32).tiny)).mean())
     return prob, loss
+
+
+def one_batch_proba(model: torch.nn.Module, split: EncodedSplit) -> np.ndarray:
+    """Probabilities [N, C] of a few examples scored as one batch, rows in example order; the model
+    must be in eval mode already. For a server's micro-batches: `predict_proba`'s regrouping, loss
+    and ``model.eval()`` cost more than the model itself on a batch of a few short texts (BiLSTM,
+    one sentence, 1 thread: 1.6 against 2.9 ms a call). The same maths, batched differently."""
+    batch = next(iter(BatchIterator(split, len(split), device=next(model.parameters()).device)))
+    with torch.inference_mode():
+        prob = model(batch).float().softmax(dim=1).cpu()
+    ordered = torch.empty_like(prob)
+    ordered[batch.index.cpu()] = prob
+    return ordered.numpy()

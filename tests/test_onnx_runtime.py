@@ -1,0 +1,56 @@
+"""`runtime=onnx`: the model exported in memory and run by onnxruntime gives `runtime=torch`'s probabilities."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from textclf.core.errors import TextclfError
+from textclf.fit import train
+from textclf.loading.classifier import Classifier
+from textclf.loading.records import Story
+
+from conftest import compose_train, small_model
+
+pytest.importorskip("onnxruntime")
+
+FAST = ["trainer.max_epochs=1", "trainer.batch_size=32", "trainer.num_threads=1", "trainer.progress=false", "trainer.tensorboard=false"]
+TEXTS = ["the film was superb and lovely", "a dull , boring plot", "", "very bright and fun cast , quite moving and great", "awful",
+         "weak", "the story is flat and tired and the cast is messy , the plot dull", "fine"]
+
+
+@pytest.fixture(scope="module")
+def flat_model(tmp_path_factory, table_dir):
+    run_dir = tmp_path_factory.mktemp("onnx_bilstm")
+    train(compose_train(small_model("bilstm") + ["data=table", f"data.root={table_dir}"] + FAST), run_dir)
+    return run_dir / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def story_model(tmp_path_factory, babi_dir):
+    run_dir = tmp_path_factory.mktemp("onnx_memn2n")
+    train(compose_train(small_model("memn2n") + ["data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "model.encoder.memory_size=3"] + FAST), run_dir)
+    return run_dir / "best.pt"
+
+
+@pytest.mark.parametrize("batch_size", [64, 3])  # one batch; several length-sorted ones
+def test_onnx_gives_the_torch_probabilities(flat_model, batch_size):
+    torch_prob = Classifier.load(flat_model, batch_size=batch_size).predict_proba(TEXTS)
+    onnx = Classifier.load(flat_model, runtime="onnx", batch_size=batch_size, threads=1)
+    assert onnx.metadata()["runtime"] == "onnx"
+    np.testing.assert_allclose(onnx.predict_proba(TEXTS), torch_prob, atol=1e-5, rtol=0)
+
+
+def test_onnx_reads_stories_as_torch_does(story_model):
+    stories = [Story(["Mary went to the kitchen.", "John moved to the garden.", "Mary went to the office.", "Sandra went to the hallway."], "Where is Mary?"),
+               Story([], "Where is John?"), "1 Daniel went to the bathroom.\n2 Where is Daniel?"]
+    np.testing.assert_allclose(Classifier.load(story_model, runtime="onnx", threads=1).predict_proba(stories),
+                               Classifier.load(story_model).predict_proba(stories), atol=1e-5, rtol=0)
+
+
+def test_onnx_without_its_packages_names_the_extra(flat_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(TextclfError, match=r'pip install -e "\.\[export\]"'):
+        Classifier.load(flat_model, runtime="onnx")

@@ -1,0 +1,118 @@
+"""`textclf.Classifier`: a trained model as a Python object.
+
+    clf = Classifier.load("outputs/DATE/TIME/best.pt")   # or the run folder; device="cpu"|"cuda"
+    clf.labels                                            # class names, in the probabilities' column order
+    clf.predict(["a gorgeous film", "boilerplate"])       # -> labels
+    clf.predict_proba(texts)                              # -> numpy array [N, C]
+    clf.predict(texts, top_k=3)                           # -> [(label, probability), ...] per text
+
+Models trained on bAbI stories take each input as a `Story(story=[...], question="...")` or as a
+string in the story format `textclf.predict` reads (numbered lines, ending with one question).
+`textclf.predict` and `textclf.serve` predict through this class too (`records`), so the three
+give the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from textclf import __version__
+from textclf.core.errors import TextclfError
+from textclf.data.batching import BatchIterator
+from textclf.data.example import Example
+from textclf.loading.inference import one_batch_proba, predict_proba
+from textclf.loading.loader import LoadedModel, load_model
+from textclf.loading.onnx_runtime import OnnxModel
+from textclf.loading.records import item_example, prediction_records, top_labels
+
+RUNTIMES = ("torch", "onnx")
+ONE_BATCH = 64  # inputs up to this many are scored as one batch (`one_batch_proba`)
+PATH_KEYS = ("root", "train_file", "val_file", "test_file")
+
+
+class Classifier:
+    """Predictions from one trained model; see the module docstring for the calls."""
+
+    def __init__(self, loaded: LoadedModel, batch_size: int = 256, runtime: str = "torch", threads: int | None = None) -> None:
+        """``runtime="onnx"`` exports the model to ONNX in memory (a second or two) and runs it with
+        onnxruntime on ``threads`` threads (default: torch's count); ``"torch"`` runs it as loaded."""
+        if runtime not in RUNTIMES:
+            raise TextclfError(f"runtime={runtime!r} is not a runtime; use one of {', '.join(RUNTIMES)}.")
+        if runtime == "onnx" and loaded.device.type != "cpu":
+            raise TextclfError(f"runtime=onnx runs on the CPU, but the model was loaded on {loaded.device}; use device=cpu, or runtime=torch.")
+        self.loaded = loaded
+        self.batch_size = batch_size
+        self.runtime = runtime
+        self.onnx = OnnxModel(loaded.model, len(loaded.encoding.vocab), threads or torch.get_num_threads()) if runtime == "onnx" else None
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", runtime: str = "torch", batch_size: int = 256, threads: int | None = None) -> Classifier:
+        """The model of a checkpoint file (best.pt, last.pt) or of a run folder (its best.pt)."""
+        if runtime not in RUNTIMES:  # before the (slow) loading
+            raise TextclfError(f"runtime={runtime!r} is not a runtime; use one of {', '.join(RUNTIMES)}.")
+        return cls(load_model(path, device), batch_size, runtime, threads)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.loaded.labels)
+
+    @property
+    def stories(self) -> bool:
+        """True for models trained on stories with questions (bAbI): inputs are `Story`s."""
+        return self.loaded.encoding.stories
+
+    def examples(self, texts: Iterable[Any]) -> list[Example]:
+        """The inputs as examples (texts, or stories for story models), checked one by one."""
+        if isinstance(texts, (str, bytes)):
+            raise TextclfError("texts must be a list of inputs, not one string; wrap it: predict([text]).")
+        return [item_example(item, index, self.stories) for index, item in enumerate(texts)]
+
+    def example_proba(self, examples: Sequence[Example]) -> np.ndarray:
+        """Class probabilities [N, C] for examples, in their order (N = 0 gives [0, C])."""
+        if not examples:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        encoded = self.loaded.encoding.encode(examples, "input", labelled=False, groups=[])
+        if self.onnx is not None:
+            return self.onnx.proba(encoded, self.batch_size)
+        if len(examples) <= min(ONE_BATCH, self.batch_size):
+            return one_batch_proba(self.loaded.model, encoded)
+        prob, _ = predict_proba(self.loaded.model, BatchIterator(encoded, self.batch_size, device=self.loaded.device))  # no gold: loss unused
+        return prob
+
+    def predict_proba(self, texts: Iterable[Any]) -> np.ndarray:
+        return self.example_proba(self.examples(texts))
+
+    def predict(self, texts: Iterable[Any], top_k: int | None = None) -> list[str] | list[list[tuple[str, float]]]:
+        """The most probable label of each input; with ``top_k``, its ``top_k`` labels and probabilities."""
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise TextclfError(f"top_k must be a positive integer or None, got {top_k!r}.")
+        top = top_labels(self.predict_proba(texts), self.labels, top_k or 1)
+        return [row[0][0] for row in top] if top_k is None else top
+
+    def records(self, examples: Sequence[Example], top_k: int) -> list[dict]:
+        """`textclf.predict`'s JSON records for examples (text, story, label, probability, top_k)."""
+        return prediction_records(examples, self.example_proba(examples), self.labels, top_k)
+
+    def metadata(self) -> dict[str, Any]:
+        """What the model is: its name, data, classes, validation metrics at its epoch, versions."""
+        config, checkpoint = self.loaded.config, self.loaded.checkpoint
+        data = OmegaConf.to_container(config.data, resolve=True)
+        for key in PATH_KEYS:  # where the data lay on the training machine is no business of a client
+            data.pop(key, None)
+        return {
+            "model": config.model.name,
+            "data": data,
+            "labels": self.labels,
+            "stories": self.stories,
+            "epoch": checkpoint.get("epoch"),
+            "metrics": checkpoint.get("metrics", {}),
+            "runtime": self.runtime,
+            "trained_with": checkpoint.get("textclf_version"),
+            "textclf_version": __version__,
+        }
