@@ -213,7 +213,7 @@ def run_epochs(
         with training.linear.scaled_lr(training.optimizer) as lr_factor:
             row = {"epoch": epoch, **train_one_epoch(
                 train_model, batches, training.optimizer, training.precision, training.clip, epoch,
-                tc.progress and main, tc.loss_reduction, dist, training.noise,
+                tc.progress and main, tc.loss_reduction, dist, training.noise, training.loss, training.task,
             )}
         val_metrics, _ = evaluate_split(training.model, data.encoded["val"], data, "val", tc.eval_batch_size, device, training.precision, dist)
         row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})

@@ -150,6 +150,10 @@ BETAS = Check(lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(SHA
 INDICES = Check(lambda v: v is None or listed(whole(0), v), "null or a list of example positions >= 0")
 VAL_METRIC = Check(lambda v: isinstance(v, str) and v.startswith("val_"), "a validation metric such as val_acc, val_macro_f1 or val_loss")
 PARTIAL = Check(lambda v: v is True, "true (the trainer supplies the rest of the arguments)")
+WEIGHTS = Check(
+    lambda v: v in (None, "none", "balanced") or listed(Number(0, low_open=True), v),
+    "none, balanced or a list of weights > 0, one per class in label order",
+)
 TARGET = Check(lambda v: isinstance(v, str) and "." in v and " " not in v, "a dotted Python path such as torch.optim.Adam")
 
 # The table: full dotted key -> rule. Keys shared by several files of a group (model.encoder.hidden_size,
@@ -244,6 +248,8 @@ RULES: dict[str, Rule] = {
     "trainer.grad_clip_scope": OneOf(("global", "parameter", "spectral")),
     "trainer.grad_noise": Number(0),
     "trainer.loss_reduction": OneOf(("mean", "sum")),
+    "trainer.class_weights": WEIGHTS,
+    "trainer.sampler": OneOf(("shuffle", "balanced")),
     "trainer.monitor": VAL_METRIC,
     "trainer.patience": whole(1, null=True),
     "trainer.device": DEVICE,

@@ -41,6 +41,7 @@ class Encoding:
     max_tokens: int
     memory: MemoryLayout | None = None  # None: the model reads one flat sequence
     stories: bool = False  # trained on stories + questions (bAbI format), not single texts
+    multi_label: bool = False  # labels are sets: gold rows are 0/1 per label, not one class index
 
     def encode(
         self, examples: Sequence[Example], split_name: str = "data", labelled: bool = True,
