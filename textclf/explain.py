@@ -22,7 +22,7 @@ from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, exit_on_user_error, hint_misspelt_keys
 from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.batching import BatchIterator
-from textclf.data.example import Example
+from textclf.data.example import Example, label_text
 from textclf.data.pipeline import build_source, load_source
 from textclf.loading.loader import data_config, load_model
 
@@ -126,9 +126,11 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
     encoded = loaded.encoding.encode(picked, cfg.split, groups=[])
     batch = next(iter(BatchIterator(encoded, batch_size=len(picked))))
     order = batch.index.tolist()  # evaluation batches are length-sorted
+    task = loaded.task
     with torch.inference_mode():
         features, attention = model.encoder(batch, model.embedding, return_attention=True)
-        probs = model.head(features).softmax(dim=-1)
+        probs = task.probabilities(model.head(features))
+    predictions = task.names(task.decide(probs.numpy()), labels)
     # The rest of each hop's softmax went to the empty slots (not a distribution under linear start).
     attends_empty_slots = model.encoder.attend_empty_slots and not model.encoder.linear_start
     written, texts = [], []
@@ -137,11 +139,11 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
         kept = int(batch.memory_lengths[row].clamp(max=attention.shape[-1]))
         p = attention[row, :, :kept].numpy()
         empty = 1.0 - attention[row].sum(dim=-1).numpy() if attends_empty_slots else None
-        predicted = labels[int(probs[row].argmax())]
-        text = attention_text(ex, p, ex.label, predicted, float(probs[row].max()), empty)
+        predicted = predictions[row]
+        text = attention_text(ex, p, label_text(ex.label), predicted, float(probs[row].max()), empty)
         texts.append(f"## {cfg.split} example {index} ({ex.group or 'no group'})\n{text}\n")
         write_text(out / f"example_{index}.txt", text + "\n")
-        title = f"{ex.text}  gold: {ex.label}  predicted: {predicted}"
+        title = f"{ex.text}  gold: {label_text(ex.label)}  predicted: {predicted}"
         attention_plot(ex, p, title, out / f"example_{index}.png", empty)
         written.append(out / f"example_{index}.png")
     write_text(out / "attention.txt", "\n".join(texts))

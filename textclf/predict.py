@@ -1,7 +1,8 @@
 """Predict labels for new text: `python -m textclf.predict ckpt_path=PATH input=FILE|- [output=-] [top_k=3]`.
 
 Writes one JSON line per input: {"text", "label", "probability", "top_k": [{"label", "probability"}]}
-(and "story" for bAbI-style inputs). Input is streamed: read, encoded and predicted `batch_size`
+(and "story" for bAbI-style inputs). A multi-label model writes {"text", "labels": [the labels at
+or above their threshold], "probabilities": {every label: its probability}} instead. Input is streamed: read, encoded and predicted `batch_size`
 examples at a time, so a large file is never held in memory whole. An output file takes the place
 of an earlier one only once all input is predicted (bad input leaves the earlier file as it was).
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import hydra
+import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -32,6 +34,7 @@ from textclf.data.example import Example
 from textclf.data.files import undecodable_at, unreadable
 from textclf.loading.inference import predict_proba
 from textclf.loading.loader import load_model
+from textclf.models.task import Task
 
 log = logging.getLogger("textclf.predict")
 
@@ -128,28 +131,47 @@ def batched(items: Iterator[Example], size: int) -> Iterator[list[Example]]:
         yield chunk
 
 
+def top_k_fields(prob: np.ndarray, labels: list[str], top_k: int) -> Iterator[dict]:
+    """Single-label: the most probable class and the ``top_k`` best, per row."""
+    values, indices = torch.from_numpy(prob).topk(top_k, dim=-1)
+    for top_values, top_indices in zip(values.tolist(), indices.tolist()):
+        yield {
+            "label": labels[top_indices[0]],
+            "probability": round(top_values[0], 6),
+            "top_k": [{"label": labels[i], "probability": round(v, 6)} for v, i in zip(top_values, top_indices)],
+        }
+
+
+def label_set_fields(prob: np.ndarray, labels: list[str], task: Task) -> Iterator[dict]:
+    """Multi-label: the labels at or above their thresholds, and every label's probability."""
+    for row, decided in zip(prob.tolist(), task.decide(prob)):
+        yield {
+            "labels": [label for label, on in zip(labels, decided) if on],
+            "probabilities": {label: round(p, 6) for label, p in zip(labels, row)},
+        }
+
+
 def predict(cfg: DictConfig, run_dir: str | Path) -> int:
     """Stream predictions for cfg.input into cfg.output; returns how many were written."""
     check_config(cfg)
     loaded = load_model(cfg.ckpt_path, cfg.device)
-    model, encoding, labels = loaded.model, loaded.encoding, loaded.labels
+    model, encoding, labels, task = loaded.model, loaded.encoding, loaded.labels, loaded.task
     stories = encoding.stories
     top_k = min(cfg.top_k, len(labels))
+    describe = (lambda p: label_set_fields(p, labels, task)) if task.multi_label else (lambda p: top_k_fields(p, labels, top_k))
 
     def write_predictions(lines: Iterable[str], out: TextIO) -> int:
         written = 0
         examples = story_examples(lines, cfg.input) if stories else text_examples(lines)
         for chunk in batched(examples, cfg.batch_size):
             encoded = encoding.encode(chunk, "input", labelled=False, groups=[])
-            prob, _ = predict_proba(model, BatchIterator(encoded, cfg.batch_size, device=loaded.device))  # no gold: loss unused
-            values, indices = torch.from_numpy(prob).topk(top_k, dim=-1)
-            for ex, top_values, top_indices in zip(chunk, values.tolist(), indices.tolist()):  # input order
+            batches = BatchIterator(encoded, cfg.batch_size, device=loaded.device)
+            prob, _ = predict_proba(model, batches, task=task)  # no gold: loss unused
+            for ex, fields in zip(chunk, describe(prob)):  # input order
                 record = {"text": ex.text}
                 if ex.context:
                     record["story"] = list(ex.context)
-                record["label"] = labels[top_indices[0]]
-                record["probability"] = round(top_values[0], 6)
-                record["top_k"] = [{"label": labels[i], "probability": round(v, 6)} for v, i in zip(top_values, top_indices)]
+                record.update(fields)
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             written += len(chunk)
         if written == 0:

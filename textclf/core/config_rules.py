@@ -154,6 +154,7 @@ WEIGHTS = Check(
     lambda v: v in (None, "none", "balanced") or listed(Number(0, low_open=True), v),
     "none, balanced or a list of weights > 0, one per class in label order",
 )
+THRESHOLD = Check(lambda v: v == "tuned" or (is_number(v) and 0 < v < 1), "a number > 0 and < 1, or tuned")
 TARGET = Check(lambda v: isinstance(v, str) and "." in v and " " not in v, "a dotted Python path such as torch.optim.Adam")
 
 # The table: full dotted key -> rule. Keys shared by several files of a group (model.encoder.hidden_size,
@@ -196,6 +197,8 @@ RULES: dict[str, Rule] = {
     "data.label_column": Text(),
     "data.context_column": Text(null=True),
     "data.encoding": Text(),
+    "data.multi_label": Flag(),
+    "data.label_separator": Text(),
     # embedding: conf/embedding/*.yaml
     "embedding._target_": TARGET,
     "embedding.path": Text(),
@@ -250,6 +253,7 @@ RULES: dict[str, Rule] = {
     "trainer.loss_reduction": OneOf(("mean", "sum")),
     "trainer.class_weights": WEIGHTS,
     "trainer.sampler": OneOf(("shuffle", "balanced")),
+    "trainer.threshold": THRESHOLD,
     "trainer.monitor": VAL_METRIC,
     "trainer.patience": whole(1, null=True),
     "trainer.device": DEVICE,

@@ -43,7 +43,9 @@ class Table(DataSource):
     label is not. ``context_column`` optionally names a column of story sentences for memory
     models: in CSV/TSV one cell with the sentences joined by ``" | "`` (e.g. ``Mary went home. |
     John left.``; split on ``|``, so a sentence cannot contain one; empty cell = no context); in
-    JSON Lines either such a string or a list of strings. With ``val_file`` left
+    JSON Lines either such a string or a list of strings. ``multi_label=true``: a label cell is a
+    set of labels, split on ``label_separator`` (CSV/TSV, e.g. ``sports|finance``) or a JSON list
+    (``["sports", "finance"]``); a row may have none (see `label_set`). With ``val_file`` left
     None, ``val_fraction`` of the training rows are held out with a shuffle seeded by ``seed``.
     A folder with a class.txt is read in the THUCNews-style layout instead (class_folder.py).
     """
@@ -55,6 +57,8 @@ class Table(DataSource):
     label_column: str = "label"
     context_column: str | None = None
     encoding: str = "utf-8"
+    multi_label: bool = False
+    label_separator: str = "|"
 
     def load(self) -> Splits:
         if is_class_folder(self.root):  # train/dev/test.txt + class.txt (see class_folder.py)
@@ -73,7 +77,7 @@ class Table(DataSource):
             train, val = hold_out(train, self.val_fraction, seed=self.seed)
             where = f"{self.val_fraction:g} of {self.train_file} held out (seed {self.seed})"
         description = f"table {Path(self.root).name}: train {self.train_file}, val {where}, test {self.test_file}"
-        return Splits(train, val, test, label_names=None, description=description)
+        return Splits(train, val, test, label_names=None, description=description, multi_label=self.multi_label)
 
     def check_columns_differ(self) -> None:
         """One column cannot be two things: a text that is its own label would train a model that
@@ -95,13 +99,23 @@ class Table(DataSource):
         examples = [self.example(path, number, record) for number, record in records(path, self)]
         if not examples:
             raise TextclfError(f"{path}: has a header but no rows; expected one row per example.")
+        if self.multi_label and not any(ex.label for ex in examples):
+            raise TextclfError(
+                f"{path}: the label column {self.label_column!r} is empty in every row. With data.multi_label=true a row "
+                "may have no label, but not every row: check data.label_column and data.label_separator "
+                f"(now {self.label_separator!r})."
+            )
         return examples
 
     def example(self, path: Path, number: int, record: Record) -> Example:
         text = cell_text(record[self.text_column], path, number, self.text_column)
-        label = cell_text(record[self.label_column], path, number, self.label_column).strip()
-        if not label:
-            raise TextclfError(f"{path}:{number}: empty label in column {self.label_column!r}.")
+        label: str | tuple[str, ...]
+        if self.multi_label:
+            label = label_set(record[self.label_column], self.label_separator, path, number, self.label_column)
+        else:
+            label = cell_text(record[self.label_column], path, number, self.label_column).strip()
+            if not label:
+                raise TextclfError(f"{path}:{number}: empty label in column {self.label_column!r}.")
         context: tuple[str, ...] = ()
         if self.context_column:
             context = cell_context(record[self.context_column], path, number, self.context_column)
@@ -226,6 +240,13 @@ def cell_text(value: object, path: Path, number: int, column: str) -> str:
     if isinstance(value, (str, int, float, bool)):
         return value if isinstance(value, str) else str(value)
     raise TextclfError(f"{path}:{number}: column {column!r} holds a {type(value).__name__}, expected a string.")
+
+
+def label_set(value: object, separator: str, path: Path, number: int, column: str) -> tuple[str, ...]:
+    """A multi-label cell as a sorted tuple of distinct labels: a JSON list of labels, or a string
+    split on ``separator``; empty parts (``a||b``, an empty cell, ``[]``) are no label."""
+    items = value if isinstance(value, list) else cell_text(value, path, number, column).split(separator)
+    return tuple(sorted({cell_text(item, path, number, column).strip() for item in items} - {""}))
 
 
 def cell_context(value: object, path: Path, number: int, column: str) -> tuple[str, ...]:

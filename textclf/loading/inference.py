@@ -61,12 +61,15 @@ def predict_proba(model: torch.nn.Module, batches: BatchIterator, workers: int =
     return probs.numpy(), float(total_loss) / n
 
 
-def ensemble_proba(scored: list[tuple[torch.nn.Module, EncodedSplit]], batch_size: int) -> tuple[np.ndarray, float]:
+def ensemble_proba(
+    scored: list[tuple[torch.nn.Module, EncodedSplit]], batch_size: int, task: Task | None = None,
+) -> tuple[np.ndarray, float]:
     """`predict_proba` of one model, or of several averaged (with the cross-entropy of the average,
     floored where float32 probabilities underflow to 0). Each model comes with the split encoded
-    its own way (a memory network and a flat encoder read the same examples differently)."""
+    its own way (a memory network and a flat encoder read the same examples differently).
+    ``task``: how one model's outputs are read (loading/loader.py refuses multi-label ensembles)."""
     results = [
-        predict_proba(model, BatchIterator(split, batch_size, device=next(model.parameters()).device))
+        predict_proba(model, BatchIterator(split, batch_size, device=next(model.parameters()).device), task=task)
         for model, split in scored
     ]
     if len(results) == 1:

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from textclf.data.example import label_text
+
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -46,6 +48,12 @@ class Task:
         if not self.multi_label:
             return prob.argmax(axis=1)
         return (prob >= self.threshold_row(prob.shape[1])).astype(np.int64)
+
+    def names(self, decisions: np.ndarray, labels: Sequence[str]) -> list[str]:
+        """Each row's decision as text: the class name, or the label set as `label_text` writes it."""
+        if not self.multi_label:
+            return [labels[i] for i in decisions]
+        return [label_text(tuple(labels[i] for i in np.flatnonzero(row))) for row in decisions]
 
     def threshold_row(self, labels: int) -> np.ndarray:
         return np.asarray(self.thresholds if self.thresholds is not None else [DEFAULT_THRESHOLD] * labels, dtype=np.float32)

@@ -99,9 +99,10 @@ def train_one_epoch(
 
 def evaluate_split(
     model, split: EncodedSplit, data: PreparedData, prefix: str, batch_size: int, device: torch.device,
-    precision: Precision | None = None, dist: Distributed | None = None,
+    precision: Precision | None = None, dist: Distributed | None = None, task: Task | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics of ``model`` on one split, prefixed (``val_acc``...), and its probabilities.
+    """Metrics of ``model`` on one split, prefixed (``val_acc``...), and its probabilities,
+    decided as ``task`` decides (default: single-label).
 
     Under DDP each rank scores every world_size-th example and the probabilities are summed into
     one matrix (each row comes from exactly one rank), so all ranks get the full-split metrics."""
@@ -109,7 +110,7 @@ def evaluate_split(
     if dist is not None and dist.enabled:
         split, rows = dist.shard(full)
     with precision.autocast() if precision is not None else contextlib.nullcontext():
-        prob, loss = predict_proba(model, BatchIterator(split, batch_size, device=device))
+        prob, loss = predict_proba(model, BatchIterator(split, batch_size, device=device), task=task)
     if rows is not None:
         gathered = torch.zeros((len(full), prob.shape[1]), dtype=torch.float32)
         gathered[rows] = torch.from_numpy(prob)
@@ -117,7 +118,7 @@ def evaluate_split(
         (loss_sum,) = dist.sum([loss * len(rows)])
         loss = loss_sum / len(full)
     group = None if full.group is None else full.group.numpy()
-    metrics = summarize(prob, full.labels.numpy(), group, data.groups)
+    metrics = summarize(prob, full.labels.numpy(), group, data.groups, task)
     metrics["loss"] = loss
     return {f"{prefix}_{k}": v for k, v in metrics.items()}, prob
 

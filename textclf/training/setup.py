@@ -28,7 +28,7 @@ from textclf.training.grad_clip import clip_gradients
 from textclf.training.gradient_noise import GradientNoise
 from textclf.training.loop import seed_everything
 from textclf.training.precision import Precision
-from textclf.training.stopping import EarlyStopping, LinearStart
+from textclf.training.stopping import EarlyStopping, LinearStart, monitored_metric
 
 log = logging.getLogger("textclf.train")
 
@@ -72,7 +72,7 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = instantiate(cfg.optimizer)(params=trainable)
-    task = Task(data.encoding.multi_label)
+    task = training_task(tc, data)
     weight = class_weights(tc.get("class_weights", "none"), data.encoded["train"].labels, data.labels, task)
     clip = None
     if tc.grad_clip:
@@ -83,7 +83,7 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
         scheduler=instantiate(cfg.scheduler)(optimizer) if cfg.get("scheduler") else None,  # none: an empty group
         precision=Precision(tc.get("precision", "32"), device),
         linear=LinearStart(cfg, model),
-        stopper=EarlyStopping(tc.monitor, tc.patience),
+        stopper=EarlyStopping(monitored_metric(tc.monitor, task.multi_label), tc.patience),
         clip=clip,
         noise=GradientNoise(tc.get("grad_noise", 0.0) or 0.0, seed),
         seed=seed,
@@ -91,6 +91,16 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
         task=task,
         class_weight=None if weight is None else weight.to(device),
     )
+
+
+def training_task(tc: DictConfig, data: PreparedData) -> Task:
+    """The task while training: multi-label data decides at trainer.threshold (0.5 until the
+    end when it is ``tuned``: thresholds are chosen once, on the best model's validation scores)."""
+    if not data.encoding.multi_label:
+        return Task()
+    threshold = tc.get("threshold", 0.5)
+    fixed = 0.5 if threshold == "tuned" else float(threshold)
+    return Task(True, (fixed,) * len(data.labels))
 
 
 def training_batches(cfg: DictConfig, data: PreparedData, training: Training, device: torch.device, dist: Distributed, start_epoch: int) -> BatchIterator:
