@@ -78,3 +78,12 @@ def test_training_with_weights_and_balanced_sampler(table_dir, tmp_path):
     assert weighted["val_loss"] != plain["val_loss"]
     with pytest.raises(TextclfError, match="class_weights has 3 weight"):
         train(compose_train([*overrides, "trainer.class_weights=[1,2,3]"]), tmp_path / "bad")
+
+
+@pytest.mark.parametrize("override", ["trainer.class_weights=heavy", "trainer.class_weights=[1,-1]", "trainer.sampler=oversample"])
+def test_bad_weight_or_sampler_settings_are_refused_by_name(override):
+    from textclf.core.config_rules import check_config
+
+    key = override.split("=")[0]
+    with pytest.raises(TextclfError, match=f"{key} must be"):
+        check_config(compose_train([override]))

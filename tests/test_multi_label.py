@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from textclf.core.errors import TextclfError
 from textclf.data.babi import Babi
+from textclf.data.example import Example
 from textclf.data.generated import GeneratedBabi
 from textclf.data.table import Table
 from textclf.evaluate import evaluate
@@ -172,3 +173,23 @@ def test_torchrun_two_cpu_processes_train_multi_label(tags_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["world_size"] == 2 and results["test_micro_f1"] >= 0.9
+
+
+def test_training_data_without_any_label_is_refused():
+    from textclf.data.checks import check_training_data
+    from textclf.data.encoding import encode_examples
+    from textclf.data.vocab import Vocab
+
+    examples = [Example("a text", ()), Example("another", ())]
+    encoded = encode_examples(examples, Vocab.fit(["a text another"]), ["x"], [], 16, multi_label=True)
+    with pytest.raises(TextclfError, match="no training example has a label"):
+        check_training_data(examples, ["x"], encoded, "DATA")
+
+
+def test_a_single_label_model_refuses_data_read_as_label_sets():
+    from textclf.data.encoding import encode_examples
+    from textclf.data.vocab import Vocab
+
+    examples = [Example("a text", ("x",))]
+    with pytest.raises(TextclfError, match="trained single-label .* read it with data.multi_label=false"):
+        encode_examples(examples, Vocab.fit(["a text"]), ["x"], [], 16)

@@ -114,9 +114,14 @@ def write_report(
     present = present_classes(gold, pred)
     names = [labels[i] for i in present]
     text = classification_report(gold, pred, labels=present, target_names=names, digits=4, zero_division=0)
+    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
+    if task.multi_label:
+        # scikit-learn scores a text with no gold and no predicted label 0 in "samples avg" (zero
+        # division), though the empty set was right; acc (exact sets) is the per-text view instead.
+        table.pop("samples avg", None)
+        text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("samples avg"))
     header = f"{title}\n\n" if title else ""
     (out / "classification_report.txt").write_text(header + text + "\n")
-    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
     pd.DataFrame(table).transpose().to_csv(out / "classification_report.csv")
     if task.multi_label:
         plot_label_scores(table, names, out / "label_scores.png", title)
@@ -191,7 +196,7 @@ def plot_label_scores(table: dict[str, Any], names: Sequence[str], path: Path, t
     grouped horizontal bars (one C x C matrix would mean nothing when a text has several labels)."""
     plt = pyplot()
     n = len(names)
-    fig, ax = plt.subplots(figsize=(8, min(2 + 0.45 * n, 40)))
+    fig, ax = plt.subplots(figsize=(8, min(2.5 + 0.45 * n, 40)))
     rows = np.arange(n)
     for offset, metric in zip((-0.27, 0.0, 0.27), ("precision", "recall", "f1-score")):
         ax.barh(rows + offset, [table[name][metric] for name in names], height=0.27, label=metric)
@@ -200,7 +205,7 @@ def plot_label_scores(table: dict[str, Any], names: Sequence[str], path: Path, t
     ax.set_xlim(0, 1)
     ax.set_xlabel("score (support in brackets)")
     ax.set_title(title or "Per-label scores")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 * 8 / fig.get_figheight()), ncol=3, fontsize=8)  # below: bars near 1 stay visible
     save_figure(fig, path)
 
 
