@@ -46,7 +46,8 @@ def test_multi_label_balanced_weights_are_pos_weights():
     assert pos_weight.tolist() == [4.0, 1.5]  # negatives / positives
     logits = torch.zeros(5, 2)
     manual = -(pos_weight * targets * torch.log(torch.sigmoid(logits)) + (1 - targets) * torch.log(1 - torch.sigmoid(logits)))
-    assert torch.isclose(task.loss(logits, targets, "mean", pos_weight), manual.mean())
+    assert torch.isclose(task.loss(logits, targets, "mean", pos_weight), manual.sum(dim=1).mean())
+    assert torch.isclose(task.loss(logits, targets, "sum", pos_weight), manual.sum())
 
 
 def test_class_weights_of_the_wrong_length_are_refused():

@@ -28,10 +28,13 @@ class Task:
     thresholds: tuple[float, ...] | None = None
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
-        """Cross-entropy (``weight``: one per class), or binary cross-entropy per label
-        (``weight``: each label's ``pos_weight``, the factor on its positive examples)."""
+        """Cross-entropy (``weight``: one per class), or binary cross-entropy summed over the
+        labels of a row (``weight``: each label's ``pos_weight``, the factor on its positive
+        examples). ``reduction`` is over rows either way, so a multi-label "mean" loss is per text,
+        on the scale of `predict_proba`'s validation loss, not per (text, label) pair."""
         if self.multi_label:
-            return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weight, reduction=reduction)
+            per_row = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weight, reduction="none").sum(dim=1)
+            return per_row.sum() if reduction == "sum" else per_row.mean()
         return F.cross_entropy(logits, targets, weight=weight, reduction=reduction)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
