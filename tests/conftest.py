@@ -29,6 +29,42 @@ def sentiment_rows(n: int, seed: int) -> list[tuple[str, str]]:
     return rows
 
 
+TOPICS = {
+    "sports": ["goal", "match", "team", "coach", "league"],
+    "finance": ["stock", "market", "bank", "price", "shares"],
+    "weather": ["rain", "storm", "sunny", "wind", "snow"],
+    "food": ["pizza", "bread", "soup", "cheese", "salad"],
+}
+
+
+def tag_rows(n: int, seed: int) -> list[tuple[str, list[str]]]:
+    """A learnable multi-label task: a text's tags are the topics whose words it contains (zero to
+    three topics, one or two words each, among filler words)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        tags = sorted(rng.sample(list(TOPICS), rng.choice([0, 1, 1, 2, 2, 3])))
+        words = rng.choices(FILLER, k=rng.randint(3, 8))
+        for tag in tags:
+            for word in rng.sample(TOPICS[tag], rng.randint(1, 2)):
+                words.insert(rng.randrange(len(words) + 1), word)
+        rows.append((" ".join(words), tags))
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tags_dir(tmp_path_factory) -> Path:
+    """Multi-label tags: JSON Lines train file (label lists), CSV test file (labels split on |)."""
+    import json
+
+    root = tmp_path_factory.mktemp("tags")
+    train = [json.dumps({"text": text, "label": tags}) for text, tags in tag_rows(500, 0)]
+    (root / "train.jsonl").write_text("\n".join(train) + "\n")
+    test = ["text,label"] + [f"{text},{'|'.join(tags)}" for text, tags in tag_rows(150, 1)]
+    (root / "test.csv").write_text("\n".join(test) + "\n")
+    return root
+
+
 @pytest.fixture(scope="session")
 def table_dir(tmp_path_factory) -> Path:
     """CSV train/test files for data=table."""

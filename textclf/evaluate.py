@@ -62,7 +62,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     groups = group_names(examples)
     splits_encoded = encode_for_members(members, examples, groups, cfg.split)
     encoded = splits_encoded[0]
-    prob, loss = ensemble_proba([(member.model, split) for member, split in zip(members, splits_encoded)], cfg.batch_size)
+    task = members[0].task  # one model, if multi-label (load_members refuses multi-label ensembles)
+    prob, loss = ensemble_proba([(member.model, split) for member, split in zip(members, splits_encoded)], cfg.batch_size, task)
     name = train_cfg.model.name
     if len(members) > 1:
         name = f"ensemble of {len(members)} ({', '.join(sorted({c.model.name for c in configs}))})"
@@ -77,6 +78,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
         groups=groups,
         title=f"{name} on {splits.description} ({cfg.split}){synthetic}",
         compare_to_paper=splits.reference == "babi1k",
+        task=task,
     )
     results = {
         "checkpoint": str(Path(paths[0]).resolve()) if len(paths) == 1 else [str(Path(p).resolve()) for p in paths],

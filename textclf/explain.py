@@ -27,9 +27,9 @@ from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, exit_on_user_error, hint_misspelt_keys
 from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.batching import BatchIterator
-from textclf.data.example import Example
+from textclf.data.example import Example, label_text
 from textclf.data.pipeline import build_source, load_source
-from textclf.loading.explanation import hop_attention, mistakes_first, word_salience
+from textclf.loading.explanation import hop_attention, mistakes_first, word_salience, wrong_rows
 from textclf.loading.inference import predict_proba
 from textclf.loading.loader import LoadedModel, data_config, load_model
 from textclf.reporting.hop_table import attention_plot, attention_text
@@ -61,20 +61,21 @@ def choose(loaded: LoadedModel, examples: list[Example], cfg: DictConfig) -> lis
             )
         return pool[: cfg.count]
     encoded = loaded.encoding.encode(examples, cfg.split, groups=[])
-    prob, _ = predict_proba(loaded.model, BatchIterator(encoded, 128, device=loaded.device))
+    prob, _ = predict_proba(loaded.model, BatchIterator(encoded, 128, device=loaded.device), task=loaded.task)
     gold = encoded.labels.numpy()
-    wrong = int((prob.argmax(axis=1) != gold).sum())
+    wrong = int(wrong_rows(prob, gold, loaded.task).sum())
     then = "the most confident of them" if wrong >= cfg.count else "them, then the right ones the model was least sure of"
     log.info("%d of %d %s examples predicted wrong: explaining %s", wrong, len(examples), cfg.split, then)
-    return mistakes_first(prob, gold)[: cfg.count]
+    return mistakes_first(prob, gold, loaded.task)[: cfg.count]
 
 
 def hop_tables(loaded: LoadedModel, picked: list[Example], names: list[str], out: Path) -> list[str]:
     texts = []
     for ex, name, hops in zip(picked, names, hop_attention(loaded, picked)):
-        text = attention_text(ex, hops.attention, ex.label, hops.predicted, hops.probability, hops.empty)
+        text = attention_text(ex, hops.attention, label_text(ex.label), hops.predicted, hops.probability, hops.empty)
         write_text(out / f"{name}.txt", text + "\n")
-        attention_plot(ex, hops.attention, f"{ex.text}  gold: {ex.label}  predicted: {hops.predicted}", out / f"{name}.png", hops.empty)
+        title = f"{ex.text}  gold: {label_text(ex.label)}  predicted: {hops.predicted}"
+        attention_plot(ex, hops.attention, title, out / f"{name}.png", hops.empty)
         texts.append(text)
     return texts
 
@@ -82,7 +83,7 @@ def hop_tables(loaded: LoadedModel, picked: list[Example], names: list[str], out
 def salience_strips(loaded: LoadedModel, picked: list[Example], names: list[str], out: Path) -> list[str]:
     texts = []
     for ex, name, found in zip(picked, names, word_salience(loaded, picked)):
-        outcome = f"gold: {ex.label} | predicted: {found.predicted} ({found.probability:.2f})"
+        outcome = f"gold: {label_text(ex.label)} | predicted: {found.predicted} ({found.probability:.2f})"
         text = salience_text(found.words, found.weights, found.method, found.signed, [f"text: {ex.text}", outcome])
         write_text(out / f"{name}.txt", text + "\n")
         shown = ex.text if len(ex.text) <= 100 else ex.text[:97] + "..."

@@ -65,16 +65,28 @@ def describe(fmt: str, wrapper: FlatInputs | MemoryInputs, loaded: LoadedModel) 
         "kind": wrapper.kind,
         "inputs": [{"name": name, "dtype": "int64", "shape": list(dims)} for name, dims in wrapper.inputs.items()],
         "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", len(labels)]}],
-        "output": "logits: unnormalised class scores, columns in labels order; softmax over the last axis gives the probabilities textclf.predict reports",
+        "output": output_meaning(loaded),
         "labels": labels,
+        "multi_label": encoding.multi_label,
         "preprocessing": preprocessing,
         "textclf_version": __version__,
         "torch_version": torch.__version__,
         "checkpoint": {"epoch": checkpoint.get("epoch"), "metrics": checkpoint.get("metrics", {})},
     }
+    if encoding.multi_label:
+        metadata["thresholds"] = list(loaded.task.thresholds)
     if fmt == "onnx":
         metadata["onnx_opset"] = ONNX_OPSET
     return metadata
+
+
+def output_meaning(loaded: LoadedModel) -> str:
+    if loaded.encoding.multi_label:
+        return (
+            "logits: unnormalised label scores, columns in labels order; a sigmoid of each gives its probability, "
+            "and a label is predicted when its probability is >= its entry in thresholds (as textclf.predict does)"
+        )
+    return "logits: unnormalised class scores, columns in labels order; softmax over the last axis gives the probabilities textclf.predict reports"
 
 
 def write_export(out_dir: Path, files: dict[str, bytes]) -> None:

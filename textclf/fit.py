@@ -36,6 +36,7 @@ from textclf.data.pipeline import PreparedData, build_source, prepare
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 from textclf.loading.device import resolve_device
 from textclf.models.build import reads_memory
+from textclf.models.task import Task, tune_thresholds
 from textclf.reporting.report import write_json, write_report
 from textclf.reporting.summary import run_summary
 from textclf.training.distributed import Distributed
@@ -43,7 +44,7 @@ from textclf.training.loop import append_csv, evaluate_split, train_one_epoch
 from textclf.training.resume import capture_state, restore_state, resume_checkpoint
 from textclf.training.setup import Training, data_parallel, setup_training, training_batches
 from textclf.training.signals import Interrupted, stop_on_signals
-from textclf.training.stopping import EarlyStopping
+from textclf.training.stopping import EarlyStopping, monitored_metric
 
 log = logging.getLogger("textclf.train")
 
@@ -126,7 +127,7 @@ def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device:
             "ckpt_path resumes a single run; with trainer.restarts > 1 resume the whole set with trainer.resume=true "
             "and the same hydra.run.dir as the interrupted run."
         )
-    stopper = EarlyStopping(cfg.trainer.monitor, patience=None)
+    stopper = EarlyStopping(monitored_metric(cfg.trainer.monitor, data.encoding.multi_label), patience=None)
     runs = []
     for restart in range(cfg.trainer.restarts):
         seed = cfg.seed + restart
@@ -149,7 +150,7 @@ def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device:
     if not dist.is_main:
         return {}
     best = stopper.best_epoch  # here: the index of the best restart
-    log.info("best restart by %s: %d (seed %d)", cfg.trainer.monitor, best, cfg.seed + best)
+    log.info("best restart by %s: %d (seed %d)", stopper.monitor, best, cfg.seed + best)
     source = run_dir / f"restart_{best}"
     for name in ("best.pt", "last.pt", "metrics.csv"):
         shutil.copy2(source / name, run_dir / name)
@@ -214,9 +215,11 @@ def run_epochs(
         with training.linear.scaled_lr(training.optimizer) as lr_factor:
             row = {"epoch": epoch, **train_one_epoch(
                 train_model, batches, training.optimizer, training.precision, training.clip, epoch,
-                tc.progress and main, tc.loss_reduction, dist, training.noise,
+                tc.progress and main, tc.loss_reduction, dist, training.noise, training.loss, training.task,
             )}
-        val_metrics, _ = evaluate_split(training.model, data.encoded["val"], data, "val", tc.eval_batch_size, device, training.precision, dist)
+        val_metrics, _ = evaluate_split(
+            training.model, data.encoded["val"], data, "val", tc.eval_batch_size, device, training.precision, dist, training.task,
+        )
         row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
         row["lr"] = training.optimizer.param_groups[0]["lr"] * lr_factor  # the rate this epoch trained at
         row["linear_start"] = int(training.linear.on)
@@ -227,7 +230,7 @@ def run_epochs(
         log_epoch(row, improved, training.linear.on, run_dir if main else None, writer)
         if training.linear.update(row["val_loss"], epoch):
             # The softmax is back: the model changed kind, so best.pt is selected from here on.
-            training.stopper = EarlyStopping(tc.monitor, tc.patience)
+            training.stopper = EarlyStopping(training.stopper.monitor, tc.patience)
             log.info("linear start ends after epoch %d: softmax restored", epoch)
         training.step_scheduler(row["val_loss"])
         if main:
@@ -239,7 +242,7 @@ def run_epochs(
             if improved:
                 save_checkpoint(run_dir / "best.pt", payload)
         if training.stopper.should_stop:
-            log.info("early stop: %s has not improved for %d epochs", tc.monitor, tc.patience)
+            log.info("early stop: %s has not improved for %d epochs", training.stopper.monitor, tc.patience)
             break
     if writer is not None:
         writer.close()
@@ -265,13 +268,16 @@ def score_best(
     cfg: DictConfig, data: PreparedData, training: Training, run_dir: Path, device: torch.device, dist: Distributed,
     epoch: int, train_seconds: float,
 ) -> dict[str, Any]:
-    """best.pt on validation and test, the test report, and the run's results."""
+    """best.pt on validation and test, the test report, and the run's results. Multi-label runs
+    with trainer.threshold=tuned choose each label's threshold here, on validation, and store them
+    in best.pt (`decision_thresholds`)."""
     tc, model = cfg.trainer, training.model
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["state_dict"])
     # Scored in float32, as `textclf.evaluate` scores it, whatever precision trained it.
-    val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device)
-    test_metrics, test_prob = evaluate_split(model, data.encoded["test"], data, "test", tc.eval_batch_size, device)
+    task = decision_thresholds(cfg, data, training.task, model, run_dir, best, device)
+    val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device, task=task)
+    test_metrics, test_prob = evaluate_split(model, data.encoded["test"], data, "test", tc.eval_batch_size, device, task=task)
     split = data.encoded["test"]
     title = f"{cfg.model.name} on {data.splits.description} (test){' [synthetic data]' if data.splits.synthetic else ''}"
     write_report(
@@ -284,6 +290,7 @@ def score_best(
         groups=data.groups,
         title=title,
         compare_to_paper=data.splits.reference == "babi1k",
+        task=task,
     )
     results: dict[str, Any] = {
         "model": cfg.model.name,
@@ -299,11 +306,29 @@ def score_best(
         "world_size": dist.world_size,
         "textclf_version": __version__,
     }
+    if task.multi_label:
+        results["thresholds"] = dict(zip(data.labels, task.thresholds))
     for key in ("per_task", "mean_error", "failed_tasks"):  # bAbI contract: unprefixed test figures
         if f"test_{key}" in results:
             results[key] = results.pop(f"test_{key}")
             results.pop(f"val_{key}", None)
     return results
+
+
+def decision_thresholds(
+    cfg: DictConfig, data: PreparedData, task: Task, model: torch.nn.Module, run_dir: Path, best: dict[str, Any], device: torch.device,
+) -> Task:
+    """The task best.pt decides with: multi-label thresholds tuned on validation (trainer.threshold=
+    tuned) or the fixed one, written into best.pt so that evaluate and predict decide the same."""
+    if not task.multi_label:
+        return task
+    if cfg.trainer.get("threshold", 0.5) == "tuned":
+        split = data.encoded["val"]
+        _, prob = evaluate_split(model, split, data, "val", cfg.trainer.eval_batch_size, device, task=task)
+        task = task.with_thresholds(tune_thresholds(prob, split.labels.numpy()))
+        log.info("thresholds tuned on validation F1: %s", ", ".join(f"{name} {t:.2f}" for name, t in zip(data.labels, task.thresholds)))
+    save_checkpoint(run_dir / "best.pt", {**best, "thresholds": list(task.thresholds)})
+    return task
 
 
 def stopped_message(stop: Interrupted, run_dir: Path) -> str:

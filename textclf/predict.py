@@ -1,8 +1,9 @@
 """Predict labels for new text: `python -m textclf.predict ckpt_path=PATH input=FILE|- [output=-] [top_k=3]`.
 
 Writes one JSON line per input: {"text", "label", "probability", "top_k": [{"label", "probability"}]}
-(and "story" for bAbI-style inputs). Input is streamed: read, encoded and predicted `batch_size`
-examples at a time, so a large file is never held in memory whole. An output file takes the place
+(and "story" for bAbI-style inputs). A multi-label model writes {"text", "labels": [the labels at
+or above their threshold], "probabilities": {every label: its probability}} instead. Input is
+streamed: read, encoded and predicted `batch_size` examples at a time, so a large file is never held in memory whole. An output file takes the place
 of an earlier one only once all input is predicted (bad input leaves the earlier file as it was).
 """
 

@@ -157,6 +157,11 @@ VAL_METRIC = Check(lambda v: isinstance(v, str) and v.startswith("val_"), "a val
 PARTIAL = Check(lambda v: v is True, "true (the trainer supplies the rest of the arguments)")
 COLUMN = Check(lambda v: Text().accepts(v) or whole(0).accepts(v), "a column name or position (0 = the first)")
 COLUMNS = Check(lambda v: COLUMN.accepts(v) or listed(COLUMN, v), "a column name or position (0 = the first), or a list of them")
+WEIGHTS = Check(
+    lambda v: v in (None, "none", "balanced") or listed(Number(0, low_open=True), v),
+    "none, balanced or a list of weights > 0, one per class in label order",
+)
+THRESHOLD = Check(lambda v: v == "tuned" or (is_number(v) and 0 < v < 1), "a number > 0 and < 1, or tuned")
 TARGET = Check(lambda v: isinstance(v, str) and "." in v and " " not in v, "a dotted Python path such as torch.optim.Adam")
 
 # The table: full dotted key -> rule. Keys shared by several files of a group (model.encoder.hidden_size,
@@ -211,6 +216,8 @@ RULES: dict[str, Rule] = {
     "data.label_names": Text(null=True),
     "data.label_id_base": whole(0, 1),
     "data.encoding": Text(),  # a Python codec name, or auto (textclf/data/charsets.py)
+    "data.multi_label": Flag(),
+    "data.label_separator": Text(),
     # embedding: conf/embedding/*.yaml
     "embedding._target_": TARGET,
     "embedding.path": Text(),
@@ -265,6 +272,9 @@ RULES: dict[str, Rule] = {
     "trainer.grad_clip_scope": OneOf(("global", "parameter", "spectral")),
     "trainer.grad_noise": Number(0),
     "trainer.loss_reduction": OneOf(("mean", "sum")),
+    "trainer.class_weights": WEIGHTS,
+    "trainer.sampler": OneOf(("shuffle", "balanced")),
+    "trainer.threshold": THRESHOLD,
     "trainer.monitor": VAL_METRIC,
     "trainer.patience": whole(1, null=True),
     "trainer.device": DEVICE,

@@ -7,7 +7,7 @@ sentences before it the context, and ``qaN`` the group, so reports can break res
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from textclf.core.errors import MissingDataError, TextclfError
@@ -40,6 +40,14 @@ TASK_NAMES: dict[int, str] = {
 }
 
 QUESTION_FORMAT = "'ID question?<TAB>answer<TAB>supporting IDs'"
+ORDERED_ANSWERS = {19}  # path-finding: "n,w" is a route, not the set {n, w}
+EMPTY_SET = "nothing"  # lists-sets (task 8) answers "nothing" for an empty hand
+
+
+def answer_set(answer: str) -> tuple[str, ...]:
+    """A bAbI answer read as a set of labels (data.multi_label=true): ``apple,football`` ->
+    ("apple", "football"), ``nothing`` -> (), a one-word answer -> a set of one."""
+    return () if answer == EMPTY_SET else tuple(sorted(set(answer.split(","))))
 
 
 def official_file(task: int, split: str) -> str:
@@ -213,27 +221,49 @@ class Babi(DataSource):
     its training questions are held out as validation with ``hold_out(seed=seed)``, per task so
     every task keeps the same share; the test file is the test split. Questions are held out one by
     one, so a story can give questions to both train and val, as in the usual bAbI protocol.
+    ``multi_label=true`` reads every answer as a set (`answer_set`): task 8's ``apple,football``
+    is then two labels, not one class of its own.
     """
 
     download_name = "babi"
 
     tasks: int | list[int] | str = "all"
+    multi_label: bool = False
 
     def load(self) -> Splits:
         folder = Path(self.root).expanduser()
         numbers = parse_tasks(self.tasks)
+        self.check_multi_label(numbers)
         files = self.task_files(folder, numbers)
         train: list[Example] = []
         val: list[Example] = []
         test: list[Example] = []
         for task in numbers:
             train_path, test_path = files[task]
-            kept, held = hold_out(parse_babi(train_path, f"qa{task}"), self.val_fraction, seed=self.seed)
+            kept, held = hold_out(self.parse(train_path, task), self.val_fraction, seed=self.seed)
             train += kept
             val += held
-            test += parse_babi(test_path, f"qa{task}")
+            test += self.parse(test_path, task)
         reference = "babi1k" if folder.name == "en" else None  # the release's 1k folder
-        return Splits(train, val, test, label_names=None, description=self.describe(folder, numbers), reference=reference)
+        return Splits(
+            train, val, test, label_names=None, description=self.describe(folder, numbers), reference=reference,
+            multi_label=self.multi_label,
+        )
+
+    def parse(self, path: Path, task: int) -> list[Example]:
+        examples = parse_babi(path, f"qa{task}")
+        if self.multi_label:
+            examples = [replace(ex, label=answer_set(ex.label)) for ex in examples]
+        return examples
+
+    def check_multi_label(self, numbers: list[int]) -> None:
+        ordered = [task for task in numbers if task in ORDERED_ANSWERS] if self.multi_label else []
+        if ordered:
+            raise TextclfError(
+                f"bAbI: data.multi_label=true reads answers as sets, but task(s) {_task_list(ordered)} "
+                f"({', '.join(TASK_NAMES[t] for t in ordered)}) answer with ordered paths ('n,w' is not 'w,n'). "
+                "Leave them out of data.tasks, or read them with data.multi_label=false."
+            )
 
     def task_files(self, folder: Path, numbers: list[int]) -> dict[int, tuple[Path, Path]]:
         """Find every requested task's files before reading any, so all gaps show in one message."""
@@ -274,7 +304,7 @@ class Babi(DataSource):
 
     def describe(self, folder: Path, numbers: list[int]) -> str:
         which = "tasks 1-20" if numbers == list(TASK_NAMES) else f"tasks {_task_list(numbers)}"
-        return f"bAbI QA v1.2 {which} ({folder.name})"
+        return f"bAbI QA v1.2 {which} ({folder.name}){', answers as label sets' if self.multi_label else ''}"
 
 
 def _task_list(numbers: list[int]) -> str:

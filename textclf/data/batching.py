@@ -13,7 +13,7 @@ class Batch:
 
     tokens:          [B, T] token ids of the flat sequence (story sentences, <sep>, question), 0-padded.
     lengths:         [B] number of real tokens in each row of ``tokens`` (>= 1).
-    labels:          [B] class indices.
+    labels:          [B] class indices, or [B, C] 0/1 floats for multi-label data.
     memory:          [B, M, S] story sentences as token ids for memory encoders, or None.
     memory_lengths:  [B] number of real memories per example, or None.
     query:           [B, Q] the question alone (for memory encoders), or None.
@@ -45,7 +45,8 @@ class Batch:
 class EncodedSplit:
     """One split as pre-padded tensors, built once; batches are slices of these.
 
-    tokens [N, T] (T = longest sequence in the split), lengths [N], labels [N], group [N] or None.
+    tokens [N, T] (T = longest sequence in the split), lengths [N], labels [N] (multi-label: [N, C]
+    0/1 floats), group [N] or None.
     For memory encoders also (see memory.py): memory [N, M, S] int32, memory_lengths [N],
     memory_widths [N] (longest sentence per example), query [N, Q], query_lengths [N].
     """
@@ -103,6 +104,10 @@ class BatchIterator:
     seed) and keeps every world_size-th batch from its rank on, so together they cover each batch
     once. The few batches left over after dealing evenly are skipped this epoch: DDP needs every
     process to take the same number of steps, and the next epoch's shuffle puts them elsewhere.
+
+    ``sample_weights`` (training order only; trainer.sampler=balanced): each epoch draws its N
+    examples with replacement in proportion to these weights instead of permuting them; pools
+    are then sorted by length as above, so batches are still cut from similar lengths.
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class BatchIterator:
         token_budget: int | None = None,
         rank: int = 0,
         world_size: int = 1,
+        sample_weights: torch.Tensor | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -129,6 +135,7 @@ class BatchIterator:
         self.pool_batches = pool_batches
         self.token_budget = token_budget
         self.rank, self.world_size = rank, world_size
+        self.sample_weights = sample_weights
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -149,7 +156,10 @@ class BatchIterator:
                 return list(torch.split(order, self.batch_size))
             return cut_by_tokens(order, lengths[order].tolist(), self.batch_size, self.token_budget)
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(len(lengths), generator=generator)
+        if self.sample_weights is None:
+            order = torch.randperm(len(lengths), generator=generator)
+        else:
+            order = torch.multinomial(self.sample_weights, len(lengths), replacement=True, generator=generator)
         pool = self.batch_size * self.pool_batches
         batches: list[torch.Tensor] = []
         for chunk in torch.split(order, pool):

@@ -50,8 +50,14 @@ def check_label_spellings(labels: Sequence[str], where: str) -> None:
 def check_training_data(train: Sequence[Example], labels: Sequence[str], encoded_train: EncodedSplit, where: str) -> None:
     """Run every check above on a dataset about to be trained on (``labels``: all classes)."""
     check_label_spellings(labels, where)
-    counts = Counter(ex.label for ex in train)
-    if len(counts) < 2:
+    counts = Counter(label for ex in train for label in ex.labels)
+    multi_label = any(isinstance(ex.label, tuple) for ex in train)
+    if multi_label and not counts:
+        raise TextclfError(
+            f"{where}: no training example has a label, so there is nothing to learn. Check data.label_column "
+            "(or the label field) and data.label_separator."
+        )
+    if len(counts) < 2 and not multi_label:  # one label of a label set is still a yes/no question
         only = next(iter(counts), "")
         raise TextclfError(
             f"{where}: every training example has the label {only!r}, so there is nothing to tell apart. "

@@ -43,6 +43,7 @@ class Encoding:
     max_tokens: int
     memory: MemoryLayout | None = None  # None: the model reads one flat sequence
     stories: bool = False  # trained on stories + questions (bAbI format), not single texts
+    multi_label: bool = False  # labels are sets: gold rows are 0/1 per label, not one class index
 
     def encode(
         self, examples: Sequence[Example], split_name: str = "data", labelled: bool = True,
@@ -51,7 +52,7 @@ class Encoding:
         """``examples`` as tensors; ``groups`` (default: the training groups) index `EncodedSplit.group`."""
         return encode_examples(
             examples, self.vocab, self.labels, self.groups if groups is None else groups, self.max_tokens,
-            split_name, self.memory, labelled,
+            split_name, self.memory, labelled, self.multi_label,
         )
 
     def flat_words(self, examples: Sequence[Example]) -> list[list[str]]:
@@ -66,7 +67,7 @@ class Encoding:
 
     def settings(self) -> dict[str, Any]:
         """What a checkpoint stores beside the tokenizer, labels and groups (plain types only)."""
-        return settings(self.max_tokens, self.memory, self.stories)
+        return settings(self.max_tokens, self.memory, self.stories, self.multi_label)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], settings: dict[str, Any]) -> Encoding:
@@ -79,12 +80,16 @@ class Encoding:
             max_tokens=int(settings["max_tokens"]),
             memory=None if memory is None else MemoryLayout(**memory),
             stories=bool(settings["stories"]),
+            multi_label=bool(settings.get("multi_label", False)),  # absent before multi-label: single-label
         )
 
 
-def settings(max_tokens: int, memory: MemoryLayout | None, stories: bool) -> dict[str, Any]:
+def settings(max_tokens: int, memory: MemoryLayout | None, stories: bool, multi_label: bool = False) -> dict[str, Any]:
     """`Encoding.settings` from its parts (also for checkpoints that predate the stored encoding)."""
-    return {"max_tokens": max_tokens, "memory": None if memory is None else asdict(memory), "stories": stories}
+    return {
+        "max_tokens": max_tokens, "memory": None if memory is None else asdict(memory), "stories": stories,
+        "multi_label": multi_label,
+    }
 
 
 def flat_sequence(context_ids: list[list[T]], text_ids: list[T], sep_id: T, max_tokens: int) -> list[T]:
@@ -136,7 +141,7 @@ def recent_context(context: tuple[str, ...], max_tokens: int, memory: MemoryLayo
 
 
 def check_known_labels(examples: Sequence[Example], labels: Sequence[str], split_name: str) -> None:
-    unknown = sorted({ex.label for ex in examples} - set(labels))
+    unknown = sorted({label for ex in examples for label in ex.labels} - set(labels))
     if unknown:
         shown = ", ".join(repr(x) for x in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
         raise TextclfError(
@@ -144,6 +149,24 @@ def check_known_labels(examples: Sequence[Example], labels: Sequence[str], split
             f"(it knows {len(labels)}: {', '.join(map(repr, labels[:10]))}{' ...' if len(labels) > 10 else ''}). "
             "Evaluate on data with the same label set, or retrain with these labels in train."
         )
+
+
+def label_tensor(examples: Sequence[Example], labels: Sequence[str], labelled: bool, multi_label: bool) -> torch.Tensor:
+    """Gold labels as the model's loss reads them: class indices [N] (long), or for multi-label
+    data 0/1 per label [N, C] (float, as binary cross-entropy takes it). Unlabelled: all 0."""
+    label_index = {label: i for i, label in enumerate(labels)}
+    if not multi_label:
+        if labelled and any(isinstance(ex.label, tuple) for ex in examples):
+            raise TextclfError(
+                "this model was trained single-label (one class per text), but the data is read as label sets "
+                "(data.multi_label=true); read it with data.multi_label=false, or train a multi-label model."
+            )
+        return torch.tensor([label_index[ex.label] if labelled else 0 for ex in examples], dtype=torch.long)
+    targets = torch.zeros((len(examples), len(labels)), dtype=torch.float32)
+    if labelled:
+        for row, ex in enumerate(examples):
+            targets[row, [label_index[label] for label in ex.labels]] = 1.0
+    return targets
 
 
 def encode_examples(
@@ -155,6 +178,7 @@ def encode_examples(
     split_name: str = "data",
     memory: MemoryLayout | None = None,
     labelled: bool = True,
+    multi_label: bool = False,
 ) -> EncodedSplit:
     """Encode examples into one pre-padded tensor set; fail clearly on labels the model lacks.
     ``labelled=False`` (new text to predict): labels are ignored and set to 0."""
@@ -163,7 +187,6 @@ def encode_examples(
     check_limits(max_tokens, memory)
     if labelled:
         check_known_labels(examples, labels, split_name)
-    label_index = {label: i for i, label in enumerate(labels)}
     text_ids = vocab.encode_many([ex.text for ex in examples], max_tokens)  # all that flat and memory encoders read of it
     contexts = [recent_context(ex.context, max_tokens, memory) for ex in examples]
     sentence_ids = iter(vocab.encode_many([sentence for context in contexts for sentence in context]))
@@ -183,7 +206,7 @@ def encode_examples(
     encoded = EncodedSplit(
         tokens=tokens,
         lengths=lengths,
-        labels=torch.tensor([label_index[ex.label] if labelled else 0 for ex in examples], dtype=torch.long),
+        labels=label_tensor(examples, labels, labelled, multi_label),
         group=group,
     )
     if memory is not None:

@@ -14,17 +14,30 @@ class Example:
     """A single text to classify, or a bAbI story with its question.
 
     text:       the sentence/document, or the bAbI question.
-    label:      the gold label as a string (bAbI answers such as ``n,w`` are one label).
+    label:      the gold label as a string (bAbI answers such as ``n,w`` are one label); for
+                multi-label data (data.multi_label=true) a sorted tuple of labels, maybe empty.
     context:    the bAbI story sentences before the question, oldest first; empty for single texts.
     group:      a sub-population for per-group reports, e.g. ``"qa3"`` for bAbI task 3.
     supporting: indices into ``context`` of the supporting facts (bAbI), for attention plots.
     """
 
     text: str
-    label: str
+    label: str | tuple[str, ...]
     context: tuple[str, ...] = ()
     group: str | None = None
     supporting: tuple[int, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The example's labels, one for single-label data: what every label count iterates."""
+        return self.label if isinstance(self.label, tuple) else (self.label,)
+
+
+def label_text(label: str | tuple[str, ...]) -> str:
+    """A label or label set for reports: ``sports|finance``; the empty set as ``(none)``."""
+    if isinstance(label, str):
+        return label
+    return "|".join(label) if label else "(none)"
 
 
 @dataclass
@@ -44,6 +57,7 @@ class Splits:
     # Published results these splits can be set beside: "babi1k" for the real 1k bAbI tasks (the
     # per-task tables then show the MemN2N paper's 1k joint figures). None: nothing comparable.
     reference: str | None = None
+    multi_label: bool = False  # every example's label is a tuple of labels (data.multi_label=true)
 
     def labels(self) -> list[str]:
         """The class list: the dataset's own order, else every label seen in any split, sorted.
@@ -53,7 +67,7 @@ class Splits:
         """
         if self.label_names is not None:
             return list(self.label_names)
-        return sorted({ex.label for ex in self.train + self.val + self.test})
+        return sorted({label for ex in self.train + self.val + self.test for label in ex.labels})
 
     def split(self, name: str) -> list[Example]:
         if name not in ("train", "val", "test"):

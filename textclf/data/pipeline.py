@@ -105,7 +105,7 @@ def prepare(
         # The answer words too: MemN2N's tied answer layer (W^T = C^K) scores a class through its
         # label's word vectors, and bAbI answers such as yes, no, two or "n,w" never occur in a
         # story or question, so without this they would all be <unk> and indistinguishable.
-        texts += [example.label for example in splits.train]
+        texts += [label for example in splits.train for label in example.labels]
     vocab = Vocab.fit(texts, lowercase, min_freq, max_size, cjk_chars, drop_punctuation, max_tokens=source.max_tokens, kind=kind)
     labels = splits.labels()
     if with_memory:
@@ -117,6 +117,7 @@ def prepare(
         max_tokens=source.max_tokens,
         memory=MemoryLayout(source.max_memories, source.memory_window) if with_memory else None,
         stories=any(ex.context for ex in splits.train),
+        multi_label=splits.multi_label,
     )
     encoded = {name: encoding.encode(splits.split(name), name) for name in ("train", "val", "test")}
     check_training_data(splits.train, labels, encoded["train"], splits.description or type(source).__name__)

@@ -52,7 +52,9 @@ class Table(DataSource):
     one class name a line; the label column then holds ids, id N naming line N counted from
     ``label_id_base`` (0 or 1), and examples carry the names. ``encoding``: a Python codec, or
     ``auto`` to tell UTF-8, UTF-16 with BOM and GB18030 apart per file (charsets.py); a UTF-8
-    byte-order mark and CRLF line ends are read as if absent. With ``val_file`` left
+    byte-order mark and CRLF line ends are read as if absent. ``multi_label=true``: a label cell is a
+    set of labels, split on ``label_separator`` (CSV/TSV, e.g. ``sports|finance``) or a JSON list
+    (``["sports", "finance"]``); a row may have none (see `label_set`). With ``val_file`` left
     None, ``val_fraction`` of the training rows are held out with a shuffle seeded by ``seed``.
     A folder with a class.txt is read in the THUCNews-style layout instead (class_folder.py).
     """
@@ -67,6 +69,8 @@ class Table(DataSource):
     label_names: str | None = None
     label_id_base: int = 0
     encoding: str = "utf-8"
+    multi_label: bool = False
+    label_separator: str = "|"
     # The class names read from label_names, in id order (None: labels are used as they are).
     names: list[str] | None = field(default=None, init=False, repr=False)
 
@@ -91,7 +95,7 @@ class Table(DataSource):
             train, val = hold_out(train, self.val_fraction, seed=self.seed)
             where = f"{self.val_fraction:g} of {self.train_file} held out (seed {self.seed})"
         description = f"table {Path(self.root).name}: train {self.train_file}, val {where}, test {self.test_file}"
-        return Splits(train, val, test, label_names=self.names, description=description)
+        return Splits(train, val, test, label_names=self.names, description=description, multi_label=self.multi_label)
 
     def check_columns_differ(self) -> None:
         table_columns.check_differ(self.roles())
@@ -111,15 +115,27 @@ class Table(DataSource):
         examples = [self.example(path, number, record) for number, record in records(path, self)]
         if not examples:
             raise TextclfError(f"{path}: has a header but no rows; expected one row per example.")
+        if self.multi_label and not any(ex.label for ex in examples):
+            raise TextclfError(
+                f"{path}: the label column {self.label_column!r} is empty in every row. With data.multi_label=true a row "
+                "may have no label, but not every row: check data.label_column and data.label_separator "
+                f"(now {self.label_separator!r})."
+            )
         return examples
 
     def example(self, path: Path, number: int, record: Record) -> Example:
         text = joined_text(record, table_columns.text_specs(self.text_column), path, number)
-        label = cell_text(record[self.label_column], path, number, self.label_column).strip()
-        if not label:
-            raise TextclfError(f"{path}:{number}: empty label in column {self.label_column!r}.")
-        if self.names is not None:
-            label = name_for_id(label, self.names, path, number, self.label_names, self.label_id_base)
+        label: str | tuple[str, ...]
+        if self.multi_label:
+            label = label_set(record[self.label_column], self.label_separator, path, number, self.label_column)
+            if self.names is not None:
+                label = tuple(sorted(name_for_id(one, self.names, path, number, self.label_names, self.label_id_base) for one in label))
+        else:
+            label = cell_text(record[self.label_column], path, number, self.label_column).strip()
+            if not label:
+                raise TextclfError(f"{path}:{number}: empty label in column {self.label_column!r}.")
+            if self.names is not None:
+                label = name_for_id(label, self.names, path, number, self.label_names, self.label_id_base)
         context: tuple[str, ...] = ()
         if self.context_column is not None:  # a position may be 0
             context = cell_context(record[self.context_column], path, number, self.context_column)
@@ -259,6 +275,13 @@ def cell_text(value: object, path: Path, number: int, column: str) -> str:
 def joined_text(record: Record, columns: Sequence[Spec], path: Path, number: int) -> str:
     """The text of one column as it is, or of several joined with `JOIN` (``" <sep> "``)."""
     return JOIN.join(cell_text(record[column], path, number, column) for column in columns)
+
+
+def label_set(value: object, separator: str, path: Path, number: int, column: str) -> tuple[str, ...]:
+    """A multi-label cell as a sorted tuple of distinct labels: a JSON list of labels, or a string
+    split on ``separator``; empty parts (``a||b``, an empty cell, ``[]``) are no label."""
+    items = value if isinstance(value, list) else cell_text(value, path, number, column).split(separator)
+    return tuple(sorted({cell_text(item, path, number, column).strip() for item in items} - {""}))
 
 
 def cell_context(value: object, path: Path, number: int, column: str) -> tuple[str, ...]:

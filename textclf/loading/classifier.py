@@ -6,6 +6,10 @@
     clf.predict_proba(texts)                              # -> numpy array [N, C]
     clf.predict(texts, top_k=3)                           # -> [(label, probability), ...] per text
 
+A multi-label model (data.multi_label=true) gives each input the list of its labels at or above
+their thresholds (``predict``), and every label's own probability (``predict_proba``: sigmoids,
+rows need not sum to 1).
+
 Models trained on bAbI stories take each input as a `Story(story=[...], question="...")` or as a
 string in the story format `textclf.predict` reads (numbered lines, ending with one question).
 `textclf.predict` and `textclf.serve` predict through this class too (`records`), so the three
@@ -29,7 +33,7 @@ from textclf.data.example import Example
 from textclf.loading.inference import one_batch_proba, predict_proba
 from textclf.loading.loader import LoadedModel, load_model
 from textclf.loading.onnx_runtime import OnnxModel
-from textclf.loading.records import item_example, prediction_records, top_labels
+from textclf.loading.records import item_example, label_sets, prediction_records, top_labels
 
 RUNTIMES = ("torch", "onnx")
 ONE_BATCH = 64  # inputs up to this many are scored as one batch (`one_batch_proba`)
@@ -49,7 +53,7 @@ class Classifier:
         self.loaded = loaded
         self.batch_size = batch_size
         self.runtime = runtime
-        self.onnx = OnnxModel(loaded.model, len(loaded.encoding.vocab), threads or torch.get_num_threads()) if runtime == "onnx" else None
+        self.onnx = OnnxModel(loaded.model, len(loaded.encoding.vocab), threads or torch.get_num_threads(), loaded.task) if runtime == "onnx" else None
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", runtime: str = "torch", batch_size: int = 256, threads: int | None = None) -> Classifier:
@@ -61,6 +65,11 @@ class Classifier:
     @property
     def labels(self) -> list[str]:
         return list(self.loaded.labels)
+
+    @property
+    def multi_label(self) -> bool:
+        """True for models trained on label sets: `predict` gives each input a list of labels."""
+        return self.loaded.task.multi_label
 
     @property
     def stories(self) -> bool:
@@ -81,23 +90,28 @@ class Classifier:
         if self.onnx is not None:
             return self.onnx.proba(encoded, self.batch_size)
         if len(examples) <= min(ONE_BATCH, self.batch_size):
-            return one_batch_proba(self.loaded.model, encoded)
-        prob, _ = predict_proba(self.loaded.model, BatchIterator(encoded, self.batch_size, device=self.loaded.device))  # no gold: loss unused
+            return one_batch_proba(self.loaded.model, encoded, self.loaded.task)
+        batches = BatchIterator(encoded, self.batch_size, device=self.loaded.device)
+        prob, _ = predict_proba(self.loaded.model, batches, task=self.loaded.task)  # no gold: loss unused
         return prob
 
     def predict_proba(self, texts: Iterable[Any]) -> np.ndarray:
         return self.example_proba(self.examples(texts))
 
-    def predict(self, texts: Iterable[Any], top_k: int | None = None) -> list[str] | list[list[tuple[str, float]]]:
-        """The most probable label of each input; with ``top_k``, its ``top_k`` labels and probabilities."""
+    def predict(self, texts: Iterable[Any], top_k: int | None = None) -> list[str] | list[list[str]] | list[list[tuple[str, float]]]:
+        """The most probable label of each input (a multi-label model: the list of labels at or
+        above their thresholds); with ``top_k``, its ``top_k`` labels and probabilities."""
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise TextclfError(f"top_k must be a positive integer or None, got {top_k!r}.")
-        top = top_labels(self.predict_proba(texts), self.labels, top_k or 1)
+        prob = self.predict_proba(texts)
+        if top_k is None and self.multi_label:
+            return label_sets(prob, self.labels, self.loaded.task)
+        top = top_labels(prob, self.labels, top_k or 1)
         return [row[0][0] for row in top] if top_k is None else top
 
     def records(self, examples: Sequence[Example], top_k: int) -> list[dict]:
         """`textclf.predict`'s JSON records for examples (text, story, label, probability, top_k)."""
-        return prediction_records(examples, self.example_proba(examples), self.labels, top_k)
+        return prediction_records(examples, self.example_proba(examples), self.labels, top_k, self.loaded.task)
 
     def metadata(self) -> dict[str, Any]:
         """What the model is: its name, data, classes, validation metrics at its epoch, versions."""
@@ -109,6 +123,7 @@ class Classifier:
             "model": config.model.name,
             "data": data,
             "labels": self.labels,
+            "multi_label": self.multi_label,
             "stories": self.stories,
             "epoch": checkpoint.get("epoch"),
             "metrics": checkpoint.get("metrics", {}),

@@ -18,6 +18,7 @@ from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.loading.loader import LoadedModel
 from textclf.models.salience import token_salience
+from textclf.models.task import Task
 
 
 class WordSalience(NamedTuple):
@@ -38,14 +39,14 @@ def word_salience(loaded: LoadedModel, examples: Sequence[Example], batch_size: 
     results: list[WordSalience | None] = [None] * len(examples)
     for batch in BatchIterator(encoded, batch_size, device=loaded.device):
         with torch.no_grad():
-            probs = model(batch).softmax(dim=-1).cpu()
+            probs = loaded.task.probabilities(model(batch)).cpu()
         salience = token_salience(model, batch)
         weights = salience.weights.float().cpu().numpy()
+        predicted = predicted_names(loaded, probs)
         for row, position in enumerate(batch.index.tolist()):
-            best = int(probs[row].argmax())
             shown = words[position]
             results[position] = WordSalience(
-                shown, weights[row, : len(shown)], salience.method, salience.signed, loaded.labels[best], float(probs[row, best])
+                shown, weights[row, : len(shown)], salience.method, salience.signed, predicted[row], float(probs[row].max())
             )
     return results  # type: ignore[return-value]  # every position is filled: the batches cover the split
 
@@ -64,24 +65,36 @@ def hop_attention(loaded: LoadedModel, examples: Sequence[Example]) -> list[HopA
     batch = next(iter(BatchIterator(encoded, batch_size=len(examples), device=loaded.device)))
     with torch.inference_mode():
         features, attention = model.encoder(batch, model.embedding, return_attention=True)
-        probs = model.head(features).softmax(dim=-1).cpu()
+        probs = loaded.task.probabilities(model.head(features)).cpu()
     attention = attention.float().cpu()
     # The rest of each hop's softmax went to the empty slots (not a distribution under linear start).
     attends_empty_slots = model.encoder.attend_empty_slots and not model.encoder.linear_start
     results: list[HopAttention | None] = [None] * len(examples)
+    predicted = predicted_names(loaded, probs)
     for row, position in enumerate(batch.index.tolist()):  # evaluation batches are length-sorted
         kept = int(batch.memory_lengths[row].clamp(max=attention.shape[-1]))
         empty = 1.0 - attention[row].sum(dim=-1).numpy() if attends_empty_slots else None
-        best = int(probs[row].argmax())
-        results[position] = HopAttention(attention[row, :, :kept].numpy(), empty, loaded.labels[best], float(probs[row, best]))
+        results[position] = HopAttention(attention[row, :, :kept].numpy(), empty, predicted[row], float(probs[row].max()))
     return results  # type: ignore[return-value]
 
 
-def mistakes_first(prob: np.ndarray, gold: np.ndarray) -> list[int]:
+def predicted_names(loaded: LoadedModel, probs: torch.Tensor) -> list[str]:
+    """Each row's prediction as text: the class, or a multi-label model's label set ("a,b")."""
+    task = loaded.task
+    return task.names(task.decide(probs.numpy()), loaded.labels)
+
+
+def wrong_rows(prob: np.ndarray, gold: np.ndarray, task: Task) -> np.ndarray:
+    """[N] bool: rows decided wrong (multi-label: any label off, gold being 0/1 rows)."""
+    decided = task.decide(prob)
+    return (decided != gold).any(axis=1) if task.multi_label else decided != gold
+
+
+def mistakes_first(prob: np.ndarray, gold: np.ndarray, task: Task | None = None) -> list[int]:
     """Example positions, the wrong predictions first (most confident first), then the right ones
     (least confident first): the first few are the errors most worth a look, and a model with
     fewer errors than asked for shows the examples it was least sure of next."""
     confidence = prob.max(axis=1)
-    wrong = prob.argmax(axis=1) != gold
+    wrong = wrong_rows(prob, gold, task or Task())
     # lexsort sorts by the last key first: wrong before right, then by signed confidence.
     return np.lexsort((np.where(wrong, -confidence, confidence), ~wrong)).tolist()

@@ -1,4 +1,4 @@
-"""Run models over a whole split and return class probabilities in example order."""
+"""Run models over a whole split and return class (or label) probabilities in example order."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from textclf.data.batching import Batch, BatchIterator, EncodedSplit, eval_token_budget
+from textclf.models.task import Task
 
 
-def predict_proba(model: torch.nn.Module, batches: BatchIterator, workers: int = 1) -> tuple[np.ndarray, float]:
+def predict_proba(model: torch.nn.Module, batches: BatchIterator, workers: int = 1, task: Task | None = None) -> tuple[np.ndarray, float]:
     """Probabilities [N, C] (rows in the split's example order) and the mean cross-entropy loss.
+    ``task`` (default: single-label) says how: softmax and cross-entropy, or for a multi-label
+    model a sigmoid per label and the binary cross-entropy (summed over labels, mean over rows).
 
     An evaluation-order iterator without a token budget is regrouped under one (see
     `eval_token_budget`): at most ``batches.batch_size`` rows per batch as asked, fewer for long
@@ -25,6 +27,7 @@ def predict_proba(model: torch.nn.Module, batches: BatchIterator, workers: int =
     small models are bound by Python, which threads share, and gain nothing.
     """
     model.eval()
+    task = task or Task()
     split = batches.split
     n = len(split)
     if not batches.shuffle and batches.token_budget is None:
@@ -34,8 +37,8 @@ def predict_proba(model: torch.nn.Module, batches: BatchIterator, workers: int =
     def score(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.inference_mode():  # per thread: inference mode is thread-local
             logits = model(batch).float()
-            loss = F.cross_entropy(logits, batch.labels, reduction="sum").double().cpu()
-            return batch.index.cpu(), logits.softmax(dim=1).cpu(), loss
+            loss = task.loss(logits, batch.labels, reduction="sum").double().cpu()
+            return batch.index.cpu(), task.probabilities(logits).cpu(), loss
 
     if workers > 1:
         threads = torch.get_num_threads()
@@ -58,12 +61,15 @@ def predict_proba(model: torch.nn.Module, batches: BatchIterator, workers: int =
     return probs.numpy(), float(total_loss) / n
 
 
-def ensemble_proba(scored: list[tuple[torch.nn.Module, EncodedSplit]], batch_size: int) -> tuple[np.ndarray, float]:
+def ensemble_proba(
+    scored: list[tuple[torch.nn.Module, EncodedSplit]], batch_size: int, task: Task | None = None,
+) -> tuple[np.ndarray, float]:
     """`predict_proba` of one model, or of several averaged (with the cross-entropy of the average,
     floored where float32 probabilities underflow to 0). Each model comes with the split encoded
-    its own way (a memory network and a flat encoder read the same examples differently)."""
+    its own way (a memory network and a flat encoder read the same examples differently).
+    ``task``: how one model's outputs are read (loading/loader.py refuses multi-label ensembles)."""
     results = [
-        predict_proba(model, BatchIterator(split, batch_size, device=next(model.parameters()).device))
+        predict_proba(model, BatchIterator(split, batch_size, device=next(model.parameters()).device), task=task)
         for model, split in scored
     ]
     if len(results) == 1:
@@ -74,14 +80,14 @@ def ensemble_proba(scored: list[tuple[torch.nn.Module, EncodedSplit]], batch_siz
     return prob, loss
 
 
-def one_batch_proba(model: torch.nn.Module, split: EncodedSplit) -> np.ndarray:
+def one_batch_proba(model: torch.nn.Module, split: EncodedSplit, task: Task | None = None) -> np.ndarray:
     """Probabilities [N, C] of a few examples scored as one batch, rows in example order; the model
     must be in eval mode already. For a server's micro-batches: `predict_proba`'s regrouping, loss
     and ``model.eval()`` cost more than the model itself on a batch of a few short texts (BiLSTM,
     one sentence, 1 thread: 1.6 against 2.9 ms a call). The same maths, batched differently."""
     batch = next(iter(BatchIterator(split, len(split), device=next(model.parameters()).device)))
     with torch.inference_mode():
-        prob = model(batch).float().softmax(dim=1).cpu()
+        prob = (task or Task()).probabilities(model(batch).float()).cpu()
     ordered = torch.empty_like(prob)
     ordered[batch.index.cpu()] = prob
     return ordered.numpy()

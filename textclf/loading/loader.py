@@ -24,6 +24,7 @@ from textclf.data.pipeline import build_source
 from textclf.loading.checkpoint import find_checkpoints, load_checkpoint, one_checkpoint
 from textclf.loading.device import resolve_device
 from textclf.models.build import build_model, reads_memory
+from textclf.models.task import DEFAULT_THRESHOLD, Task
 
 log = logging.getLogger("textclf.loading")
 
@@ -42,6 +43,23 @@ class LoadedModel(NamedTuple):
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def task(self) -> Task:
+        return checkpoint_task(self.checkpoint, self.encoding, self.config)
+
+
+def checkpoint_task(checkpoint: dict[str, Any], encoding: Encoding, train_cfg: DictConfig) -> Task:
+    """How the model decides: single-label (every checkpoint from before multi-label), or a
+    sigmoid per label with the thresholds best.pt stores; a last.pt (no stored thresholds) uses
+    the run's fixed trainer.threshold, or 0.5 where that was ``tuned``."""
+    if not encoding.multi_label:
+        return Task()
+    stored = checkpoint.get("thresholds")
+    if stored is None:
+        fixed = OmegaConf.select(train_cfg, "trainer.threshold", default=DEFAULT_THRESHOLD)
+        stored = [DEFAULT_THRESHOLD if fixed == "tuned" else float(fixed)] * len(encoding.labels)
+    return Task(True, tuple(float(t) for t in stored))
 
 
 def load_model(ckpt_path: str | Path, device: str = "cpu") -> LoadedModel:
@@ -126,6 +144,12 @@ def load_members(paths: list[str], device: str) -> list[LoadedModel]:
     """The models of ``paths``, checked to read the same data the same way: averaging
     probabilities needs the same classes in the same order and the same token ids."""
     members = [load_model(path, device) for path in paths]
+    if len(members) > 1 and any(member.encoding.multi_label for member in members):
+        raise TextclfError(
+            f"cannot ensemble {len(members)} checkpoints: {', '.join(str(m.path) for m in members if m.encoding.multi_label)} "
+            "is a multi-label model, and averaging models with per-label thresholds is not supported. "
+            "Evaluate each checkpoint on its own (ckpt_path=PATH)."
+        )
     first = members[0].checkpoint
     for path, member in zip(paths[1:], members[1:]):
         other = member.checkpoint

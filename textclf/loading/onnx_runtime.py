@@ -11,22 +11,20 @@ too, that matters more than the kernels' speed (docs/speed.md).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from textclf.data.batching import BatchIterator, EncodedSplit, eval_token_budget
 from textclf.loading.exporting import export_model, require_onnx
 from textclf.models.classifier import TextClassifier
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+from textclf.models.task import Task
 
 
 class OnnxModel:
     """An onnxruntime session of ``model`` (trained on a vocabulary of ``vocab_size``), with
-    ``threads`` intra-op threads."""
+    ``threads`` intra-op threads; ``task`` reads its logits (softmax, or sigmoids for multi-label)."""
 
-    def __init__(self, model: TextClassifier, vocab_size: int, threads: int) -> None:
+    def __init__(self, model: TextClassifier, vocab_size: int, threads: int, task: Task | None = None) -> None:
+        self.task = task or Task()
         require_onnx()
         import onnxruntime
 
@@ -44,7 +42,7 @@ class OnnxModel:
         prob: np.ndarray | None = None
         for batch in BatchIterator(split, batch_size, token_budget=budget):
             feeds = {name: getattr(batch, name).numpy().astype(np.int64, copy=False) for name in self.inputs}
-            batch_prob = softmax(self.session.run(["logits"], feeds)[0])
+            batch_prob = self.task.probabilities(torch.from_numpy(self.session.run(["logits"], feeds)[0])).numpy()
             if prob is None:
                 prob = np.empty((len(split), batch_prob.shape[1]), dtype=np.float32)
             prob[batch.index.numpy()] = batch_prob

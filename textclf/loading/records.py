@@ -15,6 +15,7 @@ import torch
 
 from textclf.core.errors import TextclfError
 from textclf.data.example import Example
+from textclf.models.task import Task
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,30 @@ def top_labels(prob: np.ndarray, labels: Sequence[str], top_k: int) -> list[list
     return [[(labels[i], v) for v, i in zip(row_values, row_indices)] for row_values, row_indices in zip(values.tolist(), indices.tolist())]
 
 
-def prediction_records(examples: Sequence[Example], prob: np.ndarray, labels: Sequence[str], top_k: int) -> list[dict]:
-    """`textclf.predict`'s JSON line for each example: text, (story,) label, probability, top_k."""
+def label_sets(prob: np.ndarray, labels: Sequence[str], task: Task) -> list[list[str]]:
+    """A multi-label model's decisions: each row's labels at or above their thresholds, in label order."""
+    return [[label for label, on in zip(labels, row) if on] for row in task.decide(prob)]
+
+
+def prediction_records(examples: Sequence[Example], prob: np.ndarray, labels: Sequence[str], top_k: int, task: Task | None = None) -> list[dict]:
+    """`textclf.predict`'s JSON line for each example: text, (story,) then label, probability and
+    top_k; for a multi-label model, its labels and every label's probability instead."""
+    task = task or Task()
+    if task.multi_label:
+        fields = [
+            {"labels": chosen, "probabilities": {label: round(p, 6) for label, p in zip(labels, row)}}
+            for chosen, row in zip(label_sets(prob, labels, task), prob.tolist())
+        ]
+    else:
+        fields = [
+            {"label": top[0][0], "probability": round(top[0][1], 6), "top_k": [{"label": label, "probability": round(p, 6)} for label, p in top]}
+            for top in top_labels(prob, labels, top_k)
+        ]
     records = []
-    for ex, top in zip(examples, top_labels(prob, labels, top_k)):
+    for ex, more in zip(examples, fields):
         record: dict = {"text": ex.text}
         if ex.context:
             record["story"] = list(ex.context)
-        record["label"] = top[0][0]
-        record["probability"] = round(top[0][1], 6)
-        record["top_k"] = [{"label": label, "probability": round(p, 6)} for label, p in top]
+        record.update(more)
         records.append(record)
     return records

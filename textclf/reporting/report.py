@@ -1,7 +1,9 @@
 """Scores and report files shared by training (on its test split) and `textclf.evaluate`.
 
 Files written by `write_report`: classification_report.txt/.csv (scikit-learn's report),
-confusion_matrix.png, predictions.csv, and for bAbI-style grouped data the per-task error table.
+confusion_matrix.png (multi-label: label_scores.png, precision/recall/F1 bars per label),
+predictions.csv, and for bAbI-style grouped data the per-task error table (multi-label: the
+error is the share of questions whose predicted set is not exactly the gold set).
 """
 
 from __future__ import annotations
@@ -16,33 +18,42 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, hamming_loss
 
-from textclf.data.example import Example
+from textclf.data.example import Example, label_text
+from textclf.models.task import Task
 
 FAILED_ERROR = 5.0  # bAbI convention (Weston et al. 2015): a task is failed above 5 % test error
 
 
 # Every file evaluation may write into its folder (results.json beside write_report's own).
 REPORT_FILES = (
-    "classification_report.txt", "classification_report.csv", "confusion_matrix.png", "predictions.csv",
-    "per_task_errors.md", "per_task_errors.csv", "results.json",
+    "classification_report.txt", "classification_report.csv", "confusion_matrix.png", "label_scores.png",
+    "predictions.csv", "per_task_errors.md", "per_task_errors.csv", "results.json",
 )
 
 
 def present_classes(gold: np.ndarray, pred: np.ndarray) -> list[int]:
-    """The class indices that occur in gold labels or predictions, sorted."""
+    """The class indices that occur in gold labels or predictions, sorted (multi-label: the
+    columns that are 1 somewhere in either)."""
+    if gold.ndim == 2:
+        return np.flatnonzero(gold.any(axis=0) | pred.any(axis=0)).tolist()
     return sorted(set(gold.tolist()) | set(pred.tolist()))
 
 
 def scores(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """Accuracy and macro-F1 over the classes that occur in gold or predictions (a class the split
-    never has and the model never predicts would only add a meaningless 0 to the average)."""
+    never has and the model never predicts would only add a meaningless 0 to the average).
+    Multi-label (0/1 rows): acc is subset accuracy (the exact set), with micro-F1 and the Hamming loss."""
     present = present_classes(gold, pred)
-    return {
+    result = {
         "acc": float(accuracy_score(gold, pred)),
-        "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)) if present else 0.0,
     }
+    if gold.ndim == 2:
+        result["micro_f1"] = float(f1_score(gold, pred, average="micro", zero_division=0))
+        result["hamming_loss"] = float(hamming_loss(gold, pred))
+    return result
 
 
 def task_key(group: str) -> str:
@@ -51,21 +62,30 @@ def task_key(group: str) -> str:
     return match.group(1) if match else group
 
 
+def row_errors(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """[N] bool: rows predicted wrong (multi-label: any label wrong, so the set is not exact)."""
+    wrong = gold != pred
+    return wrong.any(axis=1) if wrong.ndim == 2 else wrong
+
+
 def group_errors(gold: np.ndarray, pred: np.ndarray, group: np.ndarray, groups: Sequence[str]) -> dict[str, Any]:
     """Per-group test error in %, their mean, and the groups failed (error > 5 %)."""
+    wrong = row_errors(gold, pred)
     per_task = {}
     for index, name in enumerate(groups):
         rows = group == index
         if rows.any():
-            per_task[task_key(name)] = round(100.0 * float((gold[rows] != pred[rows]).mean()), 2)
+            per_task[task_key(name)] = round(100.0 * float(wrong[rows].mean()), 2)
     mean_error = round(float(np.mean(list(per_task.values()))), 2) if per_task else math.nan
     failed = [key for key, error in per_task.items() if error > FAILED_ERROR]
     return {"per_task": per_task, "mean_error": mean_error, "failed_tasks": failed}
 
 
-def summarize(prob: np.ndarray, gold: np.ndarray, group: np.ndarray | None, groups: Sequence[str]) -> dict[str, Any]:
-    """All headline metrics of one split's predictions."""
-    pred = prob.argmax(axis=1)
+def summarize(
+    prob: np.ndarray, gold: np.ndarray, group: np.ndarray | None, groups: Sequence[str], task: Task | None = None,
+) -> dict[str, Any]:
+    """All headline metrics of one split's predictions, decided as ``task`` decides (default: argmax)."""
+    pred = (task or Task()).decide(prob)
     result: dict[str, Any] = scores(gold, pred)
     if group is not None and len(groups):
         result.update(group_errors(gold, pred, group, groups))
@@ -83,27 +103,37 @@ def write_report(
     groups: Sequence[str] = (),
     title: str = "",
     compare_to_paper: bool = True,
+    task: Task | None = None,
 ) -> dict[str, Any]:
     """Write the report files for one split into ``out_dir`` and return its metrics."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pred = prob.argmax(axis=1)
-    metrics = summarize(prob, gold, group, groups)
+    task = task or Task()
+    pred = task.decide(prob)
+    metrics = summarize(prob, gold, group, groups, task)
     present = present_classes(gold, pred)
     names = [labels[i] for i in present]
     text = classification_report(gold, pred, labels=present, target_names=names, digits=4, zero_division=0)
+    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
+    if task.multi_label:
+        # scikit-learn scores a text with no gold and no predicted label 0 in "samples avg" (zero
+        # division), though the empty set was right; acc (exact sets) is the per-text view instead.
+        table.pop("samples avg", None)
+        text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("samples avg"))
     header = f"{title}\n\n" if title else ""
     (out / "classification_report.txt").write_text(header + text + "\n")
-    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
     pd.DataFrame(table).transpose().to_csv(out / "classification_report.csv")
-    plot_confusion_matrix(confusion_matrix(gold, pred, labels=present), names, out / "confusion_matrix.png", title)
+    if task.multi_label:
+        plot_label_scores(table, names, out / "label_scores.png", title)
+    else:
+        plot_confusion_matrix(confusion_matrix(gold, pred, labels=present), names, out / "confusion_matrix.png", title)
     pd.DataFrame(
         {
             "text": [ex.text for ex in examples],
-            "gold": [labels[i] for i in gold],
-            "predicted": [labels[i] for i in pred],
+            "gold": [label_text(ex.label) for ex in examples] if task.multi_label else [labels[i] for i in gold],
+            "predicted": task.names(pred, labels),
             "probability": prob.max(axis=1).round(4),
-            "correct": gold == pred,
+            "correct": ~row_errors(gold, pred),
             "group": [ex.group or "" for ex in examples],
         }
     ).to_csv(out / "predictions.csv", index=False)
@@ -161,15 +191,28 @@ def write_task_table(metrics: dict[str, Any], out: Path, title: str, compare_to_
     (out / "per_task_errors.md").write_text("\n".join(lines))
 
 
+def plot_label_scores(table: dict[str, Any], names: Sequence[str], path: Path, title: str) -> None:
+    """Multi-label's picture in place of a confusion matrix: precision, recall and F1 per label as
+    grouped horizontal bars (one C x C matrix would mean nothing when a text has several labels)."""
+    plt = pyplot()
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(8, min(2.5 + 0.45 * n, 40)))
+    rows = np.arange(n)
+    for offset, metric in zip((-0.27, 0.0, 0.27), ("precision", "recall", "f1-score")):
+        ax.barh(rows + offset, [table[name][metric] for name in names], height=0.27, label=metric)
+    ax.set_yticks(rows, [f"{name} ({int(table[name]['support'])})" for name in names], fontsize=8 if n > 20 else 10)
+    ax.invert_yaxis()  # first label on top, as in the text report
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("score (support in brackets)")
+    ax.set_title(title or "Per-label scores")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 * 8 / fig.get_figheight()), ncol=3, fontsize=8)  # below: bars near 1 stay visible
+    save_figure(fig, path)
+
+
 def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: never needs a display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n = len(names)
     size = min(4 + 0.45 * n, 30)  # bAbI joint has ~170 answers: grow, but not without bound
-    plt.rcParams["font.family"] = ["DejaVu Sans", *cjk_fonts()]  # fallbacks for Chinese class names
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -184,6 +227,23 @@ def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path, 
             for j in range(n):
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
                         color="white" if matrix[i, j] > threshold else "black", fontsize=9)
+    save_figure(fig, path)
+
+
+def pyplot():
+    """matplotlib's pyplot for files only (never needs a display), with fonts for Chinese names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["font.family"] = ["DejaVu Sans", *cjk_fonts()]  # fallbacks for Chinese class names
+    return plt
+
+
+def save_figure(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     with warnings.catch_warnings():
         # Without a CJK font installed, Chinese labels draw as boxes; the .txt/.csv reports and
         # predictions.csv still carry the names, so a warning per glyph would only be noise.

@@ -19,11 +19,16 @@ def run_summary(results: dict[str, Any], run_dir: str | Path) -> str:
     if run.is_absolute() and run.is_relative_to(Path.cwd()):
         run = run.relative_to(Path.cwd())  # outputs/DATE/TIME reads better than the full path
     shown = shlex.quote(str(run))
+    multi_label = "test_micro_f1" in results
+    headline = (
+        f"  test micro-F1 {100 * results['test_micro_f1']:.1f} %   exact sets {100 * results['test_acc']:.1f} %"
+        if multi_label else f"  test accuracy {100 * results['test_acc']:.1f} %"
+    )
     lines = [
         "",
         f"{results['model']} on {results['data']}",
-        f"  test accuracy {100 * results['test_acc']:.1f} %   macro-F1 {100 * results['test_macro_f1']:.1f} %   "
-        f"({results['epochs']} epochs; best.pt is epoch {results['best_epoch']}, chosen on validation: {100 * results['val_acc']:.1f} %)",
+        f"{headline}   macro-F1 {100 * results['test_macro_f1']:.1f} %   "
+        f"({results['epochs']} epochs; best.pt is epoch {results['best_epoch']}, chosen on validation: {100 * results['val_micro_f1' if multi_label else 'val_acc']:.1f} %)",
     ]
     per_task = results.get("per_task")
     if per_task:
@@ -33,7 +38,7 @@ def run_summary(results: dict[str, Any], run_dir: str | Path) -> str:
             lines.append(f"  {task:>4} {name:<24} {100 - error:6.1f}")
     report = run / "report"
     lines += [
-        f"  report: {report}/ (classification_report.txt, confusion_matrix.png"
+        f"  report: {report}/ (classification_report.txt, {'label_scores.png' if multi_label else 'confusion_matrix.png'}"
         + (", per_task_errors.md" if per_task else "") + ")",
         f"  weights: {run / 'best.pt'}   log: {run / 'train.log'}",
         "next:",

@@ -187,6 +187,6 @@ def create_app(clf: Classifier, limits: Limits) -> FastAPI:
             prob = await batcher.submit(examples)
         except Exception as err:  # the batcher logged it; the server goes on serving
             return answer(500, f"the model failed on this request ({first_line(err)}). The server goes on serving; if it recurs, report it with the input.")
-        return JSONResponse({"predictions": prediction_records(examples, prob, clf.labels, top_k)})
+        return JSONResponse({"predictions": prediction_records(examples, prob, clf.labels, top_k, clf.loaded.task)})
 
     return app

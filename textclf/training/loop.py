@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator, EncodedSplit
 from textclf.data.pipeline import PreparedData
 from textclf.loading.inference import predict_proba
+from textclf.models.task import Task
 from textclf.reporting.report import summarize
 from textclf.training.distributed import Distributed
 from textclf.training.gradient_noise import GradientNoise
@@ -54,14 +54,18 @@ def clear_gradients(params: list[torch.nn.Parameter]) -> None:
 
 def train_one_epoch(
     model, batches, optimizer, precision: Precision, clip, epoch, progress, reduction: str = "mean",
-    dist: Distributed | None = None, noise: GradientNoise | None = None,
+    dist: Distributed | None = None, noise: GradientNoise | None = None, loss_fn=None, task: Task | None = None,
 ) -> dict[str, float]:
     """One pass over the training batches. ``reduction="sum"`` sums the loss over the batch instead
     of averaging it, as Sukhbaatar et al. (2015) do for MemN2N ("cost is not averaged over a
     batch"), which their learning rates and clipping threshold assume. Under DDP the loss and
     accuracy are summed over all ranks, so every rank reports (and decides on) the same numbers.
     ``clip(params)`` clips the gradients (or None); ``noise`` adds annealed gradient noise, counted in
-    global steps from the first epoch."""
+    global steps from the first epoch. ``loss_fn(logits, targets, reduction)`` is the (weighted)
+    loss, `Training.loss`; default: ``task``'s unweighted one. train_acc counts the rows ``task``
+    decides right (multi-label: the exact label set)."""
+    task = task or Task()
+    loss_fn = loss_fn or task.loss
     model.train()
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
@@ -72,7 +76,7 @@ def train_one_epoch(
     for step, batch in enumerate(bar):
         with precision.autocast():
             logits = model(batch)
-            loss = F.cross_entropy(logits.float(), batch.labels, reduction=reduction)
+            loss = loss_fn(logits.float(), batch.labels, reduction)
         if step % 25 == 0:  # one sync every 25 steps: cheap, and catches NaN before it is applied
             value = loss.item()
             check_finite(value, f"at epoch {epoch}, step {step}")
@@ -84,7 +88,7 @@ def train_one_epoch(
             add_noise = functools.partial(noise.add, step=global_step)
         precision.backward_and_step(loss, optimizer, params, clip, add_noise)
         total_loss += loss.detach() * (len(batch) if reduction == "mean" else 1)
-        correct += (logits.detach().argmax(dim=1) == batch.labels).sum()
+        correct += task.hits(logits.detach(), batch.labels).sum()
         seen += len(batch)
     sums = [float(total_loss), float(correct), float(seen)]
     total, right, count = dist.sum(sums) if dist is not None else sums
@@ -95,9 +99,10 @@ def train_one_epoch(
 
 def evaluate_split(
     model, split: EncodedSplit, data: PreparedData, prefix: str, batch_size: int, device: torch.device,
-    precision: Precision | None = None, dist: Distributed | None = None,
+    precision: Precision | None = None, dist: Distributed | None = None, task: Task | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics of ``model`` on one split, prefixed (``val_acc``...), and its probabilities.
+    """Metrics of ``model`` on one split, prefixed (``val_acc``...), and its probabilities,
+    decided as ``task`` decides (default: single-label).
 
     Under DDP each rank scores every world_size-th example and the probabilities are summed into
     one matrix (each row comes from exactly one rank), so all ranks get the full-split metrics."""
@@ -105,7 +110,7 @@ def evaluate_split(
     if dist is not None and dist.enabled:
         split, rows = dist.shard(full)
     with precision.autocast() if precision is not None else contextlib.nullcontext():
-        prob, loss = predict_proba(model, BatchIterator(split, batch_size, device=device))
+        prob, loss = predict_proba(model, BatchIterator(split, batch_size, device=device), task=task)
     if rows is not None:
         gathered = torch.zeros((len(full), prob.shape[1]), dtype=torch.float32)
         gathered[rows] = torch.from_numpy(prob)
@@ -113,7 +118,7 @@ def evaluate_split(
         (loss_sum,) = dist.sum([loss * len(rows)])
         loss = loss_sum / len(full)
     group = None if full.group is None else full.group.numpy()
-    metrics = summarize(prob, full.labels.numpy(), group, data.groups)
+    metrics = summarize(prob, full.labels.numpy(), group, data.groups, task)
     metrics["loss"] = loss
     return {f"{prefix}_{k}": v for k, v in metrics.items()}, prob
 

@@ -41,7 +41,7 @@ IMPLEMENTATION_ONLY = {"optimizer": ("foreach",)}
 ADDED_SINCE: dict[str, dict[str, Any]] = {
     "tokenizer": {"kind": "word"},
     "embedding": {"words": None},
-    "data": {"header": True, "label_names": None, "label_id_base": 0, "encoding": "utf-8"},
+    "data": {"header": True, "label_names": None, "label_id_base": 0, "encoding": "utf-8", "multi_label": False, "label_separator": "|"},
     "model": {"encoder": {"cell": "lstm"}},
 }
 

@@ -21,12 +21,14 @@ from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import PreparedData
 from textclf.data.vectors import load_pretrained
 from textclf.models.build import build_model
+from textclf.models.task import Task
+from textclf.training.balance import class_weights, sample_weights
 from textclf.training.distributed import Distributed
 from textclf.training.grad_clip import clip_gradients
 from textclf.training.gradient_noise import GradientNoise
 from textclf.training.loop import seed_everything
 from textclf.training.precision import Precision
-from textclf.training.stopping import EarlyStopping, LinearStart
+from textclf.training.stopping import EarlyStopping, LinearStart, monitored_metric
 
 log = logging.getLogger("textclf.train")
 
@@ -43,6 +45,11 @@ class Training:
     noise: GradientNoise
     seed: int
     parameters: int  # trainable ones
+    task: Task
+    class_weight: torch.Tensor | None  # trainer.class_weights, on the device; None: unweighted
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
+        return self.task.loss(logits, targets, reduction, self.class_weight)
 
     def step_scheduler(self, val_loss: float) -> None:
         if self.scheduler is None:
@@ -65,6 +72,8 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = instantiate(cfg.optimizer)(params=trainable)
+    task = training_task(tc, data)
+    weight = class_weights(tc.get("class_weights", "none"), data.encoded["train"].labels, data.labels, task)
     clip = None
     if tc.grad_clip:
         clip = functools.partial(clip_gradients, max_norm=tc.grad_clip, scope=tc.get("grad_clip_scope", "global"))
@@ -74,22 +83,37 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
         scheduler=instantiate(cfg.scheduler)(optimizer) if cfg.get("scheduler") else None,  # none: an empty group
         precision=Precision(tc.get("precision", "32"), device),
         linear=LinearStart(cfg, model),
-        stopper=EarlyStopping(tc.monitor, tc.patience),
+        stopper=EarlyStopping(monitored_metric(tc.monitor, task.multi_label), tc.patience),
         clip=clip,
         noise=GradientNoise(tc.get("grad_noise", 0.0) or 0.0, seed),
         seed=seed,
         parameters=sum(p.numel() for p in trainable),
+        task=task,
+        class_weight=None if weight is None else weight.to(device),
     )
+
+
+def training_task(tc: DictConfig, data: PreparedData) -> Task:
+    """The task while training: multi-label data decides at trainer.threshold (0.5 until the
+    end when it is ``tuned``: thresholds are chosen once, on the best model's validation scores)."""
+    if not data.encoding.multi_label:
+        return Task()
+    threshold = tc.get("threshold", 0.5)
+    fixed = 0.5 if threshold == "tuned" else float(threshold)
+    return Task(True, (fixed,) * len(data.labels))
 
 
 def training_batches(cfg: DictConfig, data: PreparedData, training: Training, device: torch.device, dist: Distributed, start_epoch: int) -> BatchIterator:
     """The shuffled training batches, positioned at ``start_epoch`` (the shuffle of epoch e
-    depends on seed + e only, so a resumed run sees the batches it would have seen)."""
+    depends on seed + e only, so a resumed run sees the batches it would have seen).
+    trainer.sampler=balanced draws them so that every class is equally likely (training/balance.py)."""
     tc = cfg.trainer
+    train = data.encoded["train"]
+    weights = sample_weights(train.labels, training.task) if tc.get("sampler", "shuffle") == "balanced" else None
     batches = BatchIterator(
-        data.encoded["train"], tc.batch_size, shuffle=True, seed=training.seed, device=device,
+        train, tc.batch_size, shuffle=True, seed=training.seed, device=device,
         pool_batches=tc.get("pool_batches", 50),
-        rank=dist.rank, world_size=dist.world_size,
+        rank=dist.rank, world_size=dist.world_size, sample_weights=weights,
     )
     batches.epoch = start_epoch
     return batches

@@ -19,6 +19,12 @@ from textclf.core.errors import TextclfError
 log = logging.getLogger("textclf.train")
 
 
+def monitored_metric(monitor: str, multi_label: bool) -> str:
+    """trainer.monitor as used: for multi-label data the default val_acc (the exact-set share,
+    which a text with many labels rarely reaches) means val_micro_f1; other names are kept."""
+    return "val_micro_f1" if multi_label and monitor == "val_acc" else monitor
+
+
 class EarlyStopping:
     """Tracks the monitored validation metric; ``improved`` says when to save best.pt."""
 
