@@ -72,3 +72,19 @@ def test_chinese_model_learns_and_reports_class_names(tmp_path):
     assert set(CLASSES) <= set(report.index)
     predictions = pd.read_csv(tmp_path / "run" / "report" / "predictions.csv")
     assert set(predictions["gold"]) == set(CLASSES)
+
+
+def test_table_options_are_refused_for_a_class_folder(tmp_path):
+    write_folder(tmp_path)
+    with pytest.raises(TextclfError, match=r"is a class.txt folder .* which data.multi_label, data.header cannot apply to; leave them out"):
+        Table(root=str(tmp_path), multi_label=True, header=False).load()
+
+
+def test_a_blank_line_among_the_class_names_is_refused(tmp_path):
+    from textclf.data.class_folder import read_class_names
+
+    (tmp_path / "names.txt").write_text("sports\n\nfinance\n\n", encoding="utf-8")
+    with pytest.raises(TextclfError, match=r"names.txt:2: a blank line among the class names"):
+        read_class_names(tmp_path / "names.txt")
+    (tmp_path / "names.txt").write_text("sports\nfinance\n\n\n", encoding="utf-8")
+    assert read_class_names(tmp_path / "names.txt") == ["sports", "finance"]  # blank lines at the end are no class

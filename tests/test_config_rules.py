@@ -82,10 +82,15 @@ def test_every_shipped_config_passes_its_rules():
     ("+data.val_fraction=0", "data.val_fraction must be a number > 0 and < 1, got 0"),
     ("data.tasks=[1,0]", "data.tasks must be all, a task number >= 1 or a list of them, got [1, 0]"),
     ("model.encoder.tying=both", "model.encoder.tying must be one of adjacent, layerwise, got 'both'"),
+    ("data=table", None),
+    (["data=table", "data.encoding=utf8x"], "data.encoding must be auto or a Python codec name such as utf-8, latin-1 or gb18030, got 'utf8x'"),
+    (["data=table", "data.encoding=latin-1"], None),
+    (["data=table", "data.label_separator=' '"], None),  # a space between tags is a separator like any other
+    (["data=table", "data.label_separator=''"], "data.label_separator must be a non-empty text"),
     ("scheduler=step", None),  # a valid choice: no problem
 ])
 def test_bad_values_are_refused_by_name(override, message):
-    problems = config_problems(compose_train([override]))
+    problems = config_problems(compose_train(override if isinstance(override, list) else [override]))
     if message is None:
         assert problems == []
     else:

@@ -212,3 +212,32 @@ def test_a_single_label_model_refuses_data_read_as_label_sets():
     examples = [Example("a text", ("x",))]
     with pytest.raises(TextclfError, match="trained single-label .* read it with data.multi_label=false"):
         encode_examples(examples, Vocab.fit(["a text"]), ["x"], [], 16)
+
+
+def test_the_server_and_its_page_show_label_sets(tags_run, tmp_path):
+    import re
+    import shutil
+    import signal
+    import subprocess
+
+    import httpx
+
+    from textclf.serving.process import start_server
+
+    pytest.importorskip("fastapi")
+    run_dir, _ = tags_run
+    proc, url = start_server(run_dir / "best.pt", tmp_path / "serve", {}, timeout=60, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        text = "the team scored a goal while the stock market fell"
+        answer = httpx.post(f"{url}/predict", json={"texts": [text]}).json()["predictions"][0]
+        assert answer["labels"] == ["finance", "sports"] and sorted(answer["probabilities"]) == TAGS
+        if shutil.which("chromium"):  # the page renders the set (marked) and every label's bar
+            dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'browser'}",
+                                  "--virtual-time-budget=10000", "--dump-dom", f"{url}/?text={text.replace(' ', '+')}"],
+                                 capture_output=True, text=True, timeout=90).stdout
+            names = re.findall(r'<span class="name">([^<]*)</span>', dom)
+            assert sorted(name for name in names if name.startswith("\u2713 ")) == ["\u2713 finance", "\u2713 sports"], dom[-2000:]
+            assert len(names) == len(TAGS)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -132,3 +132,14 @@ def test_training_reads_a_bare_npy_matrix_and_its_words(tmp_path, table_dir):
     checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
     vocab = Vocab.from_json(checkpoint["tokenizer"])
     assert checkpoint["state_dict"]["embedding.table.weight"][vocab.tokenizer.token_to_id(POSITIVE[0])].tolist() == [1.0] * 8
+
+
+def test_a_bad_words_file_or_matrix_is_named_for_what_it_is(tmp_path, vocab):
+    matrix = bare_matrix(tmp_path, ["the", "a"])
+    (tmp_path / "words.txt").write_bytes(b"the\n\xff\xfe\n")
+    with pytest.raises(TextclfError, match=r"words.txt: not a readable list of words .*embedding.words=FILE"):
+        read_vectors(matrix, vocab, 2, tmp_path / "words.txt")
+    np.save(tmp_path / "flat.npy", np.ones(4, dtype=np.float32))
+    (tmp_path / "two.txt").write_text("the\na\n", encoding="utf-8")
+    with pytest.raises(TextclfError, match=r"expected a matrix of vectors \[words, dimensions\], got an array of shape \(4,\)"):
+        read_vectors(tmp_path / "flat.npy", vocab, 2, tmp_path / "two.txt")

@@ -409,9 +409,8 @@ def run(cfg: DictConfig) -> float:
         return math.nan
     finally:
         dist.close()
-    metric = cfg.get("optimized_metric")
-    if metric is None:
-        return results.get("val_acc", math.nan)
+    # As for best.pt: on multi-label data val_acc (the exact-set share) stands for val_micro_f1.
+    metric = monitored_metric(cfg.get("optimized_metric") or "val_acc", "val_micro_f1" in results)
     if metric not in results:
         raise TextclfError(f"optimized_metric={metric} is not in results; choose one of {sorted(results)}.")
     return results[metric]

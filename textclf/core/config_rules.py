@@ -20,6 +20,7 @@ constructor refuses what it does not take). Hydra's own ``hydra.*`` keys are Hyd
 
 from __future__ import annotations
 
+import codecs
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -141,6 +142,15 @@ class Check(Rule):
         return self.test(value)
 
 
+def known_codec(value: Any) -> bool:
+    if value == "auto":
+        return True
+    try:
+        return isinstance(value, str) and codecs.lookup(value) is not None
+    except LookupError:
+        return False
+
+
 def listed(rule: Rule, value: Any) -> bool:
     return isinstance(value, (list, tuple)) and len(value) > 0 and all(rule.accepts(item) for item in value)
 
@@ -215,9 +225,9 @@ RULES: dict[str, Rule] = {
     "data.context_column": Check(lambda v: v is None or COLUMN.accepts(v), "null, a column name or position (0 = the first)"),
     "data.label_names": Text(null=True),
     "data.label_id_base": whole(0, 1),
-    "data.encoding": Text(),  # a Python codec name, or auto (textclf/data/charsets.py)
+    "data.encoding": Check(known_codec, "auto or a Python codec name such as utf-8, latin-1 or gb18030"),  # auto: data/charsets.py
     "data.multi_label": Flag(),
-    "data.label_separator": Text(),
+    "data.label_separator": Check(lambda v: isinstance(v, str) and v != "", "a non-empty text (a space or a tab is allowed)"),
     # embedding: conf/embedding/*.yaml
     "embedding._target_": TARGET,
     "embedding.path": Text(),

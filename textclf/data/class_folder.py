@@ -24,9 +24,13 @@ def is_class_folder(root: str | Path) -> bool:
 
 
 def read_class_names(path: Path, encoding: str = "utf-8") -> list[str]:
-    """The non-blank lines of a names file, each a different class name, in id order."""
+    """The lines of a names file, each a different class name, in id order. Blank lines at the end
+    are ignored; one in the middle is refused, since dropping it would shift every later id."""
     names = [line.strip() for _, line in read_lines(path, encoding, setting="data.encoding")]
-    names = [name for name in names if name]
+    while names and not names[-1]:
+        names.pop()
+    if "" in names:
+        raise TextclfError(f"{path}:{names.index('') + 1}: a blank line among the class names; line i names label id i, so remove it or name the class.")
     if not names:
         raise TextclfError(f"{path}: no class names; write one class name per line (line i names label id i).")
     if len(set(names)) != len(names):

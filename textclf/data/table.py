@@ -76,6 +76,7 @@ class Table(DataSource):
 
     def load(self) -> Splits:
         if is_class_folder(self.root):  # train/dev/test.txt + class.txt (see class_folder.py)
+            self.refuse_table_options()
             return read_class_folder(self.root, self.encoding)
         self.check_columns_differ()
         if not self.header:
@@ -96,6 +97,18 @@ class Table(DataSource):
             where = f"{self.val_fraction:g} of {self.train_file} held out (seed {self.seed})"
         description = f"table {Path(self.root).name}: train {self.train_file}, val {where}, test {self.test_file}"
         return Splits(train, val, test, label_names=self.names, description=description, multi_label=self.multi_label)
+
+    def refuse_table_options(self) -> None:
+        """A class.txt folder has its own fixed layout (one text, one id, names in class.txt): the
+        options for CSV/TSV/JSONL tables would be silently ignored there, so they are refused."""
+        given = [name for name, value, usual in (("data.multi_label", self.multi_label, False), ("data.label_names", self.label_names, None),
+                                                 ("data.header", self.header, True)) if value != usual]
+        given += ["data.text_column"] if isinstance(self.text_column, (list, tuple)) else []
+        if given:
+            raise TextclfError(
+                f"{self.root} is a class.txt folder (train.txt/dev.txt/test.txt of text<TAB>label-id lines), which "
+                f"{', '.join(given)} cannot apply to; leave {'them' if len(given) > 1 else 'it'} out, or give CSV/TSV/JSONL files."
+            )
 
     def check_columns_differ(self) -> None:
         table_columns.check_differ(self.roles())

@@ -60,9 +60,10 @@ def read_vectors(path: str | Path, vocab: Vocab, dim: int, words: str | Path | N
                 found[i] = True
                 return
 
+    word_list = read_words(Path(words).expanduser()) if path.suffix == ".npy" and words is not None else []
     try:
         if path.suffix == ".npy":
-            rows = _read_npy(path, read_words(Path(words).expanduser()), dim, take)
+            rows = _read_npy(path, word_list, dim, take)
         elif path.suffix == ".npz":
             rows = _read_npz(path, dim, take)
         else:
@@ -87,6 +88,16 @@ def read_words(path: Path) -> list[str]:
     line: a word may be any string but a line break) or an .npy array."""
     if not path.is_file():
         raise TextclfError(f"embedding.words file {path} does not exist. Give the file that lists the vectors' words (.parquet, .txt or .npy).")
+    try:
+        return _words_of(path)
+    except (OSError, ValueError, UnicodeDecodeError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise TextclfError(
+            f"{path}: not a readable list of words ({first_line(err)}). Give embedding.words=FILE as a .parquet of one "
+            "column, a UTF-8 .txt with one word a line, or an .npy array of strings."
+        ) from None
+
+
+def _words_of(path: Path) -> list[str]:
     if path.suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -106,8 +117,10 @@ def _read_npy(path: Path, words: list[str], dim: int, take) -> int:
     """Hand the rows of a bare .npy matrix to ``take``, word by word; returns how many rows it has.
     Memory-mapped: a 400 000 x 300 float32 file (480 MB) is never read whole."""
     matrix = np.load(path, mmap_mode="r", allow_pickle=False)
-    if matrix.ndim != 2 or matrix.shape[1] != dim:
-        raise TextclfError(f"{path}: vectors are {matrix.shape[1] if matrix.ndim == 2 else '?'}-dimensional but embedding.dim={dim}; set embedding.dim={matrix.shape[-1]}.")
+    if matrix.ndim != 2:
+        raise TextclfError(f"{path}: expected a matrix of vectors [words, dimensions], got an array of shape {matrix.shape}.")
+    if matrix.shape[1] != dim:
+        raise TextclfError(f"{path}: vectors are {matrix.shape[1]}-dimensional but embedding.dim={dim}; set embedding.dim={matrix.shape[1]}.")
     if len(words) != len(matrix):
         raise TextclfError(f"{path} has {len(matrix)} rows but its words file lists {len(words)} words; they must be the same file pair.")
     for word, row in zip(words, matrix):

@@ -19,6 +19,7 @@ from textclf.data.example import Example
 from textclf.loading.loader import LoadedModel
 from textclf.models.salience import token_salience
 from textclf.models.task import Task
+from textclf.reporting.report import row_errors
 
 
 class WordSalience(NamedTuple):
@@ -40,7 +41,7 @@ def word_salience(loaded: LoadedModel, examples: Sequence[Example], batch_size: 
     for batch in BatchIterator(encoded, batch_size, device=loaded.device):
         with torch.no_grad():
             probs = loaded.task.probabilities(model(batch)).cpu()
-        salience = token_salience(model, batch)
+        salience = token_salience(model, batch, multi_label=loaded.task.multi_label)
         weights = salience.weights.float().cpu().numpy()
         predicted = predicted_names(loaded, probs)
         for row, position in enumerate(batch.index.tolist()):
@@ -86,8 +87,7 @@ def predicted_names(loaded: LoadedModel, probs: torch.Tensor) -> list[str]:
 
 def wrong_rows(prob: np.ndarray, gold: np.ndarray, task: Task) -> np.ndarray:
     """[N] bool: rows decided wrong (multi-label: any label off, gold being 0/1 rows)."""
-    decided = task.decide(prob)
-    return (decided != gold).any(axis=1) if task.multi_label else decided != gold
+    return row_errors(gold, task.decide(prob))
 
 
 def mistakes_first(prob: np.ndarray, gold: np.ndarray, task: Task | None = None) -> list[int]:

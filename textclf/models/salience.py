@@ -56,16 +56,17 @@ def method_for(model: TextClassifier) -> str:
 
 
 @torch.no_grad()
-def token_salience(model: TextClassifier, batch: Batch, classes: torch.Tensor | None = None) -> Salience:
+def token_salience(model: TextClassifier, batch: Batch, classes: torch.Tensor | None = None, multi_label: bool = False) -> Salience:
     """Per-token weights [B, T] for a flat-encoder model in eval mode and a batch of its input.
 
-    ``classes`` [B]: the class each row's occlusion weights explain (default: the predicted one);
-    attention and max share do not depend on a class.
+    ``classes`` [B]: the class each row's occlusion weights explain (default: the most probable
+    one); attention and max share do not depend on a class. ``multi_label``: the model's outputs
+    are one sigmoid per label, so occlusion measures the drop in that label's own probability.
     """
     method = method_for(model)
     mask = mask_from_lengths(batch.lengths, batch.tokens.shape[1])
     if method == "occlusion":
-        return Salience(occlusion(model, batch, classes).masked_fill(~mask, 0.0), method, signed=True)
+        return Salience(occlusion(model, batch, classes, multi_label).masked_fill(~mask, 0.0), method, signed=True)
     encoder = model.encoder
     states = encoder.step_features(model.embedding(batch.tokens), batch.lengths)  # [B, T, D]
     if method == "attention":
@@ -76,9 +77,13 @@ def token_salience(model: TextClassifier, batch: Batch, classes: torch.Tensor | 
     return Salience(wins / states.shape[-1], method, signed=False)
 
 
-def occlusion(model: TextClassifier, batch: Batch, classes: torch.Tensor | None) -> torch.Tensor:
+def occlusion(model: TextClassifier, batch: Batch, classes: torch.Tensor | None, multi_label: bool = False) -> torch.Tensor:
     """[B, T]: p(class | text) - p(class | text with word t replaced by <unk>); 0 where t is padding."""
-    probs = model(batch).softmax(dim=-1)
+
+    def proba(logits: torch.Tensor) -> torch.Tensor:
+        return logits.sigmoid() if multi_label else logits.softmax(dim=-1)
+
+    probs = proba(model(batch))
     classes = probs.argmax(dim=-1) if classes is None else classes.to(probs.device)
     rows = torch.arange(len(batch), device=probs.device)
     full = probs[rows, classes]
@@ -88,5 +93,5 @@ def occlusion(model: TextClassifier, batch: Batch, classes: torch.Tensor | None)
         copies = batch.tokens[row, :length].repeat(length, 1)  # trailing padding is not needed
         copies.fill_diagonal_(UNK_ID)  # copy t hides word t
         hidden = Batch(tokens=copies, lengths=batch.lengths[row].repeat(length), labels=batch.labels[row].repeat(length))
-        drops[row, :length] = full[row] - model(hidden).softmax(dim=-1)[:, classes[row]]
+        drops[row, :length] = full[row] - proba(model(hidden))[:, classes[row]]
     return drops

@@ -46,9 +46,15 @@ async function classify() {{
                                             body: JSON.stringify({{texts: [box.value], top_k: {count}}})}});
   const answer = await response.json();
   if (!response.ok) {{ error.textContent = answer.error || response.statusText; return; }}
-  for (const item of answer.predictions[0].top_k) {{
+  const first = answer.predictions[0];
+  // A multi-label model answers every label's probability and the set above threshold (marked).
+  const items = first.top_k || Object.entries(first.probabilities).map(([label, probability]) => ({{label, probability}}))
+                                      .sort((a, b) => b.probability - a.probability);
+  const chosen = new Set(first.labels || []);
+  for (const item of items) {{
     const row = document.createElement("div"); row.className = "row";
-    const name = document.createElement("span"); name.className = "name"; name.textContent = item.label;
+    const name = document.createElement("span"); name.className = "name";
+    name.textContent = (chosen.has(item.label) ? "\u2713 " : "") + item.label;
     const track = document.createElement("div"); track.className = "track";
     const bar = document.createElement("div"); bar.className = "bar"; bar.style.width = (100 * item.probability).toFixed(1) + "%";
     const pct = document.createElement("span"); pct.className = "pct"; pct.textContent = (100 * item.probability).toFixed(1) + " %";
