@@ -201,3 +201,15 @@ def test_keys_added_since_a_run_was_saved_compare_as_the_value_it_used():
     assert _comparable(old, "tokenizer") == _comparable(new, "tokenizer") and _comparable(old, "model") == _comparable(new, "model")
     new.tokenizer.kind, new.model.encoder.cell = "bpe", "gru"
     assert _comparable(old, "tokenizer") != _comparable(new, "tokenizer") and _comparable(old, "model") != _comparable(new, "model")
+
+
+def test_a_signal_during_a_checkpoint_write_waits_for_the_write():
+    from textclf.training.signals import Interrupted, held, stop_on_signals
+
+    written = []
+    with pytest.raises(Interrupted, match="SIGTERM"), stop_on_signals():
+        with held():
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives here, in the middle of the "write"
+            written.append("checkpoint")  # still runs: the signal is held back
+        written.append("next epoch")  # never runs: the held signal is raised as the block ends
+    assert written == ["checkpoint"]

@@ -43,7 +43,7 @@ from textclf.training.distributed import Distributed
 from textclf.training.loop import append_csv, evaluate_split, train_one_epoch
 from textclf.training.resume import capture_state, restore_state, resume_checkpoint
 from textclf.training.setup import Training, data_parallel, setup_training, training_batches
-from textclf.training.signals import Interrupted, stop_on_signals
+from textclf.training.signals import Interrupted, held, stop_on_signals
 from textclf.training.stopping import EarlyStopping, monitored_metric
 
 log = logging.getLogger("textclf.train")
@@ -238,9 +238,10 @@ def run_epochs(
             # is now; last.pt before best.pt, so a kill between them is repaired on resume
             # (resume.adopt_history) instead of leaving a best.pt the history does not know.
             state = capture_state(training, elapsed + time.perf_counter() - started, device)
-            save_checkpoint(run_dir / "last.pt", {**payload, "optimizer": training.optimizer.state_dict(), "training_state": state})
-            if improved:
-                save_checkpoint(run_dir / "best.pt", payload)
+            with held():  # a signal now waits for both files (textclf/training/signals.py)
+                save_checkpoint(run_dir / "last.pt", {**payload, "optimizer": training.optimizer.state_dict(), "training_state": state})
+                if improved:
+                    save_checkpoint(run_dir / "best.pt", payload)
         if training.stopper.should_stop:
             log.info("early stop: %s has not improved for %d epochs", training.stopper.monitor, tc.patience)
             break
@@ -327,7 +328,8 @@ def decision_thresholds(
         _, prob = evaluate_split(model, split, data, "val", cfg.trainer.eval_batch_size, device, task=task)
         task = task.with_thresholds(tune_thresholds(prob, split.labels.numpy()))
         log.info("thresholds tuned on validation F1: %s", ", ".join(f"{name} {t:.2f}" for name, t in zip(data.labels, task.thresholds)))
-    save_checkpoint(run_dir / "best.pt", {**best, "thresholds": list(task.thresholds)})
+    with held():
+        save_checkpoint(run_dir / "best.pt", {**best, "thresholds": list(task.thresholds)})
     return task
 
 

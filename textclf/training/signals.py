@@ -5,6 +5,10 @@ thread (`Interrupted`), wherever the loop is, so the `with` blocks above it unwi
 folder's lock is released and a checkpoint half-written is never renamed into place (checkpoints
 are written to a temporary file first). last.pt stays the last finished epoch's, and the command
 that catches `Interrupted` says where the run stopped and how to resume it.
+
+A signal that lands while a checkpoint is being written (`held`) waits until the write is done:
+raised inside torch.save, the exception would be replaced by the zip writer's own error on the
+way out ("unexpected pos ..."), a traceback instead of a clean stop.
 """
 
 from __future__ import annotations
@@ -25,6 +29,26 @@ class Interrupted(Exception):
         return 128 + self.signum  # what a shell reports for a process ended by that signal
 
 
+# While a `held` block runs, a signal is noted here and raised when the block ends.
+_held: dict[str, int | bool | None] = {"on": False, "signum": None}
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Hold SIGTERM / SIGINT back for the block (a checkpoint write); one that came meanwhile is
+    raised as `Interrupted` right after it. Outside `stop_on_signals` nothing changes."""
+    outer = _held["on"]
+    _held["on"] = True
+    try:
+        yield
+    finally:
+        _held["on"] = outer
+    signum = _held["signum"]
+    if signum is not None and not outer:
+        _held["signum"] = None
+        raise Interrupted(int(signum))
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGTERM and SIGINT raise `Interrupted` (main thread only: signal handlers
@@ -34,6 +58,9 @@ def stop_on_signals() -> Iterator[None]:
         return
 
     def interrupt(signum, frame):
+        if _held["on"]:
+            _held["signum"] = signum
+            return
         raise Interrupted(signum)
 
     previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
