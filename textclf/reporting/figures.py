@@ -1,4 +1,4 @@
-"""The one way explanation figures are drawn and saved: off-screen, atomically, fonts for any script."""
+"""The one way figures (reports and explanations) are drawn and saved: off-screen, atomically, fonts for any script."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 from types import ModuleType
 
 from textclf.core.atomic import atomic_write
-from textclf.reporting.report import cjk_fonts
 
 
 def pyplot() -> ModuleType:
@@ -31,3 +30,13 @@ def save_png(fig, path: Path, dpi: int = 110) -> None:
         fig.tight_layout()
         atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
     plt.close(fig)
+
+
+def cjk_fonts() -> list[str]:
+    """Installed font families that can draw Chinese, in order of preference."""
+    from matplotlib import font_manager
+
+    wanted = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei",
+              "Microsoft YaHei", "PingFang SC", "Source Han Sans SC")
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return [name for name in wanted if name in installed]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from textclf.data.example import Example, label_text
 from textclf.models.task import Task
+from textclf.reporting.figures import pyplot, save_png
 
 FAILED_ERROR = 5.0  # bAbI convention (Weston et al. 2015): a task is failed above 5 % test error
 
@@ -206,7 +206,7 @@ def plot_label_scores(table: dict[str, Any], names: Sequence[str], path: Path, t
     ax.set_xlabel("score (support in brackets)")
     ax.set_title(title or "Per-label scores")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 * 8 / fig.get_figheight()), ncol=3, fontsize=8)  # below: bars near 1 stay visible
-    save_figure(fig, path)
+    save_png(fig, path, dpi=100)
 
 
 def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path, title: str) -> None:
@@ -227,40 +227,7 @@ def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path, 
             for j in range(n):
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
                         color="white" if matrix[i, j] > threshold else "black", fontsize=9)
-    save_figure(fig, path)
-
-
-def pyplot():
-    """matplotlib's pyplot for files only (never needs a display), with fonts for Chinese names."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["font.family"] = ["DejaVu Sans", *cjk_fonts()]  # fallbacks for Chinese class names
-    return plt
-
-
-def save_figure(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with warnings.catch_warnings():
-        # Without a CJK font installed, Chinese labels draw as boxes; the .txt/.csv reports and
-        # predictions.csv still carry the names, so a warning per glyph would only be noise.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def cjk_fonts() -> list[str]:
-    """Installed font families that can draw Chinese, in order of preference."""
-    from matplotlib import font_manager
-
-    wanted = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei",
-              "Microsoft YaHei", "PingFang SC", "Source Han Sans SC")
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    return [name for name in wanted if name in installed]
+    save_png(fig, path, dpi=100)
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
