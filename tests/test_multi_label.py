@@ -241,3 +241,13 @@ def test_the_server_and_its_page_show_label_sets(tags_run, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_training_accuracy_decides_at_the_thresholds_validation_uses():
+    import torch
+
+    logits = torch.logit(torch.tensor([[0.4, 0.1]]))  # label 0 at p = 0.4, label 1 at p = 0.1
+    gold = torch.tensor([[1.0, 0.0]])
+    assert not Task(multi_label=True).hits(logits, gold).item()  # 0.4 < 0.5: label 0 is missed
+    assert Task(multi_label=True, thresholds=(0.3, 0.3)).hits(logits, gold).item()  # trainer.threshold=0.3: the set is right
+    assert Task(multi_label=True, thresholds=(0.3, 0.3)).decide(torch.sigmoid(logits).numpy()).tolist() == [[1, 0]]

@@ -41,9 +41,11 @@ class Task:
         return logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
 
     def hits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """[B] bool: rows decided right (multi-label: the exact set, at 0.5, i.e. logit > 0)."""
+        """[B] bool: rows decided right (multi-label: the exact set, at each label's threshold, as
+        `decide` reads validation and test)."""
         if self.multi_label:
-            return ((logits > 0) == targets.bool()).all(dim=1)
+            thresholds = torch.as_tensor(self.threshold_row(logits.shape[1]), device=logits.device)
+            return ((logits.sigmoid() >= thresholds) == targets.bool()).all(dim=1)
         return logits.argmax(dim=1) == targets
 
     def decide(self, prob: np.ndarray) -> np.ndarray:
