@@ -113,14 +113,19 @@ def _words_of(path: Path) -> list[str]:
         return [line.rstrip("\r\n") for line in fh]
 
 
-def _read_npy(path: Path, words: list[str], dim: int, take) -> int:
-    """Hand the rows of a bare .npy matrix to ``take``, word by word; returns how many rows it has.
-    Memory-mapped: a 400 000 x 300 float32 file (480 MB) is never read whole."""
-    matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+def check_matrix(path: Path, matrix: np.ndarray, dim: int) -> None:
+    """A matrix of vectors [words, dim], or a message naming what the array is instead."""
     if matrix.ndim != 2:
         raise TextclfError(f"{path}: expected a matrix of vectors [words, dimensions], got an array of shape {matrix.shape}.")
     if matrix.shape[1] != dim:
         raise TextclfError(f"{path}: vectors are {matrix.shape[1]}-dimensional but embedding.dim={dim}; set embedding.dim={matrix.shape[1]}.")
+
+
+def _read_npy(path: Path, words: list[str], dim: int, take) -> int:
+    """Hand the rows of a bare .npy matrix to ``take``, word by word; returns how many rows it has.
+    Memory-mapped: a 400 000 x 300 float32 file (480 MB) is never read whole."""
+    matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+    check_matrix(path, matrix, dim)
     if len(words) != len(matrix):
         raise TextclfError(f"{path} has {len(matrix)} rows but its words file lists {len(words)} words; they must be the same file pair.")
     for word, row in zip(words, matrix):
@@ -134,8 +139,7 @@ def _read_npz(path: Path, dim: int, take) -> int:
         if "vectors" not in data or "words" not in data:
             raise TextclfError(f"{path}: an .npz of vectors needs arrays 'vectors' [N, d] and 'words' [N]; it has {sorted(data)}.")
         matrix, words = data["vectors"], data["words"]
-        if matrix.ndim != 2 or matrix.shape[1] != dim:
-            raise TextclfError(f"{path}: vectors are {matrix.shape[1] if matrix.ndim == 2 else '?'}-dimensional but embedding.dim={dim}; set embedding.dim={matrix.shape[-1]}.")
+        check_matrix(path, matrix, dim)
         for word, row in zip(words.tolist(), matrix):
             take(str(word), row)
         return len(matrix)

@@ -24,8 +24,12 @@ PAD_ID, UNK_ID, SEP_ID = 0, 1, 2
 # Words keep inner apostrophes ("don't") and clitics stay whole ("n't", "'s" in PTB-tokenized SST);
 # every other punctuation mark is its own token, so "kitchen." becomes "kitchen" ".".
 _WORD_PATTERN = r"'?\w+(?:'\w+)*|[^\w\s]"
-# Subword models and their trainers, by tokenizer.kind (the word level is the default).
-SUBWORDS = {"bpe": (models.BPE, trainers.BpeTrainer), "wordpiece": (models.WordPiece, trainers.WordPieceTrainer)}
+# The tokenizer model and its trainer for each tokenizer.kind.
+KINDS = {
+    "word": (models.WordLevel, trainers.WordLevelTrainer),
+    "bpe": (models.BPE, trainers.BpeTrainer),
+    "wordpiece": (models.WordPiece, trainers.WordPieceTrainer),
+}
 # Texts longer than this many characters per token kept are cut before they are tokenized (`head`).
 CHARS_PER_TOKEN = 16
 
@@ -100,9 +104,11 @@ class Vocab:
             raise TextclfError(f"tokenizer.min_freq must be >= 1, got {min_freq}.")
         if max_size is not None and max_size < 1:
             raise TextclfError(f"tokenizer.max_size must be >= 1 or null, got {max_size}.")
-        if kind not in SUBWORDS and kind != "word":
+        if kind not in KINDS:
             raise TextclfError(f"tokenizer.kind must be word, bpe or wordpiece, got {kind!r}.")
-        tokenizer = Tokenizer(SUBWORDS[kind][0](unk_token=UNK, continuing_subword_prefix="##") if kind in SUBWORDS else models.WordLevel(unk_token=UNK))
+        model, trainer_class = KINDS[kind]
+        pieces = {} if kind == "word" else {"continuing_subword_prefix": "##"}  # subwords mark the pieces that continue a word
+        tokenizer = Tokenizer(model(unk_token=UNK, **pieces))
         steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
         if cjk_chars:  # BertNormalizer puts spaces around each CJK ideograph
             steps.append(normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False))
@@ -112,13 +118,7 @@ class Vocab:
             steps.append(pre_tokenizers.Split(Regex(r"^[^\w\s]+$"), behavior="removed"))
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence(steps)
         vocab_size = (max_size + len(SPECIALS)) if max_size is not None else 2**31 - 1
-        if kind in SUBWORDS:
-            trainer = SUBWORDS[kind][1](
-                vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), continuing_subword_prefix="##",
-                show_progress=False,
-            )
-        else:
-            trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False)
+        trainer = trainer_class(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False, **pieces)
         # <sep> inside a text (several table columns joined, data/table_columns.py) encodes as its special
         # token, but the trainer would count its pieces "<", "sep" and ">" as words.
         texts = (text.replace(SEP, " ") for text in texts)

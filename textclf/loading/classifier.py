@@ -40,14 +40,18 @@ ONE_BATCH = 64  # inputs up to this many are scored as one batch (`one_batch_pro
 PATH_KEYS = ("root", "train_file", "val_file", "test_file")
 
 
+def check_runtime(runtime: str) -> None:
+    if runtime not in RUNTIMES:
+        raise TextclfError(f"runtime={runtime!r} is not a runtime; use one of {', '.join(RUNTIMES)}.")
+
+
 class Classifier:
     """Predictions from one trained model; see the module docstring for the calls."""
 
     def __init__(self, loaded: LoadedModel, batch_size: int = 256, runtime: str = "torch", threads: int | None = None) -> None:
         """``runtime="onnx"`` exports the model to ONNX in memory (a second or two) and runs it with
         onnxruntime on ``threads`` threads (default: torch's count); ``"torch"`` runs it as loaded."""
-        if runtime not in RUNTIMES:
-            raise TextclfError(f"runtime={runtime!r} is not a runtime; use one of {', '.join(RUNTIMES)}.")
+        check_runtime(runtime)
         if runtime == "onnx" and loaded.device.type != "cpu":
             raise TextclfError(f"runtime=onnx runs on the CPU, but the model was loaded on {loaded.device}; use device=cpu, or runtime=torch.")
         self.loaded = loaded
@@ -58,8 +62,7 @@ class Classifier:
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", runtime: str = "torch", batch_size: int = 256, threads: int | None = None) -> Classifier:
         """The model of a checkpoint file (best.pt, last.pt) or of a run folder (its best.pt)."""
-        if runtime not in RUNTIMES:  # before the (slow) loading
-            raise TextclfError(f"runtime={runtime!r} is not a runtime; use one of {', '.join(RUNTIMES)}.")
+        check_runtime(runtime)  # before the (slow) loading
         return cls(load_model(path, device), batch_size, runtime, threads)
 
     @property
