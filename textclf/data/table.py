@@ -276,13 +276,21 @@ def unique_keys(path: Path, number: int, pairs: list[tuple[str, object]]) -> dic
     return dict(pairs)
 
 
-def cell_text(value: object, path: Path, number: int, column: str) -> str:
-    """A cell as a string: text as is, numbers and booleans cast, null as empty."""
+def as_text(value: object) -> str | None:
+    """A cell as a string: text as is, numbers and booleans cast, null as empty; None for a list
+    or an object, which are no text. Training and prediction read cells alike through this."""
     if value is None:
         return ""
     if isinstance(value, (str, int, float, bool)):
         return value if isinstance(value, str) else str(value)
-    raise TextclfError(f"{path}:{number}: column {column!r} holds a {type(value).__name__}, expected a string.")
+    return None
+
+
+def cell_text(value: object, path: Path, number: int, column: str) -> str:
+    text = as_text(value)
+    if text is None:
+        raise TextclfError(f"{path}:{number}: column {column!r} holds a {type(value).__name__}, expected a string.")
+    return text
 
 
 def joined_text(record: Record, columns: Sequence[Spec], path: Path, number: int) -> str:

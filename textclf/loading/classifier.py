@@ -10,6 +10,10 @@ A multi-label model (data.multi_label=true) gives each input the list of its lab
 their thresholds (``predict``), and every label's own probability (``predict_proba``: sigmoids,
 rows need not sum to 1).
 
+A model trained on several text columns (``data.text_column=[title, body]``) takes each input as
+a dict of them (``{"title": ..., "body": ...}``), a list in that order, or a string already joined
+with ``<sep>`` as training joined them.
+
 Models trained on bAbI stories take each input as a `Story(story=[...], question="...")` or as a
 string in the story format `textclf.predict` reads (numbered lines, ending with one question).
 `textclf.predict` and `textclf.serve` predict through this class too (`records`), so the three
@@ -18,6 +22,7 @@ give the same answers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,7 @@ from textclf import __version__
 from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
+from textclf.data.table_columns import text_specs
 from textclf.loading.inference import one_batch_proba, predict_proba
 from textclf.loading.loader import LoadedModel, load_model
 from textclf.loading.onnx_runtime import OnnxModel
@@ -79,11 +85,19 @@ class Classifier:
         """True for models trained on stories with questions (bAbI): inputs are `Story`s."""
         return self.loaded.encoding.stories
 
+    @functools.cached_property
+    def text_columns(self) -> tuple[str, ...]:
+        """The columns of a model trained on several (data.text_column=[title, body]), in the order
+        they were joined; an input may then be a dict of them. () for a model of one text."""
+        spec = self.loaded.config.data.get("text_column")
+        specs = () if spec is None else text_specs(spec)
+        return tuple(map(str, specs)) if len(specs) > 1 else ()
+
     def examples(self, texts: Iterable[Any]) -> list[Example]:
         """The inputs as examples (texts, or stories for story models), checked one by one."""
         if isinstance(texts, (str, bytes)):
             raise TextclfError("texts must be a list of inputs, not one string; wrap it: predict([text]).")
-        return [item_example(item, index, self.stories) for index, item in enumerate(texts)]
+        return [item_example(item, index, self.stories, self.text_columns) for index, item in enumerate(texts)]
 
     def example_proba(self, examples: Sequence[Example]) -> np.ndarray:
         """Class probabilities [N, C] for examples, in their order (N = 0 gives [0, C])."""
@@ -128,6 +142,7 @@ class Classifier:
             "labels": self.labels,
             "multi_label": self.multi_label,
             "stories": self.stories,
+            "text_columns": list(self.text_columns),
             "epoch": checkpoint.get("epoch"),
             "metrics": checkpoint.get("metrics", {}),
             "runtime": self.runtime,

@@ -7,6 +7,7 @@ JSON-ready records, so the three give identical answers for the same text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ import torch
 
 from textclf.core.errors import TextclfError
 from textclf.data.example import Example
+from textclf.data.table import as_text
+from textclf.data.table_columns import JOIN
 from textclf.models.task import Task
 
 
@@ -30,6 +33,46 @@ def text_examples(lines: Iterable[str]) -> Iterator[Example]:
     """One text per line (single-text models); the line's own text, untouched, is the input."""
     for line in lines:
         yield Example(text=line.rstrip("\r\n"), label="")
+
+
+def column_examples(lines: Iterable[str], columns: Sequence[str], source: str) -> Iterator[Example]:
+    """One input per line for a model trained on several text columns: a JSON object with those
+    columns (``{"title": "...", "body": "..."}``), or any other line as the already joined text."""
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if not line.lstrip().startswith("{"):
+            yield Example(text=line, label="")
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as err:
+            raise TextclfError(
+                f"{source}:{number}: a line starting with '{{' is read as a JSON object of the columns "
+                f"{', '.join(columns)}, but it is not valid JSON ({err}). Fix it, or give the text joined: "
+                f"'{JOIN.join(columns)}'."
+            ) from None
+        yield Example(text=column_text(item, columns, f"{source}:{number}"), label="")
+
+
+def column_text(item: object, columns: Sequence[str], where: str) -> str:
+    """The text of one input given as its columns, joined as training joined them (`JOIN`): a
+    dict keyed by the column names, or a list of the columns' texts in the training order."""
+    if isinstance(item, dict):
+        if set(item) != set(columns):
+            raise TextclfError(
+                f"{where}: this model reads the text columns {', '.join(columns)}; the input has "
+                f"{', '.join(map(str, item)) or 'none'}. Give every one of them, and no other."
+            )
+        values = [item[column] for column in columns]
+    elif isinstance(item, (list, tuple)) and len(item) == len(columns):
+        values = list(item)
+    else:
+        raise TextclfError(f"{where}: give this model's {len(columns)} text columns ({', '.join(columns)}) as a dict, a list in that order, or one string joined with '{JOIN.strip()}'.")
+    texts = [as_text(value) for value in values]
+    for column, value, text in zip(columns, values, texts):
+        if text is None:
+            raise TextclfError(f"{where}: the text column {column!r} holds a {type(value).__name__}; give it as a string.")
+    return JOIN.join(texts)
 
 
 def story_examples(lines: Iterable[str], source: str) -> Iterator[Example]:
@@ -55,10 +98,13 @@ def story_examples(lines: Iterable[str], source: str) -> Iterator[Example]:
             story.append(text)
 
 
-def item_example(item: object, index: int, stories: bool) -> Example:
+def item_example(item: object, index: int, stories: bool, columns: Sequence[str] = ()) -> Example:
     """One input of the Python API or the server: a text, or for story models a `Story` or a
-    string in the story format `textclf.predict` reads, holding exactly one question."""
+    string in the story format `textclf.predict` reads, holding exactly one question. A model
+    trained on several text ``columns`` also takes a dict or list of them (`column_text`)."""
     where = f"texts[{index}]"
+    if columns and isinstance(item, (dict, list, tuple)):
+        return Example(text=column_text(item, columns, where), label="")
     if isinstance(item, Story) and stories:
         if isinstance(item.story, str) or not all(isinstance(s, str) for s in item.story) or not isinstance(item.question, str):
             raise TextclfError(f"{where}: a Story takes a list of sentences (story) and a question, both text.")

@@ -75,7 +75,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_request(body: bytes, limits: Limits, stories: bool) -> tuple[list[Any], int]:
+def parse_request(body: bytes, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> tuple[list[Any], int]:
     """(inputs, top_k) of a /predict body, or `Refused` naming what is wrong."""
     try:
         payload = json.loads(body)
@@ -95,15 +95,17 @@ def parse_request(body: bytes, limits: Limits, stories: bool) -> tuple[list[Any]
         raise Refused(422, "texts is empty; give at least one text.")
     if len(texts) > limits.max_texts:
         raise Refused(413, f"{len(texts)} texts in one request; this server takes at most {limits.max_texts} (max_texts). Split the request.")
-    items = [request_item(item, index, limits, stories) for index, item in enumerate(texts)]
+    items = [request_item(item, index, limits, stories, columns) for index, item in enumerate(texts)]
     top_k = payload.get("top_k", limits.top_k)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise Refused(422, f"top_k must be a whole number >= 1, got {json.dumps(top_k)}.")
     return items, top_k
 
 
-def request_item(item: Any, index: int, limits: Limits, stories: bool) -> str | Story:
-    """One entry of texts: a string; for story models also {"story": [...], "question": "..."}."""
+def request_item(item: Any, index: int, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> str | Story | dict:
+    """One entry of texts: a string; for story models also {"story": [...], "question": "..."};
+    for a model of several text columns also {"title": "...", "body": "..."} (checked, joined and
+    refused where wrong by `Classifier.examples`)."""
     if stories and isinstance(item, dict):
         if set(item) != {"story", "question"} or not isinstance(item["story"], list) or not isinstance(item["question"], str):
             raise Refused(422, f'texts[{index}]: a story is {{"story": ["a sentence", ...], "question": "a question?"}}.')
@@ -113,8 +115,12 @@ def request_item(item: Any, index: int, limits: Limits, stories: bool) -> str | 
         parsed: str | Story = Story(item["story"], item["question"])
     elif isinstance(item, str):
         size, parsed = len(item), item
+    elif columns and isinstance(item, dict):
+        size, parsed = sum(len(value) for value in item.values() if isinstance(value, str)), item
     else:
         wanted = 'a string in the story format or {"story": [...], "question": "..."}' if stories else "a string"
+        if columns:
+            wanted = "a string or an object of the text columns " + ", ".join(columns)
         raise Refused(422, f"texts[{index}] must be {wanted}, got a {json_type(item)}.")
     if size > limits.max_chars:
         raise Refused(413, f"texts[{index}] has {size:,} characters; this server takes at most {limits.max_chars:,} per text (max_chars).")
@@ -136,6 +142,8 @@ PREDICT_DOC = {
                 "texts": {"type": "array", "minItems": 1, "items": {"oneOf": [
                     {"type": "string"},
                     {"type": "object", "properties": {"story": {"type": "array", "items": {"type": "string"}}, "question": {"type": "string"}}},
+                    {"type": "object", "description": "a model of several text columns: each column's text by name",
+                     "additionalProperties": {"type": "string"}},
                 ]}},
                 "top_k": {"type": "integer", "minimum": 1, "default": 3},
             },
@@ -156,6 +164,7 @@ def create_app(clf: Classifier, limits: Limits) -> FastAPI:
     app = FastAPI(title="textclf", version=__version__, lifespan=lifespan,
                   description=f"{clf.loaded.config.model.name} text classifier: POST /predict with {{\"texts\": [...]}}.")
 
+    columns = clf.text_columns
     home = page(clf.loaded.config.model.name, len(clf.labels), clf.stories, PAGE_LABELS)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -177,7 +186,7 @@ def create_app(clf: Classifier, limits: Limits) -> FastAPI:
     @app.post("/predict", openapi_extra=PREDICT_DOC)
     async def predict(request: Request) -> JSONResponse:
         try:
-            items, top_k = parse_request(await read_body(request, limits.max_body), limits, clf.stories)
+            items, top_k = parse_request(await read_body(request, limits.max_body), limits, clf.stories, columns)
             examples = clf.examples(items)
         except Refused as err:
             return answer(err.status, str(err))
