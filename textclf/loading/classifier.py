@@ -88,8 +88,9 @@ class Classifier:
     @functools.cached_property
     def text_columns(self) -> tuple[str, ...]:
         """The columns of a model trained on several (data.text_column=[title, body]), in the order
-        they were joined; an input may then be a dict of them. () for a model of one text."""
-        spec = self.loaded.config.data.get("text_column")
+        they were joined; an input may then be a dict of them. () for a model of one text, and for
+        story models, whose inputs are stories (their question is the joined text)."""
+        spec = None if self.stories else self.loaded.config.data.get("text_column")
         specs = () if spec is None else text_specs(spec)
         return tuple(map(str, specs)) if len(specs) > 1 else ()
 
