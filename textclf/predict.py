@@ -1,9 +1,10 @@
 """Predict labels for new text: `python -m textclf.predict ckpt_path=PATH input=FILE|- [output=-] [top_k=3]`.
 
 Writes one JSON line per input: {"text", "label", "probability", "top_k": [{"label", "probability"}]}
-(and "story" for bAbI-style inputs). A model trained on several text columns also reads a line
-that is a JSON object of them, {"title": "...", "body": "..."}. A multi-label model writes {"text", "labels": [the labels at
-or above their threshold], "probabilities": {every label: its probability}} instead. Input is
+(and "story" for bAbI-style inputs). A multi-label model writes {"text", "labels": [the labels at
+or above their threshold], "probabilities": {every label: its probability}} instead. A model
+trained on several text columns also reads a line that is a JSON object of them,
+{"title": "...", "body": "..."}. Input is
 streamed: read, encoded and predicted `batch_size` examples at a time, so a large file is never held in memory whole. An output file takes the place
 of an earlier one only once all input is predicted (bad input leaves the earlier file as it was).
 """
@@ -31,7 +32,7 @@ from textclf.core.guards import refuse_overwriting_inputs
 from textclf.data.example import Example
 from textclf.data.files import undecodable_at, unreadable
 from textclf.loading.classifier import Classifier
-from textclf.loading.records import column_examples, story_examples, text_examples
+from textclf.loading.records import line_examples
 
 log = logging.getLogger("textclf.predict")
 
@@ -103,14 +104,11 @@ def predict(cfg: DictConfig, run_dir: str | Path) -> int:
     """Stream predictions for cfg.input into cfg.output; returns how many were written."""
     check_config(cfg)
     clf = Classifier.load(cfg.ckpt_path, cfg.device, runtime=cfg.get("runtime", "torch"), batch_size=cfg.batch_size)
-    stories, columns = clf.stories, clf.text_columns
+    stories = clf.stories
 
     def write_predictions(lines: Iterable[str], out: TextIO) -> int:
         written = 0
-        if stories:
-            examples = story_examples(lines, cfg.input)
-        else:
-            examples = column_examples(lines, columns, cfg.input) if columns else text_examples(lines)
+        examples = line_examples(lines, cfg.input, stories, clf.text_columns)
         for chunk in batched(examples, cfg.batch_size):
             for record in clf.records(chunk, cfg.top_k):  # input order
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")

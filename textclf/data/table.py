@@ -287,6 +287,7 @@ def as_text(value: object) -> str | None:
 
 
 def cell_text(value: object, path: Path, number: int, column: str) -> str:
+    """A table cell as text (`as_text`), or a message naming the file, line and column."""
     text = as_text(value)
     if text is None:
         raise TextclfError(f"{path}:{number}: column {column!r} holds a {type(value).__name__}, expected a string.")

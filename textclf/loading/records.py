@@ -98,6 +98,14 @@ def story_examples(lines: Iterable[str], source: str) -> Iterator[Example]:
             story.append(text)
 
 
+def line_examples(lines: Iterable[str], source: str, stories: bool, columns: Sequence[str] = ()) -> Iterator[Example]:
+    """`textclf.predict`'s input as examples, read the way the model was trained: stories, lines
+    that may be JSON objects of several text columns, or one text per line."""
+    if stories:
+        return story_examples(lines, source)
+    return column_examples(lines, columns, source) if columns else text_examples(lines)
+
+
 def item_example(item: object, index: int, stories: bool, columns: Sequence[str] = ()) -> Example:
     """One input of the Python API or the server: a text, or for story models a `Story` or a
     string in the story format `textclf.predict` reads, holding exactly one question. A model

@@ -118,9 +118,10 @@ def request_item(item: Any, index: int, limits: Limits, stories: bool, columns: 
     elif columns and isinstance(item, dict):
         size, parsed = sum(len(value) for value in item.values() if isinstance(value, str)), item
     else:
-        wanted = 'a string in the story format or {"story": [...], "question": "..."}' if stories else "a string"
-        if columns:
-            wanted = "a string or an object of the text columns " + ", ".join(columns)
+        if stories:
+            wanted = 'a string in the story format or {"story": [...], "question": "..."}'
+        else:
+            wanted = f"a string or an object of the text columns {', '.join(columns)}" if columns else "a string"
         raise Refused(422, f"texts[{index}] must be {wanted}, got a {json_type(item)}.")
     if size > limits.max_chars:
         raise Refused(413, f"texts[{index}] has {size:,} characters; this server takes at most {limits.max_chars:,} per text (max_chars).")
