@@ -88,9 +88,21 @@ def compose_train(overrides: list[str]):
         return compose("train", overrides=overrides, return_hydra_config=False)
 
 
+# The n-gram branch at a test's scale: a 131072-row table would make every checkpoint 33 MB.
+SMALL_NGRAMS = ["model.ngrams.buckets=1024", "model.ngrams.dim=8"]
+
+
 def small_model(model: str) -> list[str]:
-    """Overrides that make any encoder tiny (MemN2N has no hidden size: its width is the embedding's)."""
+    """Overrides that make any encoder tiny (MemN2N has no hidden size: its width is the embedding's;
+    fastText has none at all). ``bilstm+ngrams``: a BiLSTM with the n-gram branch."""
+    model, _, branch = model.partition("+")
     sizes = ["embedding.dim=16"]
-    if model != "memn2n":
+    if model in ("textrnn", "bilstm", "rcnn"):
         sizes.append("model.encoder.hidden_size=16")
+    if model == "textcnn":
+        sizes.append("model.encoder.filters=8")
+    if branch == "ngrams":
+        sizes.append("model/ngrams=bigrams")
+    if model == "fasttext" or branch == "ngrams":
+        sizes += SMALL_NGRAMS
     return [f"model={model}", *sizes]

@@ -420,6 +420,8 @@ def test_debug_flag_keeps_the_traceback(monkeypatch, capsys):
         (["trainer.max_epoch=3"], "did you mean trainer.max_epochs=3?"),
         (["data=sst2", "data.varient=fine"], "did you mean data.variant=fine?"),
         (["modle=rcnn"], "did you mean model=rcnn?"),
+        # the n-gram branch's settings before the branch is chosen: how to choose it, not a near key
+        (["model=bilstm", "model.ngrams.dim=64"], "model.ngrams has settings only once chosen: add model/ngrams=bigrams|none (conf/model/ngrams/) beside model.ngrams.dim=64."),
         (["model=nope"], None),  # Hydra already lists the options
         (["trainer.max_epochs=3"], None),  # nothing wrong
     ],

@@ -23,7 +23,7 @@ def options(group: str) -> list[str]:
 def test_every_group_has_options():
     for group in ("data", "model", "embedding", "tokenizer", "trainer", "optimizer", "scheduler"):
         assert options(group), group
-    assert {"textrnn", "bilstm", "rcnn"} <= set(options("model"))
+    assert {"textrnn", "bilstm", "rcnn", "textcnn", "fasttext"} <= set(options("model"))
     assert {"babi", "babi_gen", "sst2", "sst5", "mr", "table"} <= set(options("data"))
 
 

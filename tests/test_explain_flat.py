@@ -19,23 +19,27 @@ from textclf.loading.explanation import word_salience
 from textclf.loading.inference import predict_proba
 from textclf.loading.loader import load_model
 
-from conftest import NEGATIVE, POSITIVE, compose_train, sentiment_rows
+from conftest import NEGATIVE, POSITIVE, SMALL_NGRAMS, compose_train, sentiment_rows
 
 # name -> (overrides, the measure explain should use for it)
+HIDDEN = "model.encoder.hidden_size=16"
 ENCODERS = {
-    "textrnn": (["model=textrnn"], "occlusion"),
-    "bilstm-max": (["model=bilstm", "model.encoder.pooling=max"], "max share"),
-    "bilstm-attention": (["model=bilstm", "model.encoder.pooling=attention"], "attention"),
-    "bilstm-mean": (["model=bilstm", "model.encoder.pooling=mean"], "occlusion"),
-    "rcnn": (["model=rcnn", "model.encoder.projection_size=16"], "max share"),
+    "textrnn": (["model=textrnn", HIDDEN], "occlusion"),
+    "bilstm-max": (["model=bilstm", HIDDEN, "model.encoder.pooling=max"], "max share"),
+    "bilstm-attention": (["model=bilstm", HIDDEN, "model.encoder.pooling=attention"], "attention"),
+    "bilstm-mean": (["model=bilstm", HIDDEN, "model.encoder.pooling=mean"], "occlusion"),
+    "rcnn": (["model=rcnn", HIDDEN, "model.encoder.projection_size=16"], "max share"),
+    "textcnn": (["model=textcnn", "model.encoder.filters=16"], "occlusion"),  # windows, not words
+    "fasttext": (["model=fasttext", *SMALL_NGRAMS], "occlusion"),
+    # With the n-gram branch the head reads more than the attention pools: occlusion sees it all.
+    "bilstm-attention+ngrams": (["model=bilstm", HIDDEN, "model.encoder.pooling=attention", "model/ngrams=bigrams", *SMALL_NGRAMS], "occlusion"),
 }
 QUIET = ["trainer.num_threads=1", "trainer.progress=false", "trainer.tensorboard=false"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def tiny(table_dir, *overrides: str) -> list[str]:
-    return ["data=table", f"data.root={table_dir}", "embedding.dim=16", "model.encoder.hidden_size=16",
-            "trainer.batch_size=16", *overrides, *QUIET]
+    return ["data=table", f"data.root={table_dir}", "embedding.dim=16", "trainer.batch_size=16", *overrides, *QUIET]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +95,7 @@ def test_explain_writes_a_png_and_the_words_with_weights(runs, name, tmp_path):
 
 def test_without_indices_or_group_explain_shows_the_most_confident_mistakes(tmp_path, table_dir):
     run = tmp_path / "run"
-    train(compose_train(tiny(table_dir, "model=bilstm", "model.encoder.pooling=mean", "optimizer.lr=0.003", "trainer.max_epochs=1")), run)
+    train(compose_train(tiny(table_dir, "model=bilstm", HIDDEN, "model.encoder.pooling=mean", "optimizer.lr=0.003", "trainer.max_epochs=1")), run)
     loaded = load_model(run)
     examples = [Example(text, label) for text, label in sentiment_rows(60, seed=1)]
     encoded = loaded.encoding.encode(examples)

@@ -26,7 +26,9 @@ from conftest import compose_train, small_model
 # torch 2.13 marks TorchScript deprecated; loading model.pt is still what these tests must do.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 
-ENCODERS = ["textrnn", "bilstm", "rcnn", "memn2n"]
+RECURRENT = ["textrnn", "bilstm", "rcnn"]
+# bilstm+ngrams: a flat encoder with the hashed n-gram branch, whose hashing must run in the graph too.
+ENCODERS = [*RECURRENT, "textcnn", "fasttext", "bilstm+ngrams", "memn2n"]
 # MemN2N with the switches whose ops tracing and ONNX treat differently (H, ReLU, gates).
 MEMN2N_SWITCHES = [
     "model.encoder.hop_map=true", "model.encoder.nonlinearity=relu", "model.encoder.attend_empty_slots=true",
@@ -48,7 +50,7 @@ STORIES = [
 
 
 # The plain tanh RNN cell in every flat encoder: ONNX has an RNN op of its own, unlike LSTM/GRU's.
-PLAIN_RNN = [f"{name}-rnn" for name in ENCODERS if name != "memn2n"]
+PLAIN_RNN = [f"{name}-rnn" for name in RECURRENT]
 
 
 @pytest.fixture(scope="module", params=ENCODERS + ["memn2n-switches"] + PLAIN_RNN)

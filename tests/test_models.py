@@ -1,4 +1,5 @@
-"""Model layer: shapes, padding invariance, learning, gradient flow, RCNN's context shift, pooling."""
+"""Model layer: shapes, padding invariance, learning, gradient flow, RCNN's context shift, TextCNN's
+windows, pooling."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from textclf.data.batching import Batch
 from textclf.models.bilstm import BiLSTM
 from textclf.models.classifier import TextClassifier
 from textclf.models.embedding import Embedding
+from textclf.models.fasttext import FastText
 from textclf.models.pooling import AttentionPooling, mask_from_lengths, masked_max, masked_mean
 from textclf.models.rcnn import TextRCNN, shift_contexts
+from textclf.models.textcnn import TextCNN
 from textclf.models.textrnn import TextRNN
 
 VOCAB, DIM, CLASSES = 20, 8, 3
@@ -31,11 +34,15 @@ ENCODERS = {
     "rcnn-lstm": lambda: TextRCNN(DIM, 6, projection_size=10, dropout=0.3),
     "rcnn-gru": lambda: TextRCNN(DIM, 6, projection_size=10, cell="gru"),
     "rcnn-rnn": lambda: TextRCNN(DIM, 6, projection_size=10, cell="rnn"),
+    "textcnn": lambda: TextCNN(DIM, widths=(3, 4, 5), filters=4),  # wider than the 1-2 word texts below
+    "textcnn-unigram": lambda: TextCNN(DIM, widths=(1, 2), filters=5),
+    "fasttext": lambda: FastText(DIM),
 }
 OUTPUT_SIZES = {
     "rnn-lstm": 6, "rnn-gru": 6, "rnn-bilstm-2layers": 12, "rnn-bigru": 12, "rnn-rnn": 6,
     "bilstm-max": 12, "bilstm-mean": 12, "bilstm-attention": 12, "bilstm-last-2layers": 12,
     "bilstm-rnn-max": 12, "bilstm-gru-last": 12, "rcnn-lstm": 10, "rcnn-gru": 10, "rcnn-rnn": 10,
+    "textcnn": 12, "textcnn-unigram": 10, "fasttext": DIM,
 }  # fmt: skip
 
 
@@ -286,3 +293,30 @@ def test_word_dropout_hides_real_tokens_only_in_training():
     assert torch.equal(emb(ids)[0, 2], torch.zeros(4))  # padding stays padding
     emb.eval()
     assert torch.equal(emb(ids)[0, :2], emb.table.weight[[5, 6]])
+
+
+# --- TextCNN: a wide convolution over each text alone, whatever its batch's padding ------------------
+
+
+def test_textcnn_is_kim_s_wide_convolution_of_each_text_alone() -> None:
+    """Each row's features are those of the text on its own, padded with h-1 zero vectors on both
+    sides (Kim's code): max over all of its windows, then ReLU; windows in the batch's padding never count."""
+    torch.manual_seed(0)
+    cnn = TextCNN(DIM, widths=(2, 5), filters=3).eval()
+    lengths = torch.tensor([6, 1, 3])
+    x = torch.randn(3, 6, DIM) + 10.0  # large junk at padded steps: it must never reach a window
+    with torch.no_grad():
+        got = cnn(x, lengths)
+        for row, n in enumerate(lengths.tolist()):
+            text = x[row : row + 1, :n].transpose(1, 2)  # [1, E, n]
+            expected = [
+                torch.relu(conv(nn.functional.pad(text, (w - 1, w - 1))).amax(dim=2)) for w, conv in zip((2, 5), cnn.convs)
+            ]
+            torch.testing.assert_close(got[row], torch.cat(expected, dim=1)[0])
+
+
+def test_textcnn_refuses_no_widths() -> None:
+    with pytest.raises(ValueError, match="widths"):
+        TextCNN(DIM, widths=[])
+    with pytest.raises(ValueError, match="widths"):
+        TextCNN(DIM, widths=[3, 0])

@@ -21,10 +21,10 @@ TEXTS = ["the film was superb and lovely", "a dull , boring plot", "", "very bri
          "weak", "the story is flat and tired and the cast is messy , the plot dull", "fine"]
 
 
-@pytest.fixture(scope="module")
-def flat_model(tmp_path_factory, table_dir):
-    run_dir = tmp_path_factory.mktemp("onnx_bilstm")
-    train(compose_train(small_model("bilstm") + ["data=table", f"data.root={table_dir}"] + FAST), run_dir)
+@pytest.fixture(scope="module", params=["bilstm", "textcnn", "fasttext", "bilstm+ngrams"])
+def flat_model(request, tmp_path_factory, table_dir):
+    run_dir = tmp_path_factory.mktemp(f"onnx_{request.param}")
+    train(compose_train(small_model(request.param) + ["data=table", f"data.root={table_dir}"] + FAST), run_dir)
     return run_dir / "best.pt"
 
 
@@ -50,6 +50,7 @@ def test_onnx_reads_stories_as_torch_does(story_model):
                                Classifier.load(story_model).predict_proba(stories), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("flat_model", ["bilstm"], indirect=True)
 def test_onnx_without_its_packages_names_the_extra(flat_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(TextclfError, match=r'pip install -e "\.\[export\]"'):

@@ -15,16 +15,21 @@ from textclf.loading.explanation import mistakes_first
 from textclf.models.bilstm import BiLSTM
 from textclf.models.classifier import TextClassifier
 from textclf.models.embedding import Embedding
+from textclf.models.fasttext import FastText
 from textclf.models.memn2n import MemN2N
+from textclf.models.ngrams import HashedNgrams
 from textclf.models.rcnn import TextRCNN
 from textclf.models.salience import method_for, token_salience
+from textclf.models.textcnn import TextCNN
 from textclf.models.textrnn import TextRNN
 from textclf.reporting.salience_strip import salience_text
 
 
-def classifier(encoder: torch.nn.Module, vocab_size: int = 12, dim: int = 6) -> TextClassifier:
+def classifier(encoder: torch.nn.Module, vocab_size: int = 12, dim: int = 6, ngrams: HashedNgrams | None = None) -> TextClassifier:
     torch.manual_seed(0)
-    return TextClassifier(Embedding(vocab_size, dim), encoder, num_classes=3).eval()
+    if ngrams is not None:  # a trained-looking table: the zero one would add nothing to explain
+        torch.nn.init.normal_(ngrams.table)
+    return TextClassifier(Embedding(vocab_size, dim), encoder, num_classes=3, ngrams=ngrams).eval()
 
 
 def padded_batch() -> Batch:
@@ -62,9 +67,14 @@ def test_max_share_goes_to_the_word_whose_state_wins_every_feature():
     assert salience.weights[1, 3:].abs().sum() == 0  # a padded slot never wins a feature
 
 
-@pytest.mark.parametrize("encoder", [TextRNN(6, hidden_size=4), BiLSTM(6, hidden_size=4, pooling="mean")], ids=["textrnn", "bilstm-mean"])
-def test_occlusion_is_the_fall_in_probability_when_a_word_is_hidden(encoder):
-    model = classifier(encoder)
+@pytest.mark.parametrize(
+    "encoder, ngrams",
+    [(TextRNN(6, hidden_size=4), None), (BiLSTM(6, hidden_size=4, pooling="mean"), None), (TextCNN(6, filters=3), None),
+     (FastText(6), HashedNgrams(buckets=50, dim=4)), (BiLSTM(6, hidden_size=4, pooling="attention"), HashedNgrams(max_n=3, buckets=50, dim=4))],
+    ids=["textrnn", "bilstm-mean", "textcnn", "fasttext", "bilstm-attention+ngrams"],
+)  # fmt: skip
+def test_occlusion_is_the_fall_in_probability_when_a_word_is_hidden(encoder, ngrams):
+    model = classifier(encoder, ngrams=ngrams)
     batch = padded_batch()
     salience = token_salience(model, batch)
     assert method_for(model) == "occlusion" and salience.signed

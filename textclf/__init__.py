@@ -1,4 +1,4 @@
-"""textclf: recurrent and memory-based text classifiers (TextRNN, BiLSTM, TextRCNN, MemN2N).
+"""textclf: recurrent and memory-based text classifiers (TextRNN, BiLSTM, TextRCNN, MemN2N), with TextCNN and fastText.
 
     from textclf import Classifier, train
     results = train(["model=bilstm", "data=sst2"])          # a training run, as `python -m textclf` does

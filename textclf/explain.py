@@ -3,9 +3,10 @@
 * A memory network (MemN2N): its attention over the story sentences at each hop (Sukhbaatar et
   al. 2015, Fig. 2), sentences down the side, hops across, supporting facts marked with '*';
   all examples together in ``attention.txt``.
-* A flat encoder (TextRNN, BiLSTM, TextRCNN): one weight per word (textclf/models/salience.py:
-  the attention weights for ``pooling=attention``, the share of the max-pooled features each word
-  supplies for max pooling, occlusion otherwise), as a heat strip over the words and as text; all
+* A flat encoder (TextRNN, BiLSTM, TextRCNN, TextCNN, fastText): one weight per word
+  (textclf/models/salience.py: the attention weights for ``pooling=attention``, the share of the
+  max-pooled features each word supplies for max pooling, occlusion otherwise, and always with the
+  n-gram branch), as a heat strip over the words and as text; all
   examples together in ``salience.txt``.
 
 Each example gets ``example_<index>.png`` and ``example_<index>.txt`` in the run folder. Which

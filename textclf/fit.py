@@ -38,8 +38,10 @@ from textclf.loading.device import resolve_device
 from textclf.models.build import reads_memory
 from textclf.models.task import Task, tune_thresholds
 from textclf.reporting.report import write_json, write_report
-from textclf.reporting.summary import run_summary
+from textclf.reporting.summary import baseline_line, beside_baseline, run_summary
+from textclf.training.baseline import baseline_results
 from textclf.training.distributed import Distributed
+from textclf.training.lm_pretrain import pretrain_language_model
 from textclf.training.loop import append_csv, evaluate_split, train_one_epoch
 from textclf.training.resume import capture_state, restore_state, resume_checkpoint
 from textclf.training.setup import Training, data_parallel, setup_training, training_batches
@@ -58,9 +60,9 @@ def stored_config(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(resolved)
 
 
-def run_description(cfg: DictConfig, data: PreparedData) -> dict[str, Any]:
-    """What every checkpoint of a run shares (tokenizer, labels, config): built once per run, not
-    per epoch, since serialising a 15k-word tokenizer is not free."""
+def run_description(cfg: DictConfig, data: PreparedData, baseline: dict[str, Any]) -> dict[str, Any]:
+    """What every checkpoint of a run shares (tokenizer, labels, config, the baseline's scores):
+    built once per run, not per epoch, since serialising a 15k-word tokenizer is not free."""
     return {
         "tokenizer": data.vocab.to_json(),
         "labels": list(data.labels),
@@ -68,6 +70,7 @@ def run_description(cfg: DictConfig, data: PreparedData) -> dict[str, Any]:
         "encoding": data.encoding.settings(),
         "config": stored_config(cfg),
         "synthetic": data.splits.synthetic,
+        "baseline": baseline,
     }
 
 
@@ -108,20 +111,26 @@ def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any
     # Under DDP every rank prepares the same data itself (deterministic, and the files are written
     # atomically), which is simpler than shipping tensors between ranks and costs seconds.
     data = prepare(build_source(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
+    # Fitted before the model, once for all restarts: seconds, and its log line comes first.
+    baseline = baseline_results(cfg, data) if dist.is_main else {}
     if tc.restarts == 1:
-        results = fit(cfg, data, run_dir, cfg.seed, device, dist)
+        results = fit(cfg, data, run_dir, cfg.seed, device, dist, baseline)
     else:
-        results = best_of_restarts(cfg, data, run_dir, device, dist)
+        results = best_of_restarts(cfg, data, run_dir, device, dist, baseline)
     if not dist.is_main:
         return results
     write_json(run_dir / "results.json", results)
     log.info("test acc %.4f | macro-F1 %.4f | results in %s", results["test_acc"], results["test_macro_f1"], run_dir)
+    if baseline_line(results):
+        log.info("%s", beside_baseline(results))
     if "mean_error" in results:
         log.info("bAbI mean error %.2f %% | failed tasks: %s", results["mean_error"], results["failed_tasks"] or "none")
     return results
 
 
-def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device: torch.device, dist: Distributed) -> dict[str, Any]:
+def best_of_restarts(
+    cfg: DictConfig, data: PreparedData, run_dir: Path, device: torch.device, dist: Distributed, baseline: dict[str, Any],
+) -> dict[str, Any]:
     if cfg.get("ckpt_path"):
         raise TextclfError(
             "ckpt_path resumes a single run; with trainer.restarts > 1 resume the whole set with trainer.resume=true "
@@ -139,7 +148,7 @@ def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device:
             results = json.loads(done.read_text()) if dist.is_main else {}
         else:
             log.info("restart %d/%d (seed %d)", restart + 1, cfg.trainer.restarts, seed)
-            results = fit(cfg, data, restart_dir, seed, device, dist)
+            results = fit(cfg, data, restart_dir, seed, device, dist, baseline)
             if dist.is_main:
                 write_json(done, results)
         if not dist.is_main:
@@ -162,8 +171,11 @@ def best_of_restarts(cfg: DictConfig, data: PreparedData, run_dir: Path, device:
 
 def fit(
     cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: torch.device, dist: Distributed | None = None,
+    baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One training run from one seed: set up (or resume), train the epochs, score the best model.
+    ``baseline``: the run's baseline entries (training/baseline.py), stored in its checkpoints and
+    results and shown in its report.
 
     Under DDP every rank trains; only rank 0 writes files and scores the test split, and the
     other ranks return an empty dict."""
@@ -171,14 +183,18 @@ def fit(
     run_dir.mkdir(parents=True, exist_ok=True)
     training = setup_training(cfg, data, device, seed)
     log.info("model: %s | %d trainable parameters | device %s", cfg.model.name, training.parameters, device)
-    description = run_description(cfg, data)
+    baseline = baseline or {}
+    description = run_description(cfg, data, baseline)
     start_epoch, elapsed = 0, 0.0
     checkpoint = resume_checkpoint(cfg, run_dir, description, dist)
     if checkpoint is not None:
         start_epoch, elapsed = restore_state(training, checkpoint, device)
         log.info("resuming from %s after epoch %d", checkpoint["source"], start_epoch)
-    elif dist.is_main:
-        (run_dir / "metrics.csv").unlink(missing_ok=True)
+    else:
+        if dist.is_main:
+            (run_dir / "metrics.csv").unlink(missing_ok=True)
+        if cfg.pretrain.kind == "lm":  # every rank alike: the same seed gives the same weights
+            elapsed = pretrain_language_model(cfg.pretrain, data, training.model, device, seed)  # counted as training time
     if dist.enabled:
         # Ranks draw their own dropout masks and noise (DDP keeps the weights equal anyway).
         torch.manual_seed(training.seed + 100_003 * dist.rank + start_epoch)
@@ -187,7 +203,7 @@ def fit(
     train_seconds = elapsed + time.perf_counter() - started
     if not dist.is_main:
         return {}
-    return score_best(cfg, data, training, run_dir, device, dist, epoch, round(train_seconds, 2))
+    return score_best(cfg, data, training, run_dir, device, dist, epoch, round(train_seconds, 2), baseline)
 
 
 def run_epochs(
@@ -267,9 +283,9 @@ def log_epoch(row: dict[str, Any], improved: bool, linear: bool, run_dir: Path |
 
 def score_best(
     cfg: DictConfig, data: PreparedData, training: Training, run_dir: Path, device: torch.device, dist: Distributed,
-    epoch: int, train_seconds: float,
+    epoch: int, train_seconds: float, baseline: dict[str, Any],
 ) -> dict[str, Any]:
-    """best.pt on validation and test, the test report, and the run's results. Multi-label runs
+    """best.pt on validation and test, the test report (with the baseline's line), and the run's results. Multi-label runs
     with trainer.threshold=tuned choose each label's threshold here, on validation, and store them
     in best.pt (`decision_thresholds`)."""
     tc, model = cfg.trainer, training.model
@@ -292,6 +308,7 @@ def score_best(
         title=title,
         compare_to_paper=data.splits.reference == "babi1k",
         task=task,
+        note=baseline_line(baseline),
     )
     results: dict[str, Any] = {
         "model": cfg.model.name,
@@ -306,6 +323,7 @@ def score_best(
         "seed": training.seed,
         "world_size": dist.world_size,
         "textclf_version": __version__,
+        **baseline,
     }
     if task.multi_label:
         results["thresholds"] = dict(zip(data.labels, task.thresholds))

@@ -247,6 +247,8 @@ RULES: dict[str, Rule] = {
     "model.encoder.cell": OneOf(("rnn", "lstm", "gru")),
     "model.encoder.bidirectional": Flag(),
     "model.encoder.pooling": OneOf(("max", "mean", "attention", "last")),
+    "model.encoder.widths": Check(lambda v: listed(COUNT, v), "a list of filter widths, each a positive integer"),
+    "model.encoder.filters": COUNT,
     "model.encoder.hops": COUNT,
     "model.encoder.memory_size": COUNT,
     "model.encoder.tying": OneOf(("adjacent", "layerwise")),
@@ -266,6 +268,12 @@ RULES: dict[str, Rule] = {
     "model.linear_start_max_epochs": whole(1, null=True),
     "model.linear_start_lr_scale": Number(0, low_open=True),
     "model.tie_answers": Flag(),
+    # the n-gram branch: conf/model/ngrams/*.yaml, chosen with model/ngrams=NAME; absent or null = off
+    "model.ngrams": Check(lambda v: v is None, "null (no branch) or the branch's settings: choose them with model/ngrams=bigrams"),
+    "model.ngrams.max_n": whole(2),
+    "model.ngrams.buckets": whole(1, 2**24),
+    "model.ngrams.dim": COUNT,
+    "model.ngrams.dropout": SHARE,
     # tokenizer: conf/tokenizer/*.yaml
     "tokenizer.kind": OneOf(("word", "bpe", "wordpiece")),
     "tokenizer.lowercase": Flag(),
@@ -298,6 +306,17 @@ RULES: dict[str, Rule] = {
     "trainer.overwrite": Flag(),
     "trainer.distributed": Flag(),
     "trainer.find_unused_parameters": Flag(),
+    # baseline: conf/baseline/*.yaml
+    "baseline.kind": OneOf(("tfidf", "none")),
+    "baseline.strengths": Check(lambda v: listed(Number(0, low_open=True), v), "a list of numbers > 0 (logistic regression's C)"),
+    "baseline.max_iter": COUNT,
+    "baseline.max_train_rows": COUNT,
+    # pretrain: conf/pretrain/*.yaml
+    "pretrain.kind": OneOf(("none", "lm")),
+    "pretrain.epochs": COUNT,
+    "pretrain.lr": Number(0, low_open=True),
+    "pretrain.batch_size": COUNT,
+    "pretrain.unlabeled_file": Text(null=True),
     # optimizer: conf/optimizer/*.yaml, and the torch.optim arguments users most often add
     "optimizer._target_": TARGET,
     "optimizer._partial_": PARTIAL,  # the trainer passes the parameters

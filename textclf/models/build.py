@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from textclf.core.errors import TextclfError
 from textclf.data.vocab import UNK_ID
 from textclf.models.classifier import TextClassifier, TiedAnswerHead
+from textclf.models.ngrams import HashedNgrams
 
 
 def reads_memory(cfg: DictConfig) -> bool:
@@ -32,12 +33,30 @@ def label_bags(label_tokens: list[list[int]], vocab_size: int) -> torch.Tensor:
     return bags
 
 
+def ngram_branch(cfg: DictConfig) -> HashedNgrams | None:
+    """The n-gram branch ``model.ngrams`` asks for (conf/model/ngrams/), or None: absent (as in every
+    config and checkpoint from before the branch existed), null or empty (model/ngrams=none) means no branch."""
+    settings = cfg.model.get("ngrams")
+    if not settings:
+        return None
+    if reads_memory(cfg):
+        raise TextclfError(
+            f"model.ngrams: the n-gram branch reads one token sequence, and model={cfg.model.get('name', '?')} reads "
+            "a story and a question. Drop model/ngrams=... (or model.ngrams) for memory models; any flat model takes it."
+        )
+    try:
+        return HashedNgrams(**settings)
+    except (TypeError, ValueError) as err:
+        raise TextclfError(f"model.ngrams: {err}. conf/model/ngrams/bigrams.yaml lists its settings (max_n, buckets, dim, dropout).") from None
+
+
 def build_model(
     cfg: DictConfig, vocab_size: int, num_classes: int, label_tokens: list[list[int]] | None = None
 ) -> TextClassifier:
     """``cfg`` is the full run config; its ``embedding`` and ``model`` groups choose the parts.
     ``label_tokens`` (token ids of each label) lets ``model.tie_answers`` tie the answer layer to
     an encoder's ``answer_embedding`` (MemN2N's W^T = C^K)."""
+    ngrams = ngram_branch(cfg)  # first: a memory model with a branch is refused before anything is built
     # Memory encoders own further embedding tables (MemN2N's C^k), so they need the vocabulary size.
     sizes = {"vocab_size": vocab_size} if reads_memory(cfg) else {}
     try:
@@ -59,4 +78,4 @@ def build_model(
         if label_tokens is None or len(label_tokens) != num_classes:
             raise ValueError("tie_answers needs the token ids of every label")
         head = TiedAnswerHead(encoder.answer_embedding(), label_bags(label_tokens, vocab_size), dropout)
-    return TextClassifier(embedding, encoder, num_classes, dropout=dropout, head=head)
+    return TextClassifier(embedding, encoder, num_classes, dropout=dropout, head=head, ngrams=ngrams)

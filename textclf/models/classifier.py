@@ -1,12 +1,17 @@
 """TextClassifier: embedding -> encoder -> dropout -> linear, logits = W s + b.
 
 Two kinds of encoder plug in:
-  * flat encoders (TextRNN, BiLSTM, TextRCNN) read the embedded token sequence:
+  * flat encoders (TextRNN, BiLSTM, TextRCNN, TextCNN, fastText) read the embedded token sequence:
     ``encoder(embedding(batch.tokens), batch.lengths)``;
   * memory encoders (MemN2N) set the class attribute ``reads_memory = True`` and need the story
     and query separately, so they get the whole batch and embed it themselves:
     ``encoder(batch, embedding)``.
 Either way the encoder returns [B, encoder.output_size].
+
+A flat encoder may have an n-gram branch beside it (``ngrams``, models/ngrams.py: the mean of the
+text's hashed word n-gram vectors, [B, d]); the head then reads [encoder features ; n-gram features].
+Concatenated rather than added, so the branch needs no size of its own to match the encoder's, and
+the head weighs the two kinds of evidence separately.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from torch import nn
 
 from textclf.data.batching import Batch
 from textclf.models.embedding import Embedding
+from textclf.models.ngrams import HashedNgrams
 
 
 class TiedAnswerHead(nn.Module):
@@ -45,13 +51,17 @@ class TextClassifier(nn.Module):
         num_classes: int,
         dropout: float = 0.0,
         head: nn.Module | None = None,
+        ngrams: HashedNgrams | None = None,
     ) -> None:
         super().__init__()
+        if ngrams is not None and getattr(encoder, "reads_memory", False):
+            raise ValueError("an n-gram branch reads one token sequence; a memory encoder reads a story and a question")
         self.embedding = embedding
         self.encoder = encoder
-        self.head = head if head is not None else nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(encoder.output_size, num_classes)
-        )
+        # None (no branch) registers no weights: the state of a model without it is as before.
+        self.ngrams = ngrams
+        features = encoder.output_size + (ngrams.dim if ngrams is not None else 0)
+        self.head = head if head is not None else nn.Sequential(nn.Dropout(dropout), nn.Linear(features, num_classes))
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """batch -> logits [B, num_classes]."""
@@ -59,4 +69,6 @@ class TextClassifier(nn.Module):
             features = self.encoder(batch, self.embedding)
         else:
             features = self.encoder(self.embedding(batch.tokens), batch.lengths)
+            if self.ngrams is not None:
+                features = torch.cat([features, self.ngrams(batch.tokens, batch.lengths)], dim=-1)
         return self.head(features)

@@ -18,7 +18,7 @@ from textclf.models.classifier import TextClassifier
 
 
 class FlatInputs(nn.Module):
-    """(tokens [B, T] int64, lengths [B] int64) -> logits [B, C], for TextRNN, BiLSTM and TextRCNN.
+    """(tokens [B, T] int64, lengths [B] int64) -> logits [B, C], for every flat encoder (and its n-gram branch).
 
     tokens are right-padded with 0; lengths count each row's real tokens (>= 1: an empty text is
     one padding token of length 1, as in training).

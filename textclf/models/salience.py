@@ -19,6 +19,10 @@ model's own arithmetic already says which word it used, that is the most faithfu
   model met in training under word dropout. It costs one forward pass per word (batched), fine
   for the few texts an explanation shows. Weights are signed: a negative one is a word whose
   removal makes the class *more* likely (a word that argued against it).
+  TextCNN (``pooling=windows``) and fastText (a mean of word vectors) use it too: TextCNN's pooled
+  features are windows of several words, not one word's state. So does every model with the
+  n-gram branch (models/ngrams.py), whatever its pooling: the head also reads the n-gram vector,
+  which attention or max share would leave out, and hiding a word also removes its n-grams.
 
 Attention and max share weigh word *states*, and each state also holds its neighbours' context
 (both directions of a BiLSTM; TextRCNN's c_l, c_r), so their peak can sit beside the deciding word:
@@ -39,7 +43,7 @@ from textclf.data.vocab import UNK_ID
 from textclf.models.classifier import TextClassifier
 from textclf.models.pooling import mask_from_lengths
 
-METHODS = {"attention": "attention", "max": "max share", "mean": "occlusion", "last": "occlusion"}
+METHODS = {"attention": "attention", "max": "max share", "mean": "occlusion", "last": "occlusion", "windows": "occlusion"}
 
 
 class Salience(NamedTuple):
@@ -52,6 +56,8 @@ def method_for(model: TextClassifier) -> str:
     """The measure `token_salience` uses for this model (see the module docstring)."""
     if getattr(model.encoder, "reads_memory", False):
         raise ValueError("memory encoders are explained by their hop attention over sentences, not per word")
+    if getattr(model, "ngrams", None) is not None:
+        return "occlusion"  # the pooled states are only part of what the head reads
     return METHODS[getattr(model.encoder, "pooling", "last")]
 
 

@@ -104,8 +104,10 @@ def write_report(
     title: str = "",
     compare_to_paper: bool = True,
     task: Task | None = None,
+    note: str | None = None,
 ) -> dict[str, Any]:
-    """Write the report files for one split into ``out_dir`` and return its metrics."""
+    """Write the report files for one split into ``out_dir`` and return its metrics. ``note``: a
+    line under the title of classification_report.txt (training's baseline)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     task = task or Task()
@@ -120,7 +122,7 @@ def write_report(
         # division), though the empty set was right; acc (exact sets) is the per-text view instead.
         table.pop("samples avg", None)
         text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("samples avg"))
-    header = f"{title}\n\n" if title else ""
+    header = "".join(f"{line}\n" for line in (title, note) if line) + ("\n" if title or note else "")
     (out / "classification_report.txt").write_text(header + text + "\n")
     pd.DataFrame(table).transpose().to_csv(out / "classification_report.csv")
     if task.multi_label:

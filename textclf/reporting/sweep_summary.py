@@ -1,8 +1,8 @@
 """One table for a whole Hydra multirun: `summary.csv` and `summary.md` in the sweep folder.
 
 Registered as a Hydra callback in conf/train.yaml, so it runs when `python -m textclf -m ...` ends:
-one row per job with its overrides and the scalar metrics of its results.json, sorted by
-``optimized_metric``; a job that failed (failed.json) or never finished has a row saying so. When
+one row per job with its overrides and the scalar metrics of its results.json (the baseline's
+beside the model's), sorted by ``optimized_metric``; a job that failed (failed.json) or never finished has a row saying so. When
 every job trained on one distinct bAbI task (experiment=babi1k_memn2n_single), their per-task
 errors are also combined into per_task_errors.md/.csv in the paper's layout.
 """
@@ -60,7 +60,7 @@ def write_summary(sweep_dir: Path, metric: str | None) -> pd.DataFrame | None:
         frame = frame.sort_values(metric, ascending=lower_is_better, na_position="last", kind="stable")
     frame.to_csv(sweep_dir / "summary.csv", index=False)
     shown = [c for c in ("job", "overrides", "status", metric, "val_acc", "test_acc", "test_macro_f1", "mean_error",
-                         "epochs", "train_seconds") if c and c in frame.columns]
+                         "baseline_val_acc", "baseline_test_acc", "epochs", "train_seconds") if c and c in frame.columns]
     shown = list(dict.fromkeys(shown))
     lines = [f"# Sweep summary ({len(frame)} jobs, sorted by {metric})", "",
              "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
