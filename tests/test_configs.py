@@ -80,3 +80,26 @@ def test_babi_recipe_variants_change_only_what_they_name(variant, recipe, change
         assert (OmegaConf.select(cfg, key), OmegaConf.select(base, key)) == (theirs, recipes)
         OmegaConf.update(cfg, key, recipes)
     assert OmegaConf.to_container(cfg, resolve=True) == OmegaConf.to_container(base, resolve=True)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "model"),
+    [
+        ([], "memn2n"),  # the first run: generated stories
+        (["data=babi"], "memn2n"),
+        (["data=sst2"], "bilstm"),  # single texts never get the memory network by default
+        (["data=table"], "bilstm"),
+        (["data=babi", "model=rcnn"], "rcnn"),  # the command line wins either way
+        (["data=table", "model=memn2n"], "memn2n"),
+    ],
+)
+def test_without_model_stories_get_memn2n_and_single_texts_the_sentence_model(overrides, model):
+    cfg = compose_train(overrides)
+    assert cfg.model.name == model
+    assert (cfg.embedding.dim == 50) == (model == "memn2n")  # and its own word tables come with it
+
+
+def test_evaluate_and_explain_still_compose_with_a_story_dataset():
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        for command in ("eval", "explain"):
+            assert compose(command, overrides=["data=babi", "ckpt_path=x"]).data._target_.endswith("Babi")
