@@ -87,8 +87,8 @@ def test_babi_recipe_variants_change_only_what_they_name(variant, recipe, change
     [
         ([], "memn2n"),  # the first run: generated stories
         (["data=babi"], "memn2n"),
-        (["data=sst2"], "bilstm"),  # single texts never get the memory network by default
-        (["data=table"], "bilstm"),
+        (["data=sst2"], "fasttext"),  # single texts never get the memory network by default
+        (["data=table"], "fasttext"),
         (["data=babi", "model=rcnn"], "rcnn"),  # the command line wins either way
         (["data=table", "model=memn2n"], "memn2n"),
     ],
