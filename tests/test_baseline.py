@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import json
 
 import numpy as np
@@ -134,3 +135,20 @@ def test_training_rng_is_untouched_by_the_baseline(table_dir):
     torch.manual_seed(0)
     np.random.seed(0)
     assert after == (torch.rand(1).item(), np.random.rand())
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("baseline.strengths=[]", "baseline.strengths must be a list of numbers > 0"),
+        ("baseline.strengths=[1,0]", "baseline.strengths must be a list of numbers > 0"),
+        ("baseline.kind=svm", "baseline.kind must be one of tfidf, none"),
+        ("baseline.max_train_rows=0", "baseline.max_train_rows must be"),
+    ],
+)
+def test_bad_baseline_settings_are_refused_by_name(table_dir, tmp_path, override, message):
+    from textclf.core.errors import TextclfError
+
+    with pytest.raises(TextclfError, match=re.escape(message)):
+        train(tiny(table_dir, override), tmp_path)
+    assert not (tmp_path / "results.json").exists()
