@@ -86,3 +86,19 @@ def test_torchrun_two_cpu_processes_train_one_run_and_resume_it(table_dir, tmp_p
     assert "after epoch 5" in log
     assert "rank 1 of 2" in done.stderr + done.stdout  # the second rank joined
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # rank 1 left no folder behind
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["fasttext", "textcnn"])
+def test_the_reference_models_train_under_torchrun(table_dir, tmp_path, model):
+    run_dir = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "textclf", "trainer=ddp", "data=table", f"data.root={table_dir}", "embedding.dim=16", f"model={model}",
+        "trainer.max_epochs=8", "trainer.batch_size=16", "trainer.progress=false", "trainer.num_threads=1", f"hydra.run.dir={run_dir}",
+    ] + (["model.ngrams.buckets=1024", "model.ngrams.dim=8"] if model == "fasttext" else ["model.encoder.filters=8", "optimizer.lr=0.01"])
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["world_size"] == 2 and results["model"] == model and results["test_acc"] > 0.85
+    assert "baseline_test_acc" in results  # rank 0 fitted it; rank 1 went on to train
