@@ -246,3 +246,37 @@ def test_a_headerless_file_with_two_text_columns_trains_from_the_command_line(tm
     data = prepare(build_source(cfg.data), **cfg.tokenizer)
     assert data.labels == ["neg", "pos"]
     assert data.splits.train[0].text.endswith(" words") and " <sep> " in data.splits.train[0].text
+
+
+# ------------------------------------------------------------------ files found by their split's name
+
+
+def tsv(rows):
+    return "text\tlabel\n" + "".join(f"{text}\t{label}\n" for text, label in rows)
+
+
+def test_split_files_are_found_in_any_format_without_naming_them(tmp_path):
+    write(tmp_path, "train.tsv", tsv(sentiment_rows(20, 0)))
+    write(tmp_path, "dev.jsonl", "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in sentiment_rows(6, 1)))
+    write(tmp_path, "test.tsv", tsv(sentiment_rows(8, 2)))
+    splits = Table(root=str(tmp_path)).load()
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (20, 6, 8)  # dev.jsonl is validation: nothing held out
+    assert "train train.tsv, val dev.jsonl, test test.tsv" in splits.description
+    # Named files still win, and without a val.*/dev.* file validation is held out of train.
+    (tmp_path / "dev.jsonl").unlink()
+    held = Table(root=str(tmp_path), val_fraction=0.25).load()
+    assert (len(held.train), len(held.val)) == (15, 5)
+
+
+def test_two_files_for_one_split_are_refused_naming_both(tmp_path):
+    write(tmp_path, "train.csv", "text,label\na,b\n")
+    write(tmp_path, "train.tsv", tsv([("a", "b")]))
+    write(tmp_path, "test.csv", "text,label\na,b\n")
+    with pytest.raises(TextclfError, match=r"holds train.csv and train.tsv.*data.train_file=train.csv"):
+        Table(root=str(tmp_path)).load()
+
+
+def test_a_missing_split_names_the_settings_that_fix_it(tmp_path):
+    write(tmp_path, "training.tsv", tsv([("a", "b")]))
+    with pytest.raises(TextclfError, match=r"missing file\(s\) train.csv, test.csv.*Or name the files: data.train_file=FILE data.test_file=FILE"):
+        Table(root=str(tmp_path)).load()

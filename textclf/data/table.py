@@ -59,9 +59,10 @@ class Table(DataSource):
     A folder with a class.txt is read in the THUCNews-style layout instead (class_folder.py).
     """
 
-    train_file: str = "train.csv"
+    # None: found in root by its stem and any supported extension (find_split_files).
+    train_file: str | None = None
     val_file: str | None = None
-    test_file: str = "test.csv"
+    test_file: str | None = None
     header: bool = True
     text_column: Spec | list[Spec] = "text"
     label_column: Spec = "label"
@@ -81,21 +82,22 @@ class Table(DataSource):
         self.check_columns_differ()
         if not self.header:
             table_columns.check_positions_only(self.roles())
-        names = [self.train_file, self.test_file] + ([self.val_file] if self.val_file else [])
+        train_file, val_file, test_file = find_split_files(self.root, self.train_file, self.val_file, self.test_file)
+        names = [train_file, test_file] + ([val_file] if val_file else [])
         for name in names:
             check_format(name)
-        paths = require_files("Table", self.root, names + ([self.label_names] if self.label_names else []))
+        paths = require_files("Table", self.root, names + ([self.label_names] if self.label_names else []), hint=NAMING_HINT)
         if self.label_names:
             self.names = read_class_names(paths[-1], self.encoding)
         train = self.read(paths[0])
         test = self.read(paths[1])
-        if self.val_file:
+        if val_file:
             val = self.read(paths[2])
-            where = self.val_file
+            where = val_file
         else:
             train, val = hold_out(train, self.val_fraction, seed=self.seed)
-            where = f"{self.val_fraction:g} of {self.train_file} held out (seed {self.seed})"
-        description = f"table {Path(self.root).name}: train {self.train_file}, val {where}, test {self.test_file}"
+            where = f"{self.val_fraction:g} of {train_file} held out (seed {self.seed})"
+        description = f"table {Path(self.root).name}: train {train_file}, val {where}, test {test_file}"
         return Splits(train, val, test, label_names=self.names, description=description, multi_label=self.multi_label)
 
     def refuse_table_options(self) -> None:
@@ -153,6 +155,32 @@ class Table(DataSource):
         if self.context_column is not None:  # a position may be 0
             context = cell_context(record[self.context_column], path, number, self.context_column)
         return Example(text=text, label=label, context=context)
+
+
+# The stems a split's file may have when not named; any of FORMATS' extensions.
+SPLIT_STEMS = {"train": ("train",), "val": ("val", "dev", "valid", "validation"), "test": ("test",)}
+NAMING_HINT = " Or name the files: data.train_file=FILE data.test_file=FILE (and data.val_file=FILE)."
+
+
+def find_split_files(root: str, train: str | None, val: str | None, test: str | None) -> tuple[str, str | None, str]:
+    """The file names of train, val and test: as given, else the one file in ``root`` named like
+    the split (train.csv, dev.tsv, test.jsonl, ...). Validation may be absent (held out of train
+    then); train and test are reported missing by `require_files` under their usual names, and
+    two candidates for one split are refused, naming both."""
+    folder = Path(root).expanduser()
+    found = {}
+    for split, given in (("train", train), ("val", val), ("test", test)):
+        if given:
+            found[split] = given
+            continue
+        candidates = [f"{stem}{suffix}" for stem in SPLIT_STEMS[split] for suffix in FORMATS if (folder / f"{stem}{suffix}").is_file()]
+        if len(candidates) > 1:
+            raise TextclfError(
+                f"Table: {folder} holds {' and '.join(candidates)}, both of which could be the {split} split. "
+                f"Name the one to use: data.{split}_file={candidates[0]}."
+            )
+        found[split] = candidates[0] if candidates else (None if split == "val" else f"{split}.csv")
+    return found["train"], found["val"], found["test"]
 
 
 def check_format(name: str) -> str:
