@@ -42,8 +42,11 @@ def test_every_run_reports_the_baseline_beside_the_model(table_dir, tmp_path):
     summary = run_summary(results, tmp_path)
     assert f"bilstm {100 * results['test_acc']:.1f} %  |  {line}" in summary
     assert line in (tmp_path / "report" / "classification_report.txt").read_text().splitlines()[1]
-    # The checkpoint keeps it, for whatever later shows the model (evaluate, the page's card).
+    # The checkpoint keeps it, and the model's card (Classifier.metadata, the server's /metadata) shows it.
     assert load_checkpoint(tmp_path / "best.pt")["baseline"]["baseline_test_acc"] == results["baseline_test_acc"]
+    from textclf import Classifier
+
+    assert Classifier.load(tmp_path).metadata()["baseline"]["baseline_test_acc"] == results["baseline_test_acc"]
 
 
 def test_baseline_none_fits_nothing(table_dir, tmp_path):

@@ -48,6 +48,7 @@ def test_plain_text_lines_in_input_order(text_model, tmp_path):
     for r in rows:
         assert r["top_k"][0] == {"label": r["label"], "probability": r["probability"]}
         assert sum(t["probability"] for t in r["top_k"]) == pytest.approx(1.0, abs=1e-4)
+    assert [r.get("empty", False) for r in rows] == [False, False, True, False]  # the blank line is answered, and flagged
 
 
 def test_story_format_predicts_each_question(story_model, tmp_path):

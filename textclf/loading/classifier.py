@@ -146,6 +146,7 @@ class Classifier:
             "text_columns": list(self.text_columns),
             "epoch": checkpoint.get("epoch"),
             "metrics": checkpoint.get("metrics", {}),
+            "baseline": checkpoint.get("baseline", {}),  # its scores on the same splits (absent before baselines)
             "runtime": self.runtime,
             "trained_with": checkpoint.get("textclf_version"),
             "textclf_version": __version__,

@@ -144,7 +144,8 @@ def label_sets(prob: np.ndarray, labels: Sequence[str], task: Task) -> list[list
 
 def prediction_records(examples: Sequence[Example], prob: np.ndarray, labels: Sequence[str], top_k: int, task: Task | None = None) -> list[dict]:
     """`textclf.predict`'s JSON line for each example: text, (story,) then label, probability and
-    top_k; for a multi-label model, its labels and every label's probability instead."""
+    top_k; for a multi-label model, its labels and every label's probability instead. An empty or
+    blank input is answered too (the server and predict answer every item) and flagged ``"empty": true``."""
     task = task or Task()
     if task.multi_label:
         fields = [
@@ -162,5 +163,8 @@ def prediction_records(examples: Sequence[Example], prob: np.ndarray, labels: Se
         if ex.context:
             record["story"] = list(ex.context)
         record.update(more)
+        if not ex.text.strip() and not any(sentence.strip() for sentence in ex.context):
+            # Nothing to read: the answer is the model's prior, not a judgement of the text; say so.
+            record["empty"] = True
         records.append(record)
     return records
