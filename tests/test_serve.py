@@ -186,3 +186,26 @@ def test_the_page_shows_the_labels_with_bars_in_a_browser(server, tmp_path):
     widths = [float(w) for w in re.findall(r'class="bar" style="width: ([\d.]+)%;"', dom)]
     assert names == [t["label"] for t in expected], dom[-2000:]
     assert widths == pytest.approx([100 * t["probability"] for t in expected], abs=0.06)
+
+
+def test_a_taken_port_is_refused_before_the_model_is_loaded(tmp_path):
+    from hydra import compose, initialize_config_module
+
+    from textclf.serve import serve
+
+    with initialize_config_module("textclf.conf", version_base="1.3"):
+        base = compose("serve", overrides=[f"ckpt_path={tmp_path / 'no_such_run'}"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cfg = OmegaConf.merge(base, {"host": "127.0.0.1", "port": taken.getsockname()[1]})
+        # The checkpoint does not exist either: the port's message comes first, so nothing was loaded.
+        with pytest.raises(TextclfError, match=r"cannot listen on 127.0.0.1:\d+"):
+            serve(cfg)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(TextclfError, match="no_such_run"):  # a free port: then the checkpoint's own message
+        serve(OmegaConf.merge(base, {"host": "127.0.0.1", "port": port}))
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # and the port it bound was let go

@@ -71,9 +71,14 @@ def serve(cfg: DictConfig) -> None:
 
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    clf = Classifier.load(cfg.ckpt_path, cfg.device, runtime=cfg.runtime, batch_size=cfg.batch_size)
-    limits = Limits(cfg.max_texts, cfg.max_chars, cfg.top_k, cfg.batch_size, float(cfg.batch_wait_ms))
+    # The port first: a taken one is refused at once, not after the model has loaded (seconds).
     sock = bound_socket(cfg.host, cfg.port)
+    try:
+        clf = Classifier.load(cfg.ckpt_path, cfg.device, runtime=cfg.runtime, batch_size=cfg.batch_size)
+    except BaseException:
+        sock.close()
+        raise
+    limits = Limits(cfg.max_texts, cfg.max_chars, cfg.top_k, cfg.batch_size, float(cfg.batch_wait_ms))
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("host=%s: the server answers anyone who can reach this machine on port %d", cfg.host, cfg.port)
     config = uvicorn.Config(create_app(clf, limits), log_config=None, access_log=cfg.access_log, lifespan="on", timeout_graceful_shutdown=30)
