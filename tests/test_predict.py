@@ -82,3 +82,26 @@ def test_stdin_to_stdout(text_model, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [json.loads(line) for line in result.stdout.splitlines()]  # stdout holds predictions only
     assert [r["text"] for r in rows] == ["a lovely film", "awful plot"]
+
+
+def test_one_text_from_the_command_line_is_answered_on_stdout(text_model, tmp_path, capsys):
+    cfg = request(text_model, "x", "x")
+    cfg.input, cfg.output, cfg.text = None, None, "the film was superb\nand lovely"
+    assert predict(cfg, tmp_path / "run") == 1
+    record = json.loads(capsys.readouterr().out)
+    assert record["label"] == "pos" and record["text"] == "the film was superb and lovely"  # a line break reads as a space
+    assert not (tmp_path / "run").exists()  # nothing written: the answer went to stdout
+    for input_, text, message in ((None, None, "nothing to predict"), ("in.txt", "a text", "not both")):
+        cfg.input, cfg.text = input_, text
+        with pytest.raises(TextclfError, match=message):
+            predict(cfg, tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_a_bare_text_argument_gets_the_text_hint(text_model, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "textclf.predict", f"ckpt_path={text_model}", "a gorgeous film"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and 'write text="a gorgeous film"' in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "outputs").exists()

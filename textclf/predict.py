@@ -11,6 +11,7 @@ of an earlier one only once all input is predicted (bad input leaves the earlier
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -100,40 +101,81 @@ def batched(items: Iterator[Example], size: int) -> Iterator[list[Example]]:
         yield chunk
 
 
+def source_of(cfg: DictConfig) -> tuple[str, str | None]:
+    """(where the input comes from, where the output goes): input=FILE|-, or text=... whose answer
+    goes to standard output unless output= names a file."""
+    if cfg.get("text") is not None and cfg.input is not None:
+        raise TextclfError("give input=FILE (or input=-) or text=\"...\", not both.")
+    if cfg.get("text") is not None:
+        return "text", cfg.output or "-"
+    if cfg.input is None:
+        raise TextclfError('nothing to predict: pass input=FILE (one text a line), input=- (standard input) or text="a text".')
+    return cfg.input, cfg.output
+
+
+@contextmanager
+def input_lines(cfg: DictConfig, source: str) -> Iterator[Iterable[str]]:
+    """The input's lines: text=... as one line (its line breaks read as spaces), else open_input's."""
+    if source == "text":
+        yield [" ".join(str(cfg.text).splitlines())]
+        return
+    with open_input(source) as lines:
+        yield lines
+
+
 def predict(cfg: DictConfig, run_dir: str | Path) -> int:
-    """Stream predictions for cfg.input into cfg.output; returns how many were written."""
+    """Stream predictions for cfg.input (or cfg.text) into cfg.output; returns how many were written."""
     check_config(cfg)
+    source, output = source_of(cfg)
     clf = Classifier.load(cfg.ckpt_path, cfg.device, runtime=cfg.get("runtime", "torch"), batch_size=cfg.batch_size)
     stories = clf.stories
 
     def write_predictions(lines: Iterable[str], out: TextIO) -> int:
         written = 0
-        examples = line_examples(lines, cfg.input, stories, clf.text_columns)
+        examples = line_examples(lines, source, stories, clf.text_columns)
         for chunk in batched(examples, cfg.batch_size):
             for record in clf.records(chunk, cfg.top_k):  # input order
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             written += len(chunk)
         if written == 0:
             raise TextclfError(
-                f"{cfg.input}: no input to predict ({'no question lines' if stories else 'the input is empty'}). "
+                f"{source}: no input to predict ({'no question lines' if stories else 'the input is empty'}). "
                 + ("Give stories as numbered lines ending with a question line 'ID question?'." if stories else "Give one text per line.")
             )
         return written
 
-    with open_input(cfg.input) as lines:
+    with input_lines(cfg, source) as lines:
         try:
-            if cfg.output == "-":
+            if output == "-":
                 return write_predictions(lines, sys.stdout)
-            path = output_path(cfg.output, Path(run_dir))
-            refuse_overwriting_inputs([path], [clf.loaded.path] + ([] if cfg.input == "-" else [cfg.input]), "Pass another output=FILE, or output=- for stdout.")
+            path = output_path(output, Path(run_dir))
+            files = [] if source in ("-", "text") else [source]
+            refuse_overwriting_inputs([path], [clf.loaded.path] + files, "Pass another output=FILE, or output=- for stdout.")
             written = write_text_atomically(path, lambda out: write_predictions(lines, out))
         except UnicodeDecodeError as err:
-            where = err.reason if cfg.input == "-" else undecodable_at(Path(cfg.input).expanduser(), "utf-8", err)
-            raise TextclfError(f"{cfg.input}: not valid UTF-8 text ({where}); convert it to UTF-8.") from None
+            where = err.reason if source == "-" else undecodable_at(Path(source).expanduser(), "utf-8", err)
+            raise TextclfError(f"{source}: not valid UTF-8 text ({where}); convert it to UTF-8.") from None
     log.info("predictions in %s", path)
     return written
 
 
+def positional_text_hint(main: Callable[[], None]) -> Callable[[], None]:
+    """`python -m textclf.predict ckpt_path=RUN "a gorgeous film"`: Hydra reads every argument as an
+    override and fails on a bare text with a parser error; say what was meant instead."""
+
+    @functools.wraps(main)
+    def wrapper() -> None:
+        bare = [arg for arg in sys.argv[1:] if "=" not in arg and not arg.startswith("-")]
+        if bare:
+            print(f'textclf: error: {bare[0]!r} is not a setting. To predict one text, write text="{bare[0]}"; '
+                  "for many, input=FILE (one a line) or input=-.", file=sys.stderr)
+            raise SystemExit(2)
+        main()
+
+    return wrapper
+
+
+@positional_text_hint
 @hint_misspelt_keys("predict")
 @hydra.main(config_path="pkg://textclf.conf", config_name="predict", version_base="1.3")
 @exit_on_user_error

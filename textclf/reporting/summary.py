@@ -73,7 +73,7 @@ def run_summary(results: dict[str, Any], run_dir: str | Path) -> str:
     if per_task:  # trained on stories with questions: predict reads the bAbI format
         lines.append(f"  printf '1 Mary went to the kitchen.\\n2 Where is Mary?\\n' | python -m textclf.predict ckpt_path={shown} input=- output=-")
     else:
-        lines.append(f"  echo 'a text to classify' | python -m textclf.predict ckpt_path={shown} input=- output=-")
+        lines.append(f"  python -m textclf.predict ckpt_path={shown} text='a text to classify'")
     lines.append(f"  python -m textclf.explain ckpt_path={shown} count=2")
     lines.append(f"  python -m textclf.export ckpt_path={shown} format=torchscript")
     return "\n".join(lines) + "\n"
