@@ -106,3 +106,18 @@ def small_model(model: str) -> list[str]:
     if model == "fasttext" or branch == "ngrams":
         sizes += SMALL_NGRAMS
     return [f"model={model}", *sizes]
+
+
+@pytest.fixture(autouse=True)
+def fast_lane_starts_no_process(request, monkeypatch):
+    """The fast lane (`pytest -m "not slow"`) runs in-process only: a test that starts a process (a
+    command, a server, torchrun, a launcher's workers) pays seconds of interpreter start-up and must
+    be marked slow. Enforced here rather than by convention, so a new one cannot slip in."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import subprocess
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)

@@ -100,6 +100,7 @@ def test_bad_api_input_is_one_message(text_run):
     assert clf.predict_proba([]).shape == (0, 2)
 
 
+@pytest.mark.slow
 def test_import_textclf_stays_light():
     code = "import sys, textclf; assert textclf.__version__; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

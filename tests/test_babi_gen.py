@@ -195,6 +195,7 @@ def test_deterministic_and_seed_dependent(task_id):
     assert generate_task(task_id, 40, seed=3) != generate_task(task_id, 40, seed=4)
 
 
+@pytest.mark.slow
 def test_same_text_in_another_process_with_another_hash_seed():
     # String hashing changes between processes; the output must not depend on it.
     code = (

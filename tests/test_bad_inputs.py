@@ -111,6 +111,7 @@ def assert_one_message(result: subprocess.CompletedProcess, pattern: str) -> Non
     assert re.search(pattern, errors[0]), errors[0]
 
 
+@pytest.mark.slow
 def test_cli_unknown_data_name_lists_the_options(tmp_path):
     result = cli("textclf", "data=sst", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -118,6 +119,7 @@ def test_cli_unknown_data_name_lists_the_options(tmp_path):
     assert re.search(r"Available options in 'data':(\s+\w+)*\s+sst2\s", result.stderr)  # the fix is in the list
 
 
+@pytest.mark.slow
 def test_cli_misspelt_override_gets_a_did_you_mean_hint(model_run, tmp_path):
     result = cli("textclf.evaluate", f"ckpt_path={model_run / 'best.pt'}", "batch_sise=4", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -125,11 +127,13 @@ def test_cli_misspelt_override_gets_a_did_you_mean_hint(model_run, tmp_path):
     assert "textclf: hint: there is no setting batch_sise; did you mean batch_size=4?" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_evaluate_zero_batch_size(model_run, tmp_path):
     result = cli("textclf.evaluate", f"ckpt_path={model_run / 'best.pt'}", "batch_size=0", cwd=tmp_path)
     assert_one_message(result, r"batch_size must be a positive integer, got 0")
 
 
+@pytest.mark.slow
 def test_cli_truncated_checkpoint(model_run, tmp_path):
     data = (model_run / "best.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 3])
@@ -137,17 +141,20 @@ def test_cli_truncated_checkpoint(model_run, tmp_path):
     assert_one_message(result, r"cut\.pt is not a readable checkpoint \(truncated or corrupt.*last\.pt beside it\) or retrain")
 
 
+@pytest.mark.slow
 def test_cli_predict_given_a_list_of_checkpoints(model_run, tmp_path):
     result = cli("textclf.predict", f"ckpt_path=[{model_run / 'best.pt'},{model_run / 'last.pt'}]", "input=-", cwd=tmp_path)
     assert_one_message(result, r"ckpt_path must be one checkpoint file here, got \[.*Only textclf\.evaluate takes a list")
 
 
+@pytest.mark.slow
 def test_cli_predict_empty_input(model_run, tmp_path):
     (tmp_path / "empty.txt").write_text("")
     result = cli("textclf.predict", f"ckpt_path={model_run / 'best.pt'}", f"input={tmp_path / 'empty.txt'}", cwd=tmp_path)
     assert_one_message(result, r"empty\.txt: no input to predict \(the input is empty\)\. Give one text per line\.")
 
 
+@pytest.mark.slow
 def test_cli_non_utf8_predict_input_leaves_the_run_folder_untouched(model_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(model_run, run)

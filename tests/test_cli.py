@@ -78,6 +78,7 @@ def test_training_run_writes_the_contracted_files(trained):
     assert list((trained / "tb").iterdir()), "TensorBoard event files"
 
 
+@pytest.mark.slow
 def test_evaluate_checkpoint_writes_report(trained, tmp_path):
     result = run("textclf.evaluate", f"ckpt_path={trained / 'best.pt'}", "hydra.run.dir=eval", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -96,12 +97,14 @@ def test_evaluate_checkpoint_writes_report(trained, tmp_path):
     assert "precision" in (out / "classification_report.txt").read_text()
 
 
+@pytest.mark.slow
 def test_evaluate_on_validation_split(trained, tmp_path):
     result = run("textclf.evaluate", f"ckpt_path={trained / 'best.pt'}", "split=val", "hydra.run.dir=eval", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "eval" / "results.json").read_text())["split"] == "val"
 
 
+@pytest.mark.slow
 def test_multirun_gives_each_job_its_own_folder(tmp_path):
     # The sweep picks the model; a key only the flat encoders have is written ++ (the default
     # model, memn2n, has no hidden_size, and Hydra checks the overrides on it first).
@@ -117,6 +120,7 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
     assert "model=rcnn" in (tmp_path / "sweep" / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path):
     args = [*TINY, "trainer.max_epochs=1", "trainer.tensorboard=false", "data.root=babi_gen", "hydra.sweep.dir=sweep"]
     result = run("textclf", "-m", "trainer.batch_size=0,8", *args, cwd=tmp_path)
@@ -140,6 +144,7 @@ def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path):
         (["trainer.max_epoch=3"], "max_epoch"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_ends_in_one_clear_message(tmp_path, args, message):
     result = run("textclf", *args, "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode != 0
@@ -147,6 +152,7 @@ def test_bad_input_ends_in_one_clear_message(tmp_path, args, message):
     assert re.search(message, result.stderr), result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_evaluate_missing_checkpoint_message(tmp_path):
     result = run("textclf.evaluate", "ckpt_path=nowhere/best.pt", "hydra.run.dir=eval", cwd=tmp_path)
     assert result.returncode == 2

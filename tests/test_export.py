@@ -181,6 +181,7 @@ def test_a_wrong_export_is_caught_and_the_old_one_kept(checkpoint, tmp_path, mon
 
 
 @pytest.mark.parametrize("checkpoint", ["memn2n"], indirect=True)
+@pytest.mark.slow
 def test_command_line(checkpoint, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "textclf.export", f"ckpt_path={checkpoint}", "format=torchscript", "hydra.run.dir=run"],

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from textclf.data.generated import GeneratedBabi
 
 # Each process generates the same folder through GeneratedBabi.load, with write_dataset wrapped to
@@ -34,6 +36,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_jobs_generating_one_folder_take_turns(tmp_path):
     root = tmp_path / "babi_gen"
     jobs = [subprocess.Popen([sys.executable, "-c", CHILD, str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -95,6 +95,7 @@ with RunFolder(sys.argv[1], continuing=False, overwrite=False):
 """
 
 
+@pytest.mark.slow
 def test_a_second_run_in_a_busy_folder_names_the_holder(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:

@@ -214,6 +214,7 @@ def test_a_single_label_model_refuses_data_read_as_label_sets():
         encode_examples(examples, Vocab.fit(["a text"]), ["x"], [], 16)
 
 
+@pytest.mark.slow
 def test_the_server_and_its_page_show_label_sets(tags_run, tmp_path):
     import re
     import shutil

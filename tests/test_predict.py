@@ -74,6 +74,7 @@ def test_empty_input_and_bad_story_lines_are_explained(text_model, story_model, 
         predict(request(text_model, tmp_path / "missing.txt", tmp_path / "out.jsonl"), tmp_path)
 
 
+@pytest.mark.slow
 def test_stdin_to_stdout(text_model, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "textclf.predict", f"ckpt_path={text_model}", "input=-", "output=-", "hydra.run.dir=run"],

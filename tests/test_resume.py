@@ -45,6 +45,7 @@ def run_to_end(cmd: list[str], cwd: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_the_uninterrupted_result(babi_dir, tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     run_to_end(command(babi_dir, reference), tmp_path)
@@ -170,6 +171,7 @@ def test_a_kill_between_last_and_best_checkpoint_is_repaired(table_dir, tmp_path
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.slow
 def test_a_signal_ends_the_run_cleanly_and_it_resumes(babi_dir, tmp_path, signum):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(command(babi_dir, run_dir), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -114,6 +114,7 @@ def test_parallel_requests_are_all_answered_and_none_mixed_up(server, model):
         assert record["probability"] == pytest.approx(want[0][1], abs=2e-6)  # batched with others: same numbers
 
 
+@pytest.mark.slow
 def test_sigterm_answers_what_is_in_flight_and_exits_cleanly(model, tmp_path):
     proc, url = start(model, tmp_path / "run", batch_wait_ms=50)  # a wide window: requests are in flight at the signal
     with httpx.Client() as client, ThreadPoolExecutor(8) as pool:

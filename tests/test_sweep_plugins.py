@@ -21,6 +21,7 @@ def run(*args, cwd):
     return subprocess.run([sys.executable, "-m", "textclf", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_optuna_search_optimizes_validation_accuracy(tmp_path):
     result = run("hparams_search=sst2_bilstm", *TINY, "hydra.sweeper.n_trials=3", "hydra.sweep.dir=sweep", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -30,6 +31,7 @@ def test_optuna_search_optimizes_validation_accuracy(tmp_path):
     assert {"optimizer.lr", "embedding.dropout", "trainer.batch_size"} <= set(best["best_params"])
 
 
+@pytest.mark.slow
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     result = run("-m", "model=textrnn,rcnn", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY,
                  "hydra.sweep.dir=sweep", cwd=tmp_path)

@@ -83,6 +83,7 @@ def test_the_predict_command_reads_json_objects_of_the_columns(run_dir, tmp_path
     assert not (tmp_path / "bad.jsonl").exists()  # nothing half-written
 
 
+@pytest.mark.slow
 def test_the_server_takes_objects_of_the_columns(run_dir, tmp_path):
     proc, url = start_server(run_dir / "best.pt", tmp_path, {}, timeout=60, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -46,6 +46,7 @@ def evil_checkpoint(tmp_path):
         ("textclf", ["data=table", "data.root={table}"]),  # training resumed from it
     ],
 )
+@pytest.mark.slow
 def test_every_loader_refuses_a_code_running_checkpoint(evil_checkpoint, table_dir, tmp_path, module, extra):
     path, marker = evil_checkpoint
     extra = [arg.format(table=table_dir) for arg in extra]
