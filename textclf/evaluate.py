@@ -25,7 +25,7 @@ from textclf.data.batching import EncodedSplit
 from textclf.data.pipeline import build_source, group_names, load_source
 from textclf.loading.inference import ensemble_proba
 from textclf.loading.loader import LoadedModel, checkpoint_paths, data_config, load_members
-from textclf.reporting.report import REPORT_FILES, write_json, write_report
+from textclf.reporting.report import REPORT_FILES, ScoredSplit, write_json, write_report
 
 log = logging.getLogger("textclf.evaluate")
 
@@ -70,12 +70,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     synthetic = " [synthetic data]" if splits.synthetic else ""
     metrics = write_report(
         out_dir,
-        examples=examples,
-        prob=prob,
-        gold=encoded.labels.numpy(),
-        labels=labels,
-        group=None if encoded.group is None else encoded.group.numpy(),
-        groups=groups,
+        ScoredSplit.of(examples, prob, encoded, labels, groups),
         title=f"{name} on {splits.description} ({cfg.split}){synthetic}",
         compare_to_paper=splits.reference == "babi1k",
         task=task,

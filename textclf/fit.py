@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 from textclf.loading.device import resolve_device
 from textclf.models.build import reads_memory
 from textclf.models.task import Task, tune_thresholds
-from textclf.reporting.report import write_json, write_report
+from textclf.reporting.report import ScoredSplit, write_json, write_report
 from textclf.reporting.summary import baseline_line, beside_baseline, run_summary
 from textclf.training.baseline import baseline_results
 from textclf.training.distributed import Distributed
@@ -102,6 +103,20 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None)
         return train_in(cfg, run_dir, dist)
 
 
+@dataclass
+class Run:
+    """What every step of one training run reads: the config, the prepared data, the device, the
+    processes (DDP or one), and the baseline's entries, fitted once before the model
+    (training/baseline.py; stored in checkpoints and results, shown in the report). The folder and
+    the seed are not here: each restart has its own."""
+
+    cfg: DictConfig
+    data: PreparedData
+    device: torch.device
+    dist: Distributed
+    baseline: dict[str, Any]
+
+
 def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any]:
     """`train` once the run folder is this run's."""
     tc = cfg.trainer
@@ -111,12 +126,9 @@ def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any
     # Under DDP every rank prepares the same data itself (deterministic, and the files are written
     # atomically), which is simpler than shipping tensors between ranks and costs seconds.
     data = prepare(build_source(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
-    # Fitted before the model, once for all restarts: seconds, and its log line comes first.
-    baseline = baseline_results(cfg, data) if dist.is_main else {}
-    if tc.restarts == 1:
-        results = fit(cfg, data, run_dir, cfg.seed, device, dist, baseline)
-    else:
-        results = best_of_restarts(cfg, data, run_dir, device, dist, baseline)
+    # The baseline is fitted before the model, once for all restarts: seconds, and its log line comes first.
+    run = Run(cfg, data, device, dist, baseline_results(cfg, data) if dist.is_main else {})
+    results = fit(run, run_dir, cfg.seed) if tc.restarts == 1 else best_of_restarts(run, run_dir)
     if not dist.is_main:
         return results
     write_json(run_dir / "results.json", results)
@@ -128,15 +140,14 @@ def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any
     return results
 
 
-def best_of_restarts(
-    cfg: DictConfig, data: PreparedData, run_dir: Path, device: torch.device, dist: Distributed, baseline: dict[str, Any],
-) -> dict[str, Any]:
+def best_of_restarts(run: Run, run_dir: Path) -> dict[str, Any]:
+    cfg, dist = run.cfg, run.dist
     if cfg.get("ckpt_path"):
         raise TextclfError(
             "ckpt_path resumes a single run; with trainer.restarts > 1 resume the whole set with trainer.resume=true "
             "and the same hydra.run.dir as the interrupted run."
         )
-    stopper = EarlyStopping(monitored_metric(cfg.trainer.monitor, data.encoding.multi_label), patience=None)
+    stopper = EarlyStopping(monitored_metric(cfg.trainer.monitor, run.data.encoding.multi_label), patience=None)
     runs = []
     for restart in range(cfg.trainer.restarts):
         seed = cfg.seed + restart
@@ -148,7 +159,7 @@ def best_of_restarts(
             results = json.loads(done.read_text()) if dist.is_main else {}
         else:
             log.info("restart %d/%d (seed %d)", restart + 1, cfg.trainer.restarts, seed)
-            results = fit(cfg, data, restart_dir, seed, device, dist, baseline)
+            results = fit(run, restart_dir, seed)
             if dist.is_main:
                 write_json(done, results)
         if not dist.is_main:
@@ -165,26 +176,21 @@ def best_of_restarts(
         shutil.copy2(source / name, run_dir / name)
     shutil.copytree(source / "report", run_dir / "report", dirs_exist_ok=True)
     pd.DataFrame(runs).to_csv(run_dir / "restarts.csv", index=False)
-    total = sum(run["train_seconds"] for run in runs)
+    total = sum(row["train_seconds"] for row in runs)
     return {**chosen, "restart": best, "restarts": len(runs), "train_seconds": round(total, 2)}
 
 
-def fit(
-    cfg: DictConfig, data: PreparedData, run_dir: Path, seed: int, device: torch.device, dist: Distributed | None = None,
-    baseline: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One training run from one seed: set up (or resume), train the epochs, score the best model.
-    ``baseline``: the run's baseline entries (training/baseline.py), stored in its checkpoints and
-    results and shown in its report.
+def fit(run: Run, run_dir: Path, seed: int) -> dict[str, Any]:
+    """One training run from one seed into ``run_dir``: set up (or resume), train the epochs, score
+    the best model.
 
     Under DDP every rank trains; only rank 0 writes files and scores the test split, and the
     other ranks return an empty dict."""
-    dist = dist or Distributed(False)
+    cfg, data, device, dist = run.cfg, run.data, run.device, run.dist
     run_dir.mkdir(parents=True, exist_ok=True)
     training = setup_training(cfg, data, device, seed)
     log.info("model: %s | %d trainable parameters | device %s", cfg.model.name, training.parameters, device)
-    baseline = baseline or {}
-    description = run_description(cfg, data, baseline)
+    description = run_description(cfg, data, run.baseline)
     start_epoch, elapsed = 0, 0.0
     checkpoint = resume_checkpoint(cfg, run_dir, description, dist)
     if checkpoint is not None:
@@ -199,19 +205,17 @@ def fit(
         # Ranks draw their own dropout masks and noise (DDP keeps the weights equal anyway).
         torch.manual_seed(training.seed + 100_003 * dist.rank + start_epoch)
     started = time.perf_counter()
-    epoch = run_epochs(cfg, data, training, description, run_dir, device, dist, start_epoch, elapsed)
+    epoch = run_epochs(run, training, description, run_dir, start_epoch, elapsed)
     train_seconds = elapsed + time.perf_counter() - started
     if not dist.is_main:
         return {}
-    return score_best(cfg, data, training, run_dir, device, dist, epoch, round(train_seconds, 2), baseline)
+    return score_best(run, training, run_dir, epoch, round(train_seconds, 2))
 
 
-def run_epochs(
-    cfg: DictConfig, data: PreparedData, training: Training, description: dict[str, Any], run_dir: Path,
-    device: torch.device, dist: Distributed, start_epoch: int, elapsed: float,
-) -> int:
+def run_epochs(run: Run, training: Training, description: dict[str, Any], run_dir: Path, start_epoch: int, elapsed: float) -> int:
     """Train from ``start_epoch`` until max_epochs or an early stop; returns the last epoch.
     Each epoch: train, validate, log, step the schedules, then save last.pt (and best.pt)."""
+    cfg, data, device, dist = run.cfg, run.data, run.device, run.dist
     tc, main = cfg.trainer, dist.is_main
     batches = training_batches(cfg, data, training, device, dist, start_epoch)
     train_model = data_parallel(cfg, training.model, device, dist, batches, len(data.encoded["val"]))
@@ -281,34 +285,26 @@ def log_epoch(row: dict[str, Any], improved: bool, linear: bool, run_dir: Path |
     )
 
 
-def score_best(
-    cfg: DictConfig, data: PreparedData, training: Training, run_dir: Path, device: torch.device, dist: Distributed,
-    epoch: int, train_seconds: float, baseline: dict[str, Any],
-) -> dict[str, Any]:
+def score_best(run: Run, training: Training, run_dir: Path, epoch: int, train_seconds: float) -> dict[str, Any]:
     """best.pt on validation and test, the test report (with the baseline's line), and the run's results. Multi-label runs
     with trainer.threshold=tuned choose each label's threshold here, on validation, and store them
     in best.pt (`decision_thresholds`)."""
+    cfg, data, device = run.cfg, run.data, run.device
     tc, model = cfg.trainer, training.model
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["state_dict"])
     # Scored in float32, as `textclf.evaluate` scores it, whatever precision trained it.
-    task = decision_thresholds(cfg, data, training.task, model, run_dir, best, device)
+    task = decision_thresholds(run, training.task, model, run_dir, best)
     val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device, task=task)
     test_metrics, test_prob = evaluate_split(model, data.encoded["test"], data, "test", tc.eval_batch_size, device, task=task)
-    split = data.encoded["test"]
     title = f"{cfg.model.name} on {data.splits.description} (test){' [synthetic data]' if data.splits.synthetic else ''}"
     write_report(
         run_dir / "report",
-        examples=data.splits.test,
-        prob=test_prob,
-        gold=split.labels.numpy(),
-        labels=data.labels,
-        group=None if split.group is None else split.group.numpy(),
-        groups=data.groups,
+        ScoredSplit.of(data.splits.test, test_prob, data.encoded["test"], data.labels, data.groups),
         title=title,
         compare_to_paper=data.splits.reference == "babi1k",
         task=task,
-        note=baseline_line(baseline),
+        note=baseline_line(run.baseline),
     )
     results: dict[str, Any] = {
         "model": cfg.model.name,
@@ -321,9 +317,9 @@ def score_best(
         "train_seconds": train_seconds,
         "parameters": training.parameters,
         "seed": training.seed,
-        "world_size": dist.world_size,
+        "world_size": run.dist.world_size,
         "textclf_version": __version__,
-        **baseline,
+        **run.baseline,
     }
     if task.multi_label:
         results["thresholds"] = dict(zip(data.labels, task.thresholds))
@@ -334,13 +330,12 @@ def score_best(
     return results
 
 
-def decision_thresholds(
-    cfg: DictConfig, data: PreparedData, task: Task, model: torch.nn.Module, run_dir: Path, best: dict[str, Any], device: torch.device,
-) -> Task:
+def decision_thresholds(run: Run, task: Task, model: torch.nn.Module, run_dir: Path, best: dict[str, Any]) -> Task:
     """The task best.pt decides with: multi-label thresholds tuned on validation (trainer.threshold=
     tuned) or the fixed one, written into best.pt so that evaluate and predict decide the same."""
     if not task.multi_label:
         return task
+    cfg, data, device = run.cfg, run.data, run.device
     if cfg.trainer.get("threshold", 0.5) == "tuned":
         split = data.encoded["val"]
         _, prob = evaluate_split(model, split, data, "val", cfg.trainer.eval_batch_size, device, task=task)

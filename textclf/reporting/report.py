@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, hamming_loss
 
+from textclf.data.batching import EncodedSplit
 from textclf.data.example import Example, label_text
 from textclf.models.task import Task
 from textclf.reporting.figures import pyplot, save_png
@@ -92,27 +94,36 @@ def summarize(
     return result
 
 
+@dataclass(frozen=True)
+class ScoredSplit:
+    """One split as a report reads it: its examples, the model's probabilities for them, the gold
+    labels (class indices, or 0/1 rows), the class names, and the groups (bAbI tasks) if any."""
+
+    examples: Sequence[Example]
+    prob: np.ndarray
+    gold: np.ndarray
+    labels: Sequence[str]
+    group: np.ndarray | None = None
+    groups: Sequence[str] = ()
+
+    @classmethod
+    def of(cls, examples: Sequence[Example], prob: np.ndarray, encoded: EncodedSplit, labels: Sequence[str], groups: Sequence[str]) -> ScoredSplit:
+        """Gold labels and groups as the encoded split holds them."""
+        group = None if encoded.group is None else encoded.group.numpy()
+        return cls(examples, prob, encoded.labels.numpy(), labels, group, groups)
+
+
 def write_report(
-    out_dir: str | Path,
-    *,
-    examples: Sequence[Example],
-    prob: np.ndarray,
-    gold: np.ndarray,
-    labels: Sequence[str],
-    group: np.ndarray | None = None,
-    groups: Sequence[str] = (),
-    title: str = "",
-    compare_to_paper: bool = True,
-    task: Task | None = None,
-    note: str | None = None,
+    out_dir: str | Path, split: ScoredSplit, *, title: str = "", compare_to_paper: bool = True, task: Task | None = None, note: str | None = None,
 ) -> dict[str, Any]:
     """Write the report files for one split into ``out_dir`` and return its metrics. ``note``: a
     line under the title of classification_report.txt (training's baseline)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     task = task or Task()
+    examples, prob, gold, labels = split.examples, split.prob, split.gold, split.labels
     pred = task.decide(prob)
-    metrics = summarize(prob, gold, group, groups, task)
+    metrics = summarize(prob, gold, split.group, split.groups, task)
     present = present_classes(gold, pred)
     names = [labels[i] for i in present]
     text = classification_report(gold, pred, labels=present, target_names=names, digits=4, zero_division=0)

@@ -52,7 +52,7 @@ def run_summary(results: dict[str, Any], run_dir: str | Path) -> str:
         "",
         f"{results['model']} on {results['data']}",
         f"{headline}   macro-F1 {100 * results['test_macro_f1']:.1f} %   "
-        f"({results['epochs']} epochs; best.pt is epoch {results['best_epoch']}, chosen on validation: {100 * results['val_micro_f1' if multi_label else 'val_acc']:.1f} %)",
+        f"({results['epochs']} epochs; best.pt is epoch {results['best_epoch']}, chosen on validation: {100 * results[headline_key(results, 'val_')]:.1f} %)",
     ]
     if baseline_line(results):
         lines.append(f"  {beside_baseline(results)}")
