@@ -73,6 +73,19 @@ def test_classifier_predicts_as_the_predict_command(text_run, tmp_path):
     assert [[t["probability"] for t in r["top_k"]] for r in rows] == [[round(p, 6) for _, p in row] for row in top]
 
 
+def test_records_are_the_predict_commands_lines_and_flag_empty_texts(text_run, tmp_path):
+    clf = textclf.Classifier.load(text_run[0])
+    texts = [TEXTS[0], "", "   \t", TEXTS[1]]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    cfg = OmegaConf.create({"ckpt_path": str(text_run[0] / "best.pt"), "input": str(tmp_path / "in.txt"), "output": str(tmp_path / "out.jsonl"),
+                            "top_k": 2, "batch_size": 3, "device": "cpu"})
+    predict(cfg, tmp_path)
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    records = clf.records(texts, top_k=2)
+    assert records == lines
+    assert [r.get("empty", False) for r in records] == [False, True, True, False]
+
+
 def test_stories_go_in_as_the_predict_format_or_a_story(story_run):
     clf = textclf.Classifier.load(story_run / "best.pt")
     assert clf.stories

@@ -8,10 +8,12 @@ import sys
 import time
 
 import pytest
+from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from textclf.core.errors import TextclfError
-from textclf.core.guards import RUN_PID, RunFolder
+from textclf.core.guards import RUN_PID, FolderLock, RunFolder, folder_owner, refuse_another_commands_folder
+from textclf.evaluate import evaluate
 from textclf.export import export
 from textclf.fit import train
 from textclf.predict import predict
@@ -100,7 +102,7 @@ def test_a_second_run_in_a_busy_folder_names_the_holder(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(TextclfError, match=rf"in use by another training run \(pid {holder.pid}\)"):
+        with pytest.raises(TextclfError, match=rf"in use by another textclf command \(pid {holder.pid}\)"):
             with RunFolder(tmp_path, continuing=True, overwrite=True):
                 pass
     finally:
@@ -115,3 +117,64 @@ def test_a_second_run_in_a_busy_folder_names_the_holder(tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.1)
     assert os.path.exists(tmp_path / ".textclf-run.lock")
+
+
+def test_a_folder_belongs_to_the_command_whose_run_it_holds(run_dir, tmp_path):
+    assert folder_owner(tmp_path) is None and folder_owner(run_dir) == "train"  # training files, no .hydra/
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "hydra.yaml").write_text("hydra:\n  job:\n    name: evaluate\n")
+    assert folder_owner(tmp_path) == "evaluate"
+    refuse_another_commands_folder(tmp_path, "evaluate")  # its own command may run there again
+    for command in ("train", "predict"):
+        with pytest.raises(TextclfError, match=rf"holds a evaluate run.*hydra.run.dir={tmp_path / command}"):
+            refuse_another_commands_folder(tmp_path, command)
+    with FolderLock(tmp_path, "evaluate"):  # in use, even by its own command: refused
+        with pytest.raises(TextclfError, match=r"in use by another textclf command \(pid \d+\)"):
+            with FolderLock(tmp_path, "evaluate"):
+                pass
+    refuse_another_commands_folder(tmp_path, "evaluate")  # released: free again
+
+
+@pytest.fixture
+def named_table(table_dir, tmp_path):
+    """A table whose files bear the names of a run's own files (metrics.csv, predictions.csv)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "metrics.csv").write_bytes((table_dir / "train.csv").read_bytes())
+    (data / "predictions.csv").write_bytes((table_dir / "test.csv").read_bytes())
+    return data, ["data.train_file=metrics.csv", "data.test_file=predictions.csv"]
+
+
+def test_no_command_writes_over_the_data_it_reads(named_table, tmp_path):
+    data, files = named_table
+    before = {path.name: path.read_bytes() for path in data.iterdir()}
+    with pytest.raises(TextclfError, match=r"metrics.csv, which this command reads.*Train into another folder"):
+        train(tiny(data, *files, "trainer.overwrite=true"), data)  # the run folder is the data folder; overwrite= says
+        # "replace an earlier run", never "replace the data"
+    run = tmp_path / "run"
+    train(tiny(data, *files), run)
+    with initialize_config_module("textclf.conf", version_base="1.3"):
+        cfg = compose("eval", overrides=[f"ckpt_path={run}", "device=cpu"])
+    with pytest.raises(TextclfError, match=r"predictions.csv, which this command reads.*Evaluate into another folder"):
+        evaluate(cfg, data)
+    assert {name: (data / name).read_bytes() for name in before} == before
+
+
+@pytest.mark.slow
+def test_no_command_replaces_another_commands_run_records(run_dir, tmp_path):
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    (tmp_path / "in.txt").write_text("a fine film\n")
+    commands = (("textclf.evaluate", []), ("textclf.predict", [f"input={tmp_path / 'in.txt'}"]),
+                ("textclf.explain", []), ("textclf.export", ["format=torchscript"]))
+    for module, args in commands:
+        done = subprocess.run([sys.executable, "-m", module, f"ckpt_path={run_dir}", *args, f"hydra.run.dir={run_dir}"],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 2 and "holds a train run" in done.stderr, (module, done.stderr[-1500:])
+    assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
+    for _ in range(2):  # the same command into its own folder again: allowed
+        done = subprocess.run([sys.executable, "-m", "textclf.evaluate", f"ckpt_path={run_dir}", f"hydra.run.dir={tmp_path / 'eval'}"],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-1500:]
+    done = subprocess.run([sys.executable, "-m", "textclf", f"hydra.run.dir={tmp_path / 'eval'}"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and "holds a evaluate run" in done.stderr, done.stderr[-1500:]

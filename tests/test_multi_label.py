@@ -92,7 +92,7 @@ def test_the_python_api_gives_label_sets_and_the_predict_commands_probabilities(
     predict(request, tmp_path)
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert np.allclose(prob, [[row["probabilities"][t] for t in TAGS] for row in rows], atol=1e-5)  # sigmoids, not a softmax
-    assert clf.records([Example(texts[0], "")], top_k=1)[0]["labels"] == ["finance", "sports"]
+    assert clf.example_records([Example(texts[0], "")], top_k=1)[0]["labels"] == ["finance", "sports"]
 
 
 def test_export_describes_sigmoid_outputs_and_ensembles_are_refused(tags_run, tmp_path):

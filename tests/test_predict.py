@@ -77,12 +77,17 @@ def test_empty_input_and_bad_story_lines_are_explained(text_model, story_model, 
 @pytest.mark.slow
 def test_stdin_to_stdout(text_model, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "textclf.predict", f"ckpt_path={text_model}", "input=-", "output=-", "hydra.run.dir=run"],
+        [sys.executable, "-m", "textclf.predict", f"ckpt_path={text_model}", "input=-", "output=-"],
         input="a lovely film\nawful plot\n", capture_output=True, text=True, cwd=tmp_path, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [json.loads(line) for line in result.stdout.splitlines()]  # stdout holds predictions only
     assert [r["text"] for r in rows] == ["a lovely film", "awful plot"]
+    assert not (tmp_path / "outputs").exists()  # an answer on stdout leaves no run folder
+    said = subprocess.run([sys.executable, "-m", "textclf.predict", f"ckpt_path={text_model}", "text=a lovely film"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert said.returncode == 0 and json.loads(said.stdout)["text"] == "a lovely film", said.stderr[-2000:]
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_one_text_from_the_command_line_is_answered_on_stdout(text_model, tmp_path, capsys):

@@ -4,19 +4,19 @@ Only Hydra is imported here: torch, scikit-learn and the rest load when a run st
 `python -m textclf --help` and config errors answer in a fraction of a second.
 """
 
-import atexit
 import os
-import shutil
 import sys
-import tempfile
 
 import hydra
 from omegaconf import DictConfig
 
 from textclf.core.errors import hint_misspelt_keys  # light: no torch
+from textclf.core.guards import owns_run_folder  # light: filelock and omegaconf
+from textclf.core.scratch import scratch_run_folder
 
 
 @hint_misspelt_keys("train")
+@owns_run_folder("train")
 @hydra.main(config_path="pkg://textclf.conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     from textclf.fit import run
@@ -38,10 +38,7 @@ def route_secondary_ranks(argv: list[str]) -> list[str]:
     if "-m" in argv or "--multirun" in argv:
         print("textclf: error: torchrun runs one training job; start sweeps (-m) without torchrun.", file=sys.stderr)
         raise SystemExit(2)
-    scratch = tempfile.mkdtemp(prefix=f"textclf-rank{rank}-")
-    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-    kept = [arg for arg in argv if not arg.startswith(("hydra.run.dir=", "hydra.output_subdir="))]
-    return [*kept, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
+    return scratch_run_folder(argv, f"textclf-rank{rank}-")
 
 
 def cli() -> None:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from textclf.core.config_rules import check_config
 from textclf.core.errors import MissingDataError, exit_on_user_error, hint_misspelt_keys
-from textclf.core.guards import refuse_overwriting_inputs
+from textclf.core.guards import FolderLock, owns_run_folder, refuse_overwriting_inputs
 from textclf.data.batching import EncodedSplit
 from textclf.data.pipeline import build_source, group_names, load_source
 from textclf.loading.inference import ensemble_proba
@@ -44,11 +44,11 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     check_config(cfg)  # before the (slow) model and data loading
     paths = checkpoint_paths(cfg.ckpt_path)
     members = load_members(paths, cfg.device)
-    written = [Path(out_dir) / name for name in REPORT_FILES]  # checked before the data is read
-    refuse_overwriting_inputs(written, [m.path for m in members], "Evaluate into another folder (hydra.run.dir=DIR).")
     train_cfg = members[0].config
     configs = [member.config for member in members]
     source = build_source(data_config(train_cfg, cfg.get("data")))
+    written = [Path(out_dir) / name for name in REPORT_FILES]  # checked before the data is read
+    refuse_overwriting_inputs(written, [m.path for m in members] + source.files(), "Evaluate into another folder (hydra.run.dir=DIR).")
     try:
         splits = load_source(source)
     except MissingDataError as err:
@@ -93,10 +93,13 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
 
 
 @hint_misspelt_keys("eval")
+@owns_run_folder("evaluate")
 @hydra.main(config_path="pkg://textclf.conf", config_name="eval", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float:
-    return evaluate(cfg, HydraConfig.get().runtime.output_dir)["acc"]
+    out_dir = HydraConfig.get().runtime.output_dir
+    with FolderLock(out_dir, "evaluate"):
+        return evaluate(cfg, out_dir)["acc"]
 
 
 if __name__ == "__main__":

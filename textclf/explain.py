@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 from textclf.core.atomic import atomic_write
 from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, exit_on_user_error, hint_misspelt_keys
-from textclf.core.guards import refuse_overwriting_inputs
+from textclf.core.guards import FolderLock, owns_run_folder, refuse_overwriting_inputs
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example, label_text
 from textclf.data.pipeline import build_source, load_source
@@ -93,12 +93,6 @@ def salience_strips(loaded: LoadedModel, picked: list[Example], names: list[str]
     return texts
 
 
-def data_files(root: str) -> list[Path]:
-    """The files a dataset's folder holds (what the reader may read), for the output guard."""
-    folder = Path(root).expanduser()
-    return [path for path in folder.iterdir() if path.is_file()] if folder.is_dir() else []
-
-
 def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
@@ -116,7 +110,7 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
     chosen = choose(loaded, examples, cfg)
     names = [f"example_{i}" for i in chosen]
     outputs = [summary] + [out / f"{name}.{ext}" for name in names for ext in ("txt", "png")]
-    refuse_overwriting_inputs(outputs, [loaded.path, *data_files(source.root)], "Explain into another folder (hydra.run.dir=DIR).")
+    refuse_overwriting_inputs(outputs, [loaded.path, *source.files()], "Explain into another folder (hydra.run.dir=DIR).")
     picked = [examples[i] for i in chosen]
     texts = (hop_tables if memory else salience_strips)(loaded, picked, names, out)
     sections = [f"## {cfg.split} example {i} ({ex.group or 'no group'})\n{text}\n" for i, ex, text in zip(chosen, picked, texts)]
@@ -127,10 +121,13 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
 
 
 @hint_misspelt_keys("explain")
+@owns_run_folder("explain")
 @hydra.main(config_path="pkg://textclf.conf", config_name="explain", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    explain(cfg, HydraConfig.get().runtime.output_dir)
+    out_dir = HydraConfig.get().runtime.output_dir
+    with FolderLock(out_dir, "explain"):
+        explain(cfg, out_dir)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from textclf import __version__
 from textclf.core.atomic import atomic_write
 from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, exit_on_user_error
-from textclf.core.guards import refuse_overwriting_inputs
+from textclf.core.guards import FolderLock, owns_run_folder, refuse_overwriting_inputs
 from textclf.data.vocab import PAD_ID, SEP_ID, UNK_ID
 from textclf.loading.exporting import ONNX_OPSET, export_model, require_onnx
 from textclf.loading.loader import LoadedModel, load_model
@@ -126,10 +126,13 @@ def export(cfg: DictConfig, run_dir: str | Path) -> Path:
     return out_dir
 
 
+@owns_run_folder("export")
 @hydra.main(config_path="pkg://textclf.conf", config_name="export", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    export(cfg, HydraConfig.get().runtime.output_dir)
+    out_dir = HydraConfig.get().runtime.output_dir
+    with FolderLock(out_dir, "export"):
+        export(cfg, out_dir)
 
 
 if __name__ == "__main__":

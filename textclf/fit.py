@@ -19,6 +19,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,14 @@ from textclf import __version__
 from textclf.core.atomic import atomic_write
 from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, debug_requested, exit_on_user_error
-from textclf.core.guards import RunFolder
+from textclf.core.guards import RUN_FILES, RunFolder, refuse_overwriting_inputs
+from textclf.data.example import Example, label_text
 from textclf.data.pipeline import PreparedData, build_source, prepare
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 from textclf.loading.device import resolve_device
 from textclf.models.build import reads_memory
 from textclf.models.task import Task, tune_thresholds
-from textclf.reporting.report import ScoredSplit, write_json, write_report
+from textclf.reporting.report import REPORT_FILES, ScoredSplit, write_json, write_report
 from textclf.reporting.summary import baseline_line, beside_baseline, run_summary
 from textclf.training.baseline import baseline_results
 from textclf.training.distributed import Distributed
@@ -62,7 +64,9 @@ def stored_config(cfg: DictConfig) -> str:
 
 
 def run_description(cfg: DictConfig, data: PreparedData, baseline: dict[str, Any]) -> dict[str, Any]:
-    """What every checkpoint of a run shares (tokenizer, labels, config, the baseline's scores):
+    """What every checkpoint of a run shares (tokenizer, labels, config, the data's one-line
+    description, the baseline's scores, a few validation examples to show, when training started
+    (a resumed run: when it resumed)):
     built once per run, not per epoch, since serialising a 15k-word tokenizer is not free."""
     return {
         "tokenizer": data.vocab.to_json(),
@@ -71,8 +75,36 @@ def run_description(cfg: DictConfig, data: PreparedData, baseline: dict[str, Any
         "encoding": data.encoding.settings(),
         "config": stored_config(cfg),
         "synthetic": data.splits.synthetic,
+        "data_description": data.splits.description,
         "baseline": baseline,
+        "examples": showcase(data.splits.val),
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+SHOWCASE_COUNT, SHOWCASE_PER_LABEL, SHOWCASE_CHARS = 6, 2, 200
+
+
+def showcase(examples: list[Example]) -> list[dict[str, str]]:
+    """Up to six short validation inputs with their gold labels, for the server's page to offer:
+    the model's own kind of text beats a made-up one. Taken label by label (the first short one
+    of each label in file order, then a second), so that one frequent class does not fill them
+    all, and the same every run."""
+    by_label: dict[str, list[dict[str, str]]] = {}
+    for ex in examples:
+        text, label = showcase_text(ex), label_text(ex.label)
+        found = by_label.setdefault(label, [])
+        if text.strip() and len(text) <= SHOWCASE_CHARS and len(found) < SHOWCASE_PER_LABEL:
+            found.append({"text": text, "label": label})
+    rounds = ([found[i] for found in by_label.values() if i < len(found)] for i in range(SHOWCASE_PER_LABEL))
+    return [item for chosen in rounds for item in chosen][:SHOWCASE_COUNT]
+
+
+def showcase_text(ex: Example) -> str:
+    """An example as a server takes it in one string: the text, or a story's numbered lines
+    ending with its question (the format `textclf.predict` reads)."""
+    lines = [*ex.context, ex.text]
+    return "\n".join(f"{number} {line}" for number, line in enumerate(lines, start=1)) if ex.context else ex.text
 
 
 def checkpoint_payload(description: dict[str, Any], model: torch.nn.Module, metrics: dict, epoch: int) -> dict[str, Any]:
@@ -103,6 +135,11 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None)
         return train_in(cfg, run_dir, dist)
 
 
+def run_files(run_dir: Path) -> list[Path]:
+    """What a training run writes into its folder (restarts write the same into restart_<i>/)."""
+    return [run_dir / name for name in (*RUN_FILES, "train.log")] + [run_dir / "report" / name for name in REPORT_FILES]
+
+
 @dataclass
 class Run:
     """What every step of one training run reads: the config, the prepared data, the device, the
@@ -125,7 +162,10 @@ def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any
         torch.set_num_threads(tc.num_threads)
     # Under DDP every rank prepares the same data itself (deterministic, and the files are written
     # atomically), which is simpler than shipping tensors between ranks and costs seconds.
-    data = prepare(build_source(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
+    source = build_source(cfg.data)
+    if dist.is_main:  # hydra.run.dir=DATA_FOLDER: the run's files must not replace the data's
+        refuse_overwriting_inputs(run_files(run_dir), source.files(), "Train into another folder (hydra.run.dir=DIR).")
+    data = prepare(source, **cfg.tokenizer, with_memory=reads_memory(cfg))
     # The baseline is fitted before the model, once for all restarts: seconds, and its log line comes first.
     run = Run(cfg, data, device, dist, baseline_results(cfg, data) if dist.is_main else {})
     results = fit(run, run_dir, cfg.seed) if tc.restarts == 1 else best_of_restarts(run, run_dir)

@@ -29,7 +29,8 @@ from omegaconf import DictConfig
 from textclf.core.atomic import atomic_write
 from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys
-from textclf.core.guards import refuse_overwriting_inputs
+from textclf.core.guards import FolderLock, owns_run_folder, refuse_overwriting_inputs
+from textclf.core.scratch import scratch_run_folder
 from textclf.data.example import Example
 from textclf.data.files import undecodable_at, unreadable
 from textclf.loading.classifier import Classifier
@@ -134,7 +135,7 @@ def predict(cfg: DictConfig, run_dir: str | Path) -> int:
         written = 0
         examples = line_examples(lines, source, stories, clf.text_columns)
         for chunk in batched(examples, cfg.batch_size):
-            for record in clf.records(chunk, cfg.top_k):  # input order
+            for record in clf.example_records(chunk, cfg.top_k):  # input order
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             written += len(chunk)
         if written == 0:
@@ -175,12 +176,36 @@ def positional_text_hint(main: Callable[[], None]) -> Callable[[], None]:
     return wrapper
 
 
+def setting(argv: list[str], key: str) -> str | None:
+    """The value the command line gives ``key`` (the last one, as Hydra reads it), else None."""
+    values = [arg.split("=", 1)[1] for arg in argv if arg.startswith(f"{key}=")]
+    return values[-1] if values else None
+
+
+def no_folder_for_stdout(main: Callable[[], None]) -> Callable[[], None]:
+    """When the answer goes to standard output (output=-, or text=... with no output file), run
+    in a scratch folder: a prediction printed to the terminal leaves no outputs/predict/ folder."""
+
+    @functools.wraps(main)
+    def wrapper() -> None:
+        output = setting(sys.argv[1:], "output")
+        if output == "-" or (output in (None, "null") and setting(sys.argv[1:], "text") is not None):
+            sys.argv = scratch_run_folder(sys.argv, "textclf-predict-")
+        main()
+
+    return wrapper
+
+
 @positional_text_hint
+@no_folder_for_stdout
 @hint_misspelt_keys("predict")
+@owns_run_folder("predict")
 @hydra.main(config_path="pkg://textclf.conf", config_name="predict", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    count = predict(cfg, HydraConfig.get().runtime.output_dir)
+    out_dir = HydraConfig.get().runtime.output_dir
+    with FolderLock(out_dir, "predict"):
+        count = predict(cfg, out_dir)
     log.info("%d predictions", count)
 
 

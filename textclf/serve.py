@@ -16,9 +16,11 @@ import socket
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from textclf.core.config_rules import check_config
+from textclf.core.guards import FolderLock, owns_run_folder
 from textclf.core.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys
 
 log = logging.getLogger("textclf.serve")
@@ -53,6 +55,20 @@ def bound_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+LOCAL_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def allowed_hosts(host: str, given: list[str] | None) -> set[str] | None:
+    """The Host header values the server answers (None: any). A server on this machine only answers
+    its own names, so a web page whose name was rebound to 127.0.0.1 cannot reach it."""
+    if given:
+        return set(given)
+    if host in ("0.0.0.0", "::"):
+        log.warning("host=%s answers any Host header; name the ones to serve with allowed_hosts=[NAME,...]", host)
+        return None
+    return {host, *LOCAL_NAMES}
+
+
 def exit_quietly(signum: int, frame) -> None:
     # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done; a server that
     # answered everything in flight has stopped as asked, which is success, not death by signal.
@@ -68,6 +84,8 @@ def serve(cfg: DictConfig) -> None:
 
     from textclf.loading.classifier import Classifier
     from textclf.serving.app import Limits, create_app
+    from textclf.serving.connections import guarded_protocol
+    from textclf.serving.quiet_log import quiet_repeats
 
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -79,9 +97,12 @@ def serve(cfg: DictConfig) -> None:
         sock.close()
         raise
     limits = Limits(cfg.max_texts, cfg.max_chars, cfg.top_k, cfg.batch_size, float(cfg.batch_wait_ms))
-    if cfg.host not in ("127.0.0.1", "localhost", "::1"):
+    if cfg.host not in LOCAL_NAMES:
         log.warning("host=%s: the server answers anyone who can reach this machine on port %d", cfg.host, cfg.port)
-    config = uvicorn.Config(create_app(clf, limits), log_config=None, access_log=cfg.access_log, lifespan="on", timeout_graceful_shutdown=30)
+    app = create_app(clf, limits, hosts=allowed_hosts(cfg.host, cfg.allowed_hosts))
+    config = uvicorn.Config(app, log_config=None, access_log=cfg.access_log, lifespan="on", timeout_graceful_shutdown=30,
+                            http=guarded_protocol(float(cfg.read_timeout), cfg.max_connections))
+    quiet_repeats()  # a flood of one failure is one log line a minute, with a count
     log.info("%s (%d labels) on http://%s:%d (docs at /docs)", clf.loaded.config.model.name, len(clf.labels), cfg.host, cfg.port)
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, exit_quietly)
@@ -93,10 +114,12 @@ def serve(cfg: DictConfig) -> None:
 
 
 @hint_misspelt_keys("serve")
+@owns_run_folder("serve")
 @hydra.main(config_path="pkg://textclf.conf", config_name="serve", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    serve(cfg)
+    with FolderLock(HydraConfig.get().runtime.output_dir, "serve"):  # its log is this server's
+        serve(cfg)
 
 
 if __name__ == "__main__":

@@ -203,6 +203,9 @@ RULES: dict[str, Rule] = {
     "max_chars": COUNT,
     "batch_wait_ms": Number(0, 1000),
     "access_log": Flag(),
+    "read_timeout": Number(0, 3600, low_open=True),
+    "max_connections": COUNT,
+    "allowed_hosts": Check(lambda v: v is None or listed(Text(), v), "null or a list of host names, e.g. [example.org, 10.0.0.5]"),
     # data: conf/data/*.yaml and DataSource's fields
     "data._target_": TARGET,
     "data.root": Text(),

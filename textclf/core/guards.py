@@ -1,21 +1,30 @@
 """Two guarantees every command keeps: an output never replaces an input, and a run folder belongs
-to one run at a time.
+to one run, of one command, at a time.
 
 `refuse_overwriting_inputs` compares paths as the file system sees them (symlinks, `..` and
-relative paths resolved), so `output=../data/new.txt` is caught when it is the input read.
-`RunFolder` holds an exclusive lock on a training run's folder for the run's life (the `filelock`
-package, as core/locks.py) and refuses a new training into a folder that already holds a run.
+relative paths resolved), so `output=../data/new.txt` is caught when it is the input read; every
+command passes it every file it writes and every file it reads (checkpoints, data files, input).
+`FolderLock` holds an exclusive lock on a run folder for the command's life (the `filelock`
+package, as core/locks.py); `RunFolder` is training's, which also refuses a folder that already
+holds a run. `owns_run_folder(command)` goes above ``@hydra.main``: Hydra writes ``.hydra/`` and
+the job's log into the run folder before the command starts, so a folder named on the command
+line that holds another command's run (or is in use) is refused before Hydra touches it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
+from functools import wraps
 from pathlib import Path
+from typing import TypeVar
 
 from filelock import FileLock, Timeout
 
-from textclf.core.errors import TextclfError
+from textclf.core.errors import TextclfError, exit_on_user_error
+
+T = TypeVar("T")
 
 RUN_LOCK = ".textclf-run.lock"
 RUN_PID = ".textclf-run.pid"  # beside the lock: filelock truncates the lock file itself when it tries it
@@ -42,25 +51,45 @@ def refuse_overwriting_inputs(outputs: Iterable[str | Path], inputs: Iterable[st
                 )
 
 
-class RunFolder:
-    """``with RunFolder(run_dir, continuing, overwrite):`` around a training run (rank 0 only)."""
+class FolderLock:
+    """``with FolderLock(run_dir, command):`` for the life of a command writing into ``run_dir``:
+    a second command into the same folder (a script starting two in one second) is refused."""
 
-    def __init__(self, run_dir: Path, continuing: bool, overwrite: bool):
-        self.run_dir, self.continuing, self.overwrite = Path(run_dir), continuing, overwrite
+    def __init__(self, run_dir: str | Path, command: str):
+        self.run_dir, self.command = Path(run_dir), command
         self.lock = FileLock(self.run_dir / RUN_LOCK)
 
-    def __enter__(self) -> RunFolder:
+    def __enter__(self) -> FolderLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.lock.acquire(timeout=0)
         except Timeout:
-            pid_file = self.run_dir / RUN_PID
-            holder = pid_file.read_text().strip() if pid_file.is_file() else "unknown"
             raise TextclfError(
-                f"{self.run_dir} is in use by another training run (pid {holder}); two runs in one folder would mix "
-                "their logs, metrics and checkpoints. Wait for it to finish, or train into another folder (hydra.run.dir=DIR)."
+                f"{self.run_dir} is in use by another textclf command (pid {lock_holder(self.run_dir)}); two in one folder would "
+                f"mix their logs and records. Wait for it to finish, or give {self.command} another folder (hydra.run.dir=DIR)."
             ) from None
         (self.run_dir / RUN_PID).write_text(f"{os.getpid()}\n")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        (self.run_dir / RUN_PID).unlink(missing_ok=True)
+        self.lock.release()
+
+
+def lock_holder(run_dir: Path) -> str:
+    pid_file = run_dir / RUN_PID
+    return pid_file.read_text().strip() if pid_file.is_file() else "unknown"
+
+
+class RunFolder(FolderLock):
+    """``with RunFolder(run_dir, continuing, overwrite):`` around a training run (rank 0 only)."""
+
+    def __init__(self, run_dir: Path, continuing: bool, overwrite: bool):
+        super().__init__(run_dir, "train")
+        self.continuing, self.overwrite = continuing, overwrite
+
+    def __enter__(self) -> RunFolder:
+        super().__enter__()
         try:
             self.refuse_an_earlier_run()
         except BaseException:
@@ -77,6 +106,48 @@ class RunFolder:
                 "replace it on purpose with trainer.overwrite=true."
             )
 
-    def __exit__(self, *exc) -> None:
-        (self.run_dir / RUN_PID).unlink(missing_ok=True)
-        self.lock.release()
+
+def folder_owner(folder: Path) -> str | None:
+    """The command whose run ``folder`` holds: Hydra's record of the job's name (.hydra/hydra.yaml),
+    else "train" for a folder with a training's files and no record (hydra.output_subdir=null)."""
+    record = folder / ".hydra" / "hydra.yaml"
+    if record.is_file():
+        from omegaconf import OmegaConf
+
+        try:
+            return str(OmegaConf.load(record).hydra.job.name)
+        except Exception:  # a damaged record still marks the folder as some run's
+            return "unknown"
+    return "train" if any((folder / name).exists() for name in RUN_FILES) else None
+
+
+def refuse_another_commands_folder(folder: Path, command: str) -> None:
+    """Refuse ``folder`` for ``command`` when it holds another command's run, or one is running in it."""
+    owner = folder_owner(folder)
+    if owner is not None and owner != command:
+        raise TextclfError(
+            f"{folder} holds a {owner} run, whose records (.hydra/, {owner}.log, results) {command} would replace. "
+            f"Give {command} a folder of its own: hydra.run.dir={folder / command} or any new DIR. Nothing was written."
+        )
+    if (folder / RUN_LOCK).exists():
+        with FolderLock(folder, command):  # free: released at once; taken: refused, naming the holder
+            pass
+
+
+def owns_run_folder(command: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Put this above ``@hydra.main``: a run folder given as ``hydra.run.dir=DIR`` is checked by
+    `refuse_another_commands_folder` before Hydra writes its records into it."""
+
+    def decorate(main: Callable[..., T]) -> Callable[..., T]:
+        @wraps(main)
+        def wrapper(*args, **kwargs):
+            multirun = "-m" in sys.argv or "--multirun" in sys.argv  # jobs go to hydra.sweep.dir
+            if not args and not kwargs and not multirun:  # called as a command (with a cfg, Hydra has already run)
+                given = [arg.split("=", 1)[1] for arg in sys.argv[1:] if arg.startswith("hydra.run.dir=")]
+                if given:
+                    exit_on_user_error(refuse_another_commands_folder)(Path(given[-1]).expanduser(), command)
+            return main(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -97,6 +97,14 @@ class DataSource:
     def load(self) -> Splits:
         raise NotImplementedError
 
+    def files(self) -> list[Path]:
+        """The files this dataset may read: its folder's, and any a ``*_file`` setting names (a
+        table's data.train_file=...). No command may write over one of them (core/guards.py)."""
+        folder = Path(self.root).expanduser()
+        found = [path for path in folder.iterdir() if path.is_file()] if folder.is_dir() else []
+        named = [value for key, value in vars(self).items() if key.endswith("_file") and isinstance(value, str)]
+        return found + [folder / Path(name).expanduser() for name in named]  # folder / an absolute path = that path
+
     def fetch(self) -> None:
         """Download into ``root`` when asked to (and not done before); then `load` reads it."""
         if self.download:

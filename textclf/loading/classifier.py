@@ -5,6 +5,7 @@
     clf.predict(["a gorgeous film", "boilerplate"])       # -> labels
     clf.predict_proba(texts)                              # -> numpy array [N, C]
     clf.predict(texts, top_k=3)                           # -> [(label, probability), ...] per text
+    clf.explain(texts)                                    # -> the words behind each prediction, weighted
 
 A multi-label model (data.multi_label=true) gives each input the list of its labels at or above
 their thresholds (``predict``), and every label's own probability (``predict_proba``: sigmoids,
@@ -23,6 +24,7 @@ give the same answers.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,11 @@ from omegaconf import OmegaConf
 from textclf import __version__
 from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator
+from textclf.data.encoding import Encoding, recent_context
 from textclf.data.example import Example
+from textclf.data.memory import memories_and_query
 from textclf.data.table_columns import text_specs
+from textclf.loading.explanation import HopAttention, WordSalience, hop_attention, word_salience
 from textclf.loading.inference import one_batch_proba, predict_proba
 from textclf.loading.loader import LoadedModel, load_model
 from textclf.loading.onnx_runtime import OnnxModel
@@ -127,12 +132,32 @@ class Classifier:
         top = top_labels(prob, self.labels, top_k or 1)
         return [row[0][0] for row in top] if top_k is None else top
 
-    def records(self, examples: Sequence[Example], top_k: int) -> list[dict]:
-        """`textclf.predict`'s JSON records for examples (text, story, label, probability, top_k)."""
+    def records(self, texts: Iterable[Any], top_k: int = 3) -> list[dict]:
+        """The answer `textclf.predict` and the server give for each input, as dicts: text (story),
+        label, probability and top_k labels; an empty or blank input flagged ``"empty": True``, since
+        its label is only the model's prior (``predict`` answers it like any other text)."""
+        return self.example_records(self.examples(texts), top_k)
+
+    def example_records(self, examples: Sequence[Example], top_k: int) -> list[dict]:
         return prediction_records(examples, self.example_proba(examples), self.labels, top_k, self.loaded.task)
 
+    def explain(self, texts: Iterable[Any]) -> list[WordSalience]:
+        """Why each input got its label. A flat encoder: the words it read, one weight each
+        (`word_salience`: attention, max share or signed occlusion; models/salience.py says which).
+        A memory network (MemN2N): its memory slots (the story's sentences, or a text's windows of
+        words) as the "words", weighted by its last hop's attention, the read the answer comes from."""
+        examples = self.examples(texts)
+        if not examples:
+            return []
+        if self.loaded.encoding.memory is None:
+            return word_salience(self.loaded, examples)
+        # Under linear start (a model saved before it ended) the attention is raw scores, which may be negative.
+        linear = bool(self.loaded.model.encoder.linear_start)
+        return [last_hop(self.loaded.encoding, ex, hops, linear) for ex, hops in zip(examples, hop_attention(self.loaded, examples))]
+
     def metadata(self) -> dict[str, Any]:
-        """What the model is: its name, data, classes, validation metrics at its epoch, versions."""
+        """What the model is: its name, data, classes, validation metrics at its epoch, test
+        metrics where the run's results.json has them, versions, and a few validation examples."""
         config, checkpoint = self.loaded.config, self.loaded.checkpoint
         data = OmegaConf.to_container(config.data, resolve=True)
         for key in PATH_KEYS:  # where the data lay on the training machine is no business of a client
@@ -146,8 +171,43 @@ class Classifier:
             "text_columns": list(self.text_columns),
             "epoch": checkpoint.get("epoch"),
             "metrics": checkpoint.get("metrics", {}),
+            "test_metrics": stored_test_metrics(self.loaded.path, checkpoint.get("epoch")),
             "baseline": checkpoint.get("baseline", {}),  # its scores on the same splits (absent before baselines)
+            # Absent from checkpoints written before they were stored: no description, no examples, no date.
+            "data_description": checkpoint.get("data_description"),
+            "examples": checkpoint.get("examples", []),
+            "trained_at": checkpoint.get("trained_at"),
             "runtime": self.runtime,
             "trained_with": checkpoint.get("textclf_version"),
             "textclf_version": __version__,
         }
+
+
+def last_hop(encoding: Encoding, ex: Example, hops: HopAttention, signed: bool) -> WordSalience:
+    """A memory network's explanation in `word_salience`'s shape: each memory slot as text, with
+    the last hop's attention (a distribution over the slots, or less under attend_empty_slots;
+    ``signed``: linear start's raw scores)."""
+    return WordSalience(memory_slots(encoding, ex), hops.attention[-1], "hop attention", signed, hops.predicted, hops.probability)
+
+
+def memory_slots(encoding: Encoding, ex: Example) -> list[str]:
+    """The memory an example fills, slot by slot as text, built by the encoder's own
+    `memories_and_query`: the story's last sentences, or a single text's windows of words."""
+    memory = encoding.memory
+    sentences = [[sentence] for sentence in recent_context(ex.context, encoding.max_tokens, memory)]
+    words = encoding.vocab.words([ex.text], encoding.max_tokens)[0]
+    slots, _ = memories_and_query(sentences, words, memory.max_memories, memory.window)
+    return [" ".join(slot) for slot in slots]
+
+
+def stored_test_metrics(checkpoint_path: Path, epoch: int | None) -> dict[str, float]:
+    """The test figures in the results.json beside a checkpoint, when they are its own (the run's
+    best epoch is the checkpoint's): training scores test only once, after its last epoch, so the
+    checkpoint cannot hold them. {} for a checkpoint moved on its own or a run still training."""
+    try:
+        results = json.loads((checkpoint_path.parent / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(results, dict) or results.get("best_epoch") != epoch:
+        return {}
+    return {key: value for key, value in results.items() if key.startswith("test_") and isinstance(value, float)}

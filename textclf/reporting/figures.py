@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -22,14 +23,24 @@ def pyplot() -> ModuleType:
 
 
 def save_png(fig, path: Path, dpi: int = 110) -> None:
-    """Lay out ``fig``, write it to ``path`` through a temporary file renamed into place, close it."""
+    """Lay out ``fig`` (tight, unless it brings a layout of its own), write it to ``path`` through a
+    temporary file renamed into place, close it. The saved area is cut to what was drawn, so a title
+    or label that a layout left past the edge is still in the file."""
     plt = pyplot()
     with warnings.catch_warnings():
         # Without a CJK font a Chinese word draws as boxes; the .txt beside the figure still has it.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.tight_layout()
-        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
+        if fig.get_layout_engine() is None:
+            fig.tight_layout()
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight"))
     plt.close(fig)
+
+
+def wrap_title(title: str, width_inches: float, font: float = 12) -> str:
+    """``title`` wrapped to lines that fit ``width_inches`` (less a margin) at ``font`` points (a
+    DejaVu Sans character averages under 0.6 em), each of its own lines wrapped apart."""
+    chars = max(20, int((width_inches - 0.5) * 72 / (0.6 * font)))
+    return "\n".join(part for line in title.splitlines() for part in textwrap.wrap(line, chars) or [""])
 
 
 def cjk_fonts() -> list[str]:

@@ -1,9 +1,10 @@
 """Scores and report files shared by training (on its test split) and `textclf.evaluate`.
 
 Files written by `write_report`: classification_report.txt/.csv (scikit-learn's report),
-confusion_matrix.png (multi-label: label_scores.png, precision/recall/F1 bars per label),
-predictions.csv, and for bAbI-style grouped data the per-task error table (multi-label: the
-error is the share of questions whose predicted set is not exactly the gold set).
+confusion_matrix.png (row-normalised, drawn by textclf.reporting.confusion; multi-label:
+label_scores.png, precision/recall/F1 bars per label), predictions.csv, and for bAbI-style grouped
+data the per-task error table (multi-label: the error is the share of questions whose predicted set
+is not exactly the gold set).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,11 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from textclf.data.batching import EncodedSplit
 from textclf.data.example import Example, label_text
 from textclf.models.task import Task
-from textclf.reporting.figures import pyplot, save_png
+from textclf.reporting.confusion import plot_confusion_matrix
+from textclf.reporting.figures import pyplot, save_png, wrap_title
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FAILED_ERROR = 5.0  # bAbI convention (Weston et al. 2015): a task is failed above 5 % test error
 
@@ -204,12 +209,13 @@ def write_task_table(metrics: dict[str, Any], out: Path, title: str, compare_to_
     (out / "per_task_errors.md").write_text("\n".join(lines))
 
 
-def plot_label_scores(table: dict[str, Any], names: Sequence[str], path: Path, title: str) -> None:
+def label_scores_figure(table: dict[str, Any], names: Sequence[str], title: str) -> Figure:
     """Multi-label's picture in place of a confusion matrix: precision, recall and F1 per label as
     grouped horizontal bars (one C x C matrix would mean nothing when a text has several labels)."""
     plt = pyplot()
     n = len(names)
-    fig, ax = plt.subplots(figsize=(8, min(2.5 + 0.45 * n, 40)))
+    title = wrap_title(title or "Per-label scores", 8)
+    fig, ax = plt.subplots(figsize=(8, min(2.5 + 0.45 * n, 40) + 0.25 * title.count("\n")), layout="constrained")
     rows = np.arange(n)
     for offset, metric in zip((-0.27, 0.0, 0.27), ("precision", "recall", "f1-score")):
         ax.barh(rows + offset, [table[name][metric] for name in names], height=0.27, label=metric)
@@ -217,30 +223,13 @@ def plot_label_scores(table: dict[str, Any], names: Sequence[str], path: Path, t
     ax.invert_yaxis()  # first label on top, as in the text report
     ax.set_xlim(0, 1)
     ax.set_xlabel("score (support in brackets)")
-    ax.set_title(title or "Per-label scores")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 * 8 / fig.get_figheight()), ncol=3, fontsize=8)  # below: bars near 1 stay visible
-    save_png(fig, path, dpi=100)
+    fig.suptitle(title)  # over the figure, not the axes: a long title must not run past the canvas
+    fig.legend(loc="outside lower center", ncol=3, fontsize=8)  # below: bars near 1 stay visible
+    return fig
 
 
-def plot_confusion_matrix(matrix: np.ndarray, names: Sequence[str], path: Path, title: str) -> None:
-    plt = pyplot()
-    n = len(names)
-    size = min(4 + 0.45 * n, 30)  # bAbI joint has ~170 answers: grow, but not without bound
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    image = ax.imshow(matrix, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(n), names, rotation=90, fontsize=8 if n > 20 else 10)
-    ax.set_yticks(range(n), names, fontsize=8 if n > 20 else 10)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
-    ax.set_title(title or "Confusion matrix")
-    if n <= 20:  # counts in cells stay readable only for small label sets
-        threshold = matrix.max() / 2 if matrix.size else 0
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                        color="white" if matrix[i, j] > threshold else "black", fontsize=9)
-    save_png(fig, path, dpi=100)
+def plot_label_scores(table: dict[str, Any], names: Sequence[str], path: Path, title: str) -> None:
+    save_png(label_scores_figure(table, names, title), path, dpi=100)
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:

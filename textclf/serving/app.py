@@ -1,34 +1,54 @@
 """The HTTP API of `python -m textclf.serve`, as a FastAPI app around one `Classifier`.
 
     POST /predict   {"texts": ["...", ...], "top_k": 3} -> {"predictions": [record, ...]}
+    POST /explain   {"text": "..."} -> {"words": [...], "weights": [...], "method": "...", "signed": false,
+                    "predicted": "...", "probability": 0.9}: what drove the prediction of one input
     GET  /health    {"status": "ok"}
     GET  /labels    {"labels": [...]}
     GET  /metadata  the model, its data, metrics and versions, and this server's limits
-    GET  /docs      OpenAPI documentation
+    GET  /docs      OpenAPI documentation (its scripts served from here: fastapi-offline, no CDN)
     GET  /          a page to try the model by hand (serving/page.py)
 
 Each record is the JSON line `textclf.predict` writes for the same input (loading/records.py).
-Requests are read and checked here by hand rather than through a pydantic body model, so that
+Every request first passes `textclf.serving.gate` (its Host, JSON bodies only), and every
+connection `textclf.serving.connections` (a deadline to arrive, a cap on how many). Requests are
+read and checked here by hand rather than through a pydantic body model, so that
 every refusal is one sentence naming the field, and so the checks cost microseconds at
 thousands of requests a second. Scoring goes through the `MicroBatcher`.
+
+/explain takes one input (``text``: anything an entry of /predict's ``texts`` may be) and answers
+`Classifier.explain`: the words a flat encoder read with one weight each (``method`` attention or
+max share: a distribution; occlusion: ``signed``, a negative weight argued against the
+prediction), or a memory network's memory slots (story sentences) with its last hop's attention
+(``method`` "hop attention"). It runs on the batcher's one inference thread, so it never computes
+beside a batch: the model is not shared between threads, and a second thread would only contend
+for the cores (occlusion costs one forward pass per word).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
+from starlette.requests import ClientDisconnect
 
 from textclf import __version__
 from textclf.core.errors import TextclfError, first_line
 from textclf.loading.classifier import Classifier
+from textclf.loading.explanation import WordSalience
 from textclf.loading.records import Story, prediction_records
 from textclf.serving.batcher import MicroBatcher
+from textclf.serving.gate import Gate, answer, json_errors
 from textclf.serving.page import page
+
+log = logging.getLogger("textclf.serve")
 
 PAGE_LABELS = 10  # the page shows at most this many labels (bAbI models have dozens)
 
@@ -45,8 +65,11 @@ class Limits:
 
     @property
     def max_body(self) -> int:
-        """Bytes a valid request can take: every text at its longest, each character escaped (\\uXXXX)."""
-        return self.max_texts * (self.max_chars * 6 + 64) + 1024
+        """Bytes a valid request can take, a bound on memory only: the limits that count are
+        max_texts and max_chars, checked on what the JSON says. 16 bytes a character covers the
+        longest spelling of one (a character beyond U+FFFF escaped as two \\uXXXX, 12 bytes) with
+        room for a story's quotes and commas; the rest, for keys and white space."""
+        return self.max_texts * (self.max_chars * 16 + 256) + 65_536
 
 
 class Refused(Exception):
@@ -57,30 +80,46 @@ class Refused(Exception):
         self.status = status
 
 
-def answer(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused as soon as it grows past ``limit`` (before reading it all into memory)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Refused(413, f"the request body is {int(declared):,} bytes; this server takes at most {limit:,} (max_texts x max_chars). Split the request.")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, f"the request body is over {limit:,} bytes, the most this server takes (max_texts x max_chars). Split the request.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Refused(413, f"the request body is over {limit:,} bytes, the most this server takes (max_texts x max_chars). Split the request.")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone (or cut off for stalling): nobody to answer, nothing to log
+        raise Refused(400, "the client went away before sending the whole body.") from None
     return b"".join(chunks)
+
+
+def load_json(body: bytes, example: str) -> Any:
+    """The body as JSON, or `Refused` (400) saying what a request looks like."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise Refused(400, f"the request body is not valid JSON ({err}); send {example}.") from None
+    except RecursionError:
+        raise Refused(400, f"the request body nests too deeply to read; send {example}.") from None
+
+
+def check_text(value: str, where: str) -> str:
+    """``value`` if it can be text (UTF-8): a lone surrogate (\\ud800 in JSON) cannot, and would
+    fail the tokenizer, and with it every request batched with this one."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise Refused(422, f"{where} holds {value[err.start]!r} at character {err.start}, half of a surrogate pair, which is not text; send valid Unicode.") from None
+    return value
 
 
 def parse_request(body: bytes, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> tuple[list[Any], int]:
     """(inputs, top_k) of a /predict body, or `Refused` naming what is wrong."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
-        raise Refused(400, f'the request body is not valid JSON ({err}); send {{"texts": ["a text", ...], "top_k": 3}}.') from None
+    payload = load_json(body, '{"texts": ["a text", ...], "top_k": 3}')
     if not isinstance(payload, dict):
         raise Refused(422, f'the request body must be a JSON object {{"texts": [...], "top_k": 3}}, got a {json_type(payload)}.')
     unknown = sorted(set(payload) - set(FIELDS))
@@ -111,18 +150,21 @@ def request_item(item: Any, index: int, limits: Limits, stories: bool, columns: 
             raise Refused(422, f'texts[{index}]: a story is {{"story": ["a sentence", ...], "question": "a question?"}}.')
         if not all(isinstance(sentence, str) for sentence in item["story"]):
             raise Refused(422, f"texts[{index}]: every story sentence must be a string.")
-        size = sum(map(len, item["story"])) + len(item["question"])
-        parsed: str | Story = Story(item["story"], item["question"])
+        strings = [*item["story"], item["question"]]
+        parsed: str | Story | dict = Story(item["story"], item["question"])
     elif isinstance(item, str):
-        size, parsed = len(item), item
+        strings, parsed = [item], item
     elif columns and isinstance(item, dict):
-        size, parsed = sum(len(value) for value in item.values() if isinstance(value, str)), item
+        strings, parsed = [value for value in item.values() if isinstance(value, str)], item
     else:
         if stories:
             wanted = 'a string in the story format or {"story": [...], "question": "..."}'
         else:
             wanted = f"a string or an object of the text columns {', '.join(columns)}" if columns else "a string"
         raise Refused(422, f"texts[{index}] must be {wanted}, got a {json_type(item)}.")
+    for string in strings:
+        check_text(string, f"texts[{index}]")
+    size = sum(map(len, strings))
     if size > limits.max_chars:
         raise Refused(413, f"texts[{index}] has {size:,} characters; this server takes at most {limits.max_chars:,} per text (max_chars).")
     return parsed
@@ -154,7 +196,48 @@ PREDICT_DOC = {
 }
 
 
-def create_app(clf: Classifier, limits: Limits) -> FastAPI:
+def parse_explain(body: bytes, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> str | Story | dict:
+    """The one input of an /explain body, or `Refused` naming what is wrong."""
+    payload = load_json(body, '{"text": "a text"}')
+    if not isinstance(payload, dict) or set(payload) != {"text"}:
+        got = f"the fields {', '.join(map(repr, sorted(payload))) or 'none'}" if isinstance(payload, dict) else f"a {json_type(payload)}"
+        raise Refused(422, f'an /explain request is {{"text": "a text"}}: one input, as one entry of /predict\'s texts; got {got}.')
+    try:
+        return request_item(payload["text"], 0, limits, stories, columns)
+    except Refused as err:
+        raise Refused(err.status, for_text(str(err))) from None
+
+
+def for_text(message: str) -> str:
+    """A refusal of /predict's checks, which name the entry texts[0], said of /explain's field text."""
+    return message.replace("texts[0]", "text", 1)
+
+
+def explanation(found: WordSalience) -> dict:
+    return {
+        "words": list(found.words), "weights": [round(float(w), 6) for w in found.weights], "method": found.method,
+        "signed": found.signed, "predicted": found.predicted, "probability": round(found.probability, 6),
+    }
+
+
+EXPLAIN_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["text"],
+            "properties": {"text": {"description": "one input, in any form an entry of /predict's texts takes"}},
+            "example": {"text": "a gorgeous , witty film"},
+        }}},
+    },
+    "responses": {"200": {"description": "the words (a memory network: its story sentences) and their weights", "content": {
+        "application/json": {"example": {"words": ["a", "gorgeous", ",", "witty", "film"], "weights": [0.05, 0.6, 0.02, 0.3, 0.03],
+                                         "method": "attention", "signed": False, "predicted": "positive", "probability": 0.94}}}}},
+}
+
+
+def create_app(clf: Classifier, limits: Limits, hosts: set[str] | None = None) -> FastAPI:
+    """The app; ``hosts`` are the Host names it answers (None: any; see serving/gate.py)."""
     batcher = MicroBatcher(clf.example_proba, limits.batch_size, limits.batch_wait_ms / 1000)
 
     @asynccontextmanager
@@ -162,11 +245,13 @@ def create_app(clf: Classifier, limits: Limits) -> FastAPI:
         yield
         await batcher.close()  # after the requests in flight are answered (uvicorn waits for them)
 
-    app = FastAPI(title="textclf", version=__version__, lifespan=lifespan,
-                  description=f"{clf.loaded.config.model.name} text classifier: POST /predict with {{\"texts\": [...]}}.")
+    app = FastAPIOffline(title="textclf", version=__version__, lifespan=lifespan, redoc_url=None,
+                         description=f"{clf.loaded.config.model.name} text classifier: POST /predict with {{\"texts\": [...]}}.")
+    app.add_middleware(Gate, hosts=hosts)
+    json_errors(app)
 
     columns = clf.text_columns
-    home = page(clf.loaded.config.model.name, len(clf.labels), clf.stories, PAGE_LABELS)
+    home = page(clf.metadata(), PAGE_LABELS)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
@@ -198,5 +283,20 @@ def create_app(clf: Classifier, limits: Limits) -> FastAPI:
         except Exception as err:  # the batcher logged it; the server goes on serving
             return answer(500, f"the model failed on this request ({first_line(err)}). The server goes on serving; if it recurs, report it with the input.")
         return JSONResponse({"predictions": prediction_records(examples, prob, clf.labels, top_k, clf.loaded.task)})
+
+    @app.post("/explain", openapi_extra=EXPLAIN_DOC)
+    async def explain(request: Request) -> JSONResponse:
+        try:
+            item = parse_explain(await read_body(request, limits.max_body), limits, clf.stories, columns)
+            # On the batcher's inference thread, between its batches (see the module docstring).
+            found = (await asyncio.get_running_loop().run_in_executor(batcher.pool, clf.explain, [item]))[0]
+        except Refused as err:
+            return answer(err.status, str(err))
+        except TextclfError as err:  # an input the model cannot read (a story string without its question)
+            return answer(422, for_text(str(err)))
+        except Exception as err:  # logged here; the server goes on serving
+            log.exception("explaining an input failed")
+            return answer(500, f"the model failed to explain this input ({first_line(err)}). The server goes on serving; if it recurs, report it with the input.")
+        return JSONResponse(explanation(found))
 
     return app

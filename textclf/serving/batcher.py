@@ -80,17 +80,27 @@ class MicroBatcher:
             try:
                 prob = await loop.run_in_executor(self.pool, self.score, examples)
             except Exception as err:  # the model's failure is these requests' answer, not the server's end
-                log.exception("scoring a batch of %d inputs failed", len(examples))
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(err)
+                if len(batch) == 1:
+                    log.exception("scoring a request of %d inputs failed", len(examples))
+                    settle(batch[0], error=err)
+                else:  # one request's bad input must not fail the others batched with it: each alone
+                    for pending in batch:
+                        await self.score_alone(pending)
                 continue
             start = 0
             for pending in batch:
                 end = start + len(pending.examples)
-                if not pending.future.done():  # a client that went away cancelled its future
-                    pending.future.set_result(prob[start:end])
+                settle(pending, prob[start:end])
                 start = end
+
+    async def score_alone(self, pending: Pending) -> None:
+        try:
+            prob = await asyncio.get_running_loop().run_in_executor(self.pool, self.score, pending.examples)
+        except Exception as err:
+            log.exception("scoring a request of %d inputs failed", len(pending.examples))
+            settle(pending, error=err)
+        else:
+            settle(pending, prob)
 
     async def close(self) -> None:
         if self.worker is not None:
@@ -100,3 +110,13 @@ class MicroBatcher:
             except asyncio.CancelledError:
                 pass
         self.pool.shutdown(wait=True)
+
+
+def settle(pending: Pending, prob: np.ndarray | None = None, error: Exception | None = None) -> None:
+    """Answer one request, unless its client went away (which cancelled its future)."""
+    if pending.future.done():
+        return
+    if error is not None:
+        pending.future.set_exception(error)
+    else:
+        pending.future.set_result(prob)
