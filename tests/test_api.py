@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 import textclf
@@ -111,6 +112,17 @@ def test_bad_api_input_is_one_message(text_run):
     with pytest.raises(TextclfError, match="runtime='tensorflow' is not a runtime"):
         textclf.Classifier.load(text_run[0], runtime="tensorflow")
     assert clf.predict_proba([]).shape == (0, 2)
+    for texts, message in ((None, "got NoneType"), (5, "got int"), ({"text": "fine"}, r"got one input \(a dict\)")):
+        with pytest.raises(TextclfError, match=f"texts must be a list of inputs, {message}"):
+            clf.predict(texts)
+    with pytest.raises(TextclfError, match="batch_size must be a positive integer, got 0"):
+        textclf.Classifier.load(text_run[0], batch_size=0)
+    if not torch.backends.mps.is_available():
+        with pytest.raises(TextclfError, match="device=mps but this machine has no Apple GPU"):
+            textclf.Classifier.load(text_run[0], device="mps")
+    for overrides in ([1, 2], "model=rcnn", None):
+        with pytest.raises(TextclfError, match=r"overrides must be a list of strings such as \['model=rcnn'"):
+            textclf.train(overrides)
 
 
 @pytest.mark.slow

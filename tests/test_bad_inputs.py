@@ -438,6 +438,18 @@ def test_misspelt_key_hint(args, hint):
     assert (found is None) if hint is None else (hint in found)
 
 
+def test_a_key_added_with_plus_must_be_one_something_reads(table_dir):
+    from conftest import compose_train
+    from textclf.core.config_rules import check_config
+
+    base = ["data=table", f"data.root={table_dir}", "model=bilstm"]
+    with pytest.raises(TextclfError, match=r"trainer.max_epoch is not a setting textclf reads; did you mean trainer.max_epochs\?"):
+        check_config(compose_train([*base, "+trainer.max_epoch=1"]))
+    with pytest.raises(TextclfError, match=r"^colour is not a setting textclf reads\. Remove it"):
+        check_config(compose_train([*base, "+colour=red"]))
+    check_config(compose_train([*base, "+scheduler.milestones=[5,10]", "scheduler=step"]))  # a constructor's own argument: its call decides
+
+
 # ------------------------------------------------------------------------------ odd but valid input
 
 
@@ -576,3 +588,32 @@ def test_an_unfinished_restarts_run_is_not_averaged(tmp_path):
         find_checkpoints(tmp_path)
     (tmp_path / "best.pt").write_bytes(b"")  # finished: the chosen restart, copied up
     assert find_checkpoints(tmp_path) == [tmp_path / "best.pt"]
+
+
+def test_a_write_the_disk_refuses_is_one_message_and_damages_nothing(tmp_path, capsys):
+    import errno
+
+    from textclf.core.atomic import atomic_write
+
+    target = tmp_path / "results.json"
+    target.write_text("the earlier run's\n")
+
+    def full_disk(fh):
+        fh.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(SystemExit) as refused:
+        exit_on_user_error(atomic_write)(target, full_disk)
+    message = capsys.readouterr().err
+    assert refused.value.code == 2 and message.startswith(f"textclf: error: cannot write {target} (No space left on device); the disk is full")
+    assert target.read_text() == "the earlier run's\n" and [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temp file left
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys, a file system that takes no new files")
+def test_an_output_where_nothing_can_be_written_is_one_message(model_run, tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("a fine film\n")
+    cfg = OmegaConf.create({"ckpt_path": str(model_run), "input": str(tmp_path / "in.txt"), "output": "/sys/kernel/predictions.jsonl",
+                            "top_k": 1, "batch_size": 4, "device": "cpu"})
+    with pytest.raises(SystemExit):
+        exit_on_user_error(predict)(cfg, tmp_path / "run")
+    assert "cannot write /sys/kernel/predictions.jsonl (" in capsys.readouterr().err

@@ -132,6 +132,10 @@ def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path):
     summary = pd.read_csv(tmp_path / "sweep" / "summary.csv").set_index("job")
     assert summary.loc[0, "status"].startswith("failed: trainer.batch_size must be")
     assert summary.loc[1, "status"] == "ok"
+    before = (tmp_path / "sweep" / "summary.csv").read_bytes()
+    again = run("textclf", "-m", "seed=5,6", *args, cwd=tmp_path)  # a second sweep into the same folder
+    assert again.returncode == 2 and "already holds a sweep" in again.stderr and "hydra.sweep.dir=DIR" in again.stderr
+    assert (tmp_path / "sweep" / "summary.csv").read_bytes() == before and not (tmp_path / "sweep" / "2").exists()
 
 
 @pytest.mark.parametrize(

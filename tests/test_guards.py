@@ -178,3 +178,19 @@ def test_no_command_replaces_another_commands_run_records(run_dir, tmp_path):
     done = subprocess.run([sys.executable, "-m", "textclf", f"hydra.run.dir={tmp_path / 'eval'}"],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2 and "holds a evaluate run" in done.stderr, done.stderr[-1500:]
+
+
+def test_a_sweep_folder_belongs_to_one_sweep(tmp_path, capsys):
+    from textclf.core.guards import SweepFolder
+
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
+    first, second = SweepFolder(), SweepFolder()
+    first.on_multirun_start(config)  # holds the folder until the sweep ends
+    with pytest.raises(SystemExit) as refused:
+        second.on_multirun_start(config)
+    assert refused.value.code == 2 and "in use by another textclf command" in capsys.readouterr().err
+    first.on_multirun_end(config)
+    (tmp_path / "sweep" / "multirun.yaml").write_text("{}\n")  # what the first sweep leaves behind
+    with pytest.raises(SystemExit):
+        second.on_multirun_start(config)
+    assert "already holds a sweep" in capsys.readouterr().err

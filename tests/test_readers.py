@@ -419,7 +419,7 @@ def test_table_jsonl_missing_key_names_line(tmp_path):
         ("train.csv", "", r"train\.csv: the file is empty\. Expected a header line"),
         ("train.csv", "text,label\n", r"train\.csv: has a header but no rows"),
         ("train.csv", "text,label\na,1\nb,c,1\n", r"train\.csv:3: 3 fields but the header has 2 \(quote fields"),
-        ("train.csv", "text,label\na,\n", r"train\.csv:2: empty label in column 'label'"),
+        ("train.csv", "text,label\na,\n", r"train\.csv:2: the label in column 'label' is empty, not a class.*data.missing_labels=drop"),
         ("train.csv", b"text,label\ncaf\xe9,1\n", r"train\.csv: not valid utf-8 text"),
         ("train.jsonl", '{"text": ["a"], "label": "x"}\n', r"train\.jsonl:1: column 'text' holds a list"),
     ],
@@ -520,3 +520,20 @@ def test_babi_1k_folder_is_marked_comparable_to_the_paper(tmp_path):
             (tmp_path / folder / f"qa1_single-supporting-fact_{split}.txt").write_text(story * 10)
     assert Babi(root=str(tmp_path / "en"), tasks=1).load().reference == "babi1k"
     assert Babi(root=str(tmp_path / "en-10k"), tasks=1).load().reference is None
+
+
+def test_missing_labels_are_refused_or_dropped_and_counted(tmp_path, caplog):
+    rows = ["text,label", "good one,pos", "bad one,neg", "what,NA", "who,null", "how,NaN", "why,None", "where,", "fine,pos"]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "test.csv").write_text("text,label\nok,pos\nno,neg\n")
+    (tmp_path / "train.jsonl").write_text("")  # not read: train_file names the CSV
+    with pytest.raises(TextclfError, match=r"train\.csv:4: the label in column 'label' is the missing value 'NA', not a class.*data.missing_labels=drop"):
+        Table(root=str(tmp_path), train_file="train.csv", test_file="test.csv", val_fraction=0.2).load()
+    with caplog.at_level("WARNING"):
+        splits = Table(root=str(tmp_path), train_file="train.csv", test_file="test.csv", val_fraction=0.2, missing_labels="drop").load()
+    assert sorted(ex.text for ex in splits.train + splits.val) == ["bad one", "fine", "good one"]
+    assert splits.labels() == ["neg", "pos"]
+    assert "dropped 5 of 8 rows whose label is missing" in caplog.text
+    (tmp_path / "tags.jsonl").write_text('{"text": "a", "label": ["x"]}\n{"text": "b", "label": null}\n{"text": "c", "label": []}\n')
+    with pytest.raises(TextclfError, match=r"tags\.jsonl:2: the label .* is empty, not a class"):
+        Table(root=str(tmp_path), train_file="tags.jsonl", test_file="tags.jsonl", multi_label=True).load()

@@ -215,3 +215,18 @@ def test_a_signal_during_a_checkpoint_write_waits_for_the_write():
             written.append("checkpoint")  # still runs: the signal is held back
         written.append("next epoch")  # never runs: the held signal is raised as the block ends
     assert written == ["checkpoint"]
+
+
+def test_resume_on_changed_data_is_refused_naming_the_file(table_dir, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.csv", "test.csv"):
+        (data / name).write_bytes((table_dir / name).read_bytes())
+    run = tmp_path / "run"
+    train(tiny(data, "trainer.max_epochs=1"), run)
+    rows = (data / "train.csv").read_text().splitlines()
+    swapped = [rows[0]] + [line.replace(",pos", ",NEG").replace(",neg", ",pos").replace(",NEG", ",neg") for line in rows[1:]]
+    (data / "train.csv").write_text("\n".join(swapped) + "\n")  # the same words, other labels: the same vocabulary
+    with pytest.raises(TextclfError, match=r"differ from those .*last.pt was trained on: train.csv \(changed\).*trainer.allow_changed_data=true"):
+        train(tiny(data, "trainer.max_epochs=2", "trainer.resume=true"), run)
+    assert train(tiny(data, "trainer.max_epochs=2", "trainer.resume=true", "trainer.allow_changed_data=true"), run)["epochs"] == 2

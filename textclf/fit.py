@@ -76,6 +76,7 @@ def run_description(cfg: DictConfig, data: PreparedData, baseline: dict[str, Any
         "config": stored_config(cfg),
         "synthetic": data.splits.synthetic,
         "data_description": data.splits.description,
+        "data_files": data.fingerprint,
         "baseline": baseline,
         "examples": showcase(data.splits.val),
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

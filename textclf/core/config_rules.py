@@ -21,6 +21,7 @@ constructor refuses what it does not take). Hydra's own ``hydra.*`` keys are Hyd
 from __future__ import annotations
 
 import codecs
+import difflib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -232,6 +233,7 @@ RULES: dict[str, Rule] = {
     "data.encoding": Check(known_codec, "auto or a Python codec name such as utf-8, latin-1 or gb18030"),  # auto: data/charsets.py
     "data.multi_label": Flag(),
     "data.label_separator": Check(lambda v: isinstance(v, str) and v != "", "a non-empty text (a space or a tab is allowed)"),
+    "data.missing_labels": OneOf(("refuse", "drop")),
     # embedding: conf/embedding/*.yaml
     "embedding._target_": TARGET,
     "embedding.path": Text(),
@@ -308,6 +310,7 @@ RULES: dict[str, Rule] = {
     "trainer.precision": OneOf(("32", "bf16", "16")),
     "trainer.resume": Flag(),
     "trainer.overwrite": Flag(),
+    "trainer.allow_changed_data": Flag(),
     "trainer.distributed": Flag(),
     "trainer.find_unused_parameters": Flag(),
     # baseline: conf/baseline/*.yaml
@@ -375,8 +378,36 @@ def config_problems(cfg: DictConfig) -> list[str]:
     return found
 
 
+def unread_keys(cfg: DictConfig) -> list[str]:
+    """One line per key nothing reads: a misspelt key added with ``+`` (``+trainer.max_epoch=1``)
+    would otherwise be kept, ignored, and the run go on with the real key's value. Every key textclf
+    reads has a rule here; the keys of a node with a ``_target_`` go to its constructor, which
+    refuses those it does not take (and may take more than this table knows, e.g. scheduler.milestones)."""
+    found = []
+    for key, value in leaves(cfg):
+        if key in RULES or value is None or constructed(cfg, key):  # null: a group or value left unset
+            continue
+        near = difflib.get_close_matches(key, RULES, n=1, cutoff=0.75)
+        found.append(f"{key} is not a setting textclf reads" + (f"; did you mean {near[0]}?" if near else ""))
+    return found
+
+
+def constructed(cfg: DictConfig, key: str) -> bool:
+    """Whether ``key`` lies under a node that is instantiated with its keys (has a ``_target_``)."""
+    parts = key.split(".")
+    node: Any = cfg
+    for part in parts[:-1]:
+        node = node[part]
+        if isinstance(node, DictConfig) and "_target_" in node:
+            return True
+    return False
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Refuse a config with any setting that breaks its rule, naming every one at once."""
+    """Refuse a config with a key nothing reads, or any setting that breaks its rule, naming every one at once."""
+    unread = unread_keys(cfg)
+    if unread:
+        raise TextclfError(f"{'; '.join(unread)}. Remove it (a key added with + must be one textclf reads), or spell it as the config files do.")
     found = config_problems(cfg)
     if len(found) == 1:
         raise TextclfError(f"{found[0]}. Set it on the command line (key=value) or in the config file.")

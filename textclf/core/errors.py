@@ -9,6 +9,7 @@ exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -49,6 +50,29 @@ def debug_requested() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("TEXTCLF_DEBUG") == "1"
 
 
+# What a full disk, a read-only or foreign folder, or a vanished mount says, and what to do about it.
+STORAGE_FIXES = {
+    errno.ENOSPC: "the disk is full: free space, or write somewhere else",
+    errno.EDQUOT: "the disk quota is used up: free space, or write somewhere else",
+    errno.EROFS: "the file system is read-only: write somewhere else",
+    errno.EACCES: "no permission: write somewhere you may, or change the folder's permissions",
+    errno.EPERM: "not permitted: write somewhere you may, or change the folder's permissions",
+    errno.EIO: "the device failed (a disk or network mount): check it, or write somewhere else",
+}
+
+
+def storage_error(err: OSError) -> TextclfError:
+    """An OSError that reached a command (a report, a log, a checkpoint that could not be written)
+    as one message naming the path and the cause. Writes go through a temporary file renamed into
+    place (core/atomic.py), so what was written before is intact. Any other OSError is a bug and
+    keeps its traceback."""
+    if err.errno not in STORAGE_FIXES:
+        raise err
+    where = f" {err.filename}" if err.filename else ""
+    return TextclfError(f"cannot write{where} ({err.strerror or err}); {STORAGE_FIXES[err.errno]} "
+                        "(hydra.run.dir=DIR, output=FILE or out_dir=DIR). Files written before are intact.")
+
+
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
     """Turn a `TextclfError` escaping `fn` into one line on stderr and exit status 2.
 
@@ -60,12 +84,14 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (TextclfError, MissingMandatoryValue) as err:
+        except (TextclfError, MissingMandatoryValue, OSError) as err:
             if debug_requested():
                 raise
             if isinstance(err, MissingMandatoryValue):
                 key = err.full_key or "a mandatory setting"
                 err = TextclfError(f"{key} has no value; pass {key}=VALUE on the command line.")
+            elif isinstance(err, OSError):
+                err = storage_error(err)
             print(f"textclf: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
 

@@ -18,9 +18,11 @@ import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 from textclf.core.errors import TextclfError, exit_on_user_error
 
@@ -55,8 +57,8 @@ class FolderLock:
     """``with FolderLock(run_dir, command):`` for the life of a command writing into ``run_dir``:
     a second command into the same folder (a script starting two in one second) is refused."""
 
-    def __init__(self, run_dir: str | Path, command: str):
-        self.run_dir, self.command = Path(run_dir), command
+    def __init__(self, run_dir: str | Path, command: str, setting: str = "hydra.run.dir"):
+        self.run_dir, self.command, self.setting = Path(run_dir), command, setting
         self.lock = FileLock(self.run_dir / RUN_LOCK)
 
     def __enter__(self) -> FolderLock:
@@ -66,7 +68,7 @@ class FolderLock:
         except Timeout:
             raise TextclfError(
                 f"{self.run_dir} is in use by another textclf command (pid {lock_holder(self.run_dir)}); two in one folder would "
-                f"mix their logs and records. Wait for it to finish, or give {self.command} another folder (hydra.run.dir=DIR)."
+                f"mix their logs and records. Wait for it to finish, or give {self.command} another folder ({self.setting}=DIR)."
             ) from None
         (self.run_dir / RUN_PID).write_text(f"{os.getpid()}\n")
         return self
@@ -151,3 +153,30 @@ def owns_run_folder(command: str) -> Callable[[Callable[..., T]], Callable[..., 
         return wrapper
 
     return decorate
+
+
+class SweepFolder(Callback):
+    """A Hydra callback (conf/train.yaml): a sweep's folder belongs to one sweep. Two sweeps in one
+    folder would both exit 0 with their jobs' records mixed (job 3 of one beside job 3 of the
+    other, and a summary row for a seed never run). Called before the sweeper writes anything, it
+    refuses a folder that holds a sweep (its multirun.yaml) or is in use, and holds the folder's
+    lock until the sweep ends. Errors leave as SystemExit: Hydra only warns of a callback's exceptions."""
+
+    def __init__(self) -> None:
+        self.lock: FolderLock | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = Path(str(config.hydra.sweep.dir))
+        try:
+            if (folder / "multirun.yaml").is_file():
+                raise TextclfError(f"{folder} already holds a sweep (multirun.yaml); a second one would mix its jobs' records "
+                                   "with the first's. Sweep into another folder: hydra.sweep.dir=DIR.")
+            self.lock = FolderLock(folder, "the sweep", "hydra.sweep.dir").__enter__()
+        except TextclfError as err:
+            print(f"textclf: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.lock is not None:
+            self.lock.__exit__()
+            self.lock = None

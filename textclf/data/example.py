@@ -101,7 +101,7 @@ class DataSource:
         """The files this dataset may read: its folder's, and any a ``*_file`` setting names (a
         table's data.train_file=...). No command may write over one of them (core/guards.py)."""
         folder = Path(self.root).expanduser()
-        found = [path for path in folder.iterdir() if path.is_file()] if folder.is_dir() else []
+        found = [path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")] if folder.is_dir() else []  # not locks, markers
         named = [value for key, value in vars(self).items() if key.endswith("_file") and isinstance(value, str)]
         return found + [folder / Path(name).expanduser() for name in named]  # folder / an absolute path = that path
 

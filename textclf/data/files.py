@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import errno
 import logging
 import os
@@ -228,3 +229,27 @@ def stratified_split(
     held = set(val_idx) | set(test_idx)
     train = [item for index, item in enumerate(items) if index not in held]
     return train, [items[i] for i in sorted(val_idx)], [items[i] for i in sorted(test_idx)]
+
+
+FINGERPRINT_SPAN = 1 << 20  # bytes hashed at each end of a file
+
+
+def fingerprint(paths: Sequence[Path]) -> dict[str, dict[str, int | str]]:
+    """What a run's data files were, by name: size and a SHA-256 of their first and last MiB.
+
+    Cheap on any size (2 MiB read per file) and enough to tell that a file was replaced or edited
+    in all but the most contrived cases (an edit of the middle of a large file that keeps its size).
+    A checkpoint stores it, so that resuming on changed data is refused (training/resume.py)."""
+    found = {}
+    for path in sorted(paths, key=lambda p: p.name):
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            digest.update(fh.read(FINGERPRINT_SPAN))
+            if size > 2 * FINGERPRINT_SPAN:
+                fh.seek(size - FINGERPRINT_SPAN)
+            digest.update(fh.read())
+        found[path.name] = {"size": size, "sha256": digest.hexdigest()}
+    return found

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -18,6 +18,7 @@ from textclf.data.batching import EncodedSplit
 from textclf.data.checks import check_training_data
 from textclf.data.encoding import Encoding, MemoryLayout
 from textclf.data.example import DataSource, Example, Splits
+from textclf.data.files import fingerprint
 from textclf.data.vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class PreparedData:
     splits: Splits
     encoding: Encoding
     encoded: dict[str, EncodedSplit]
+    fingerprint: dict[str, dict] = field(default_factory=dict)  # the files read (data/files.py `fingerprint`)
 
     @property
     def vocab(self) -> Vocab:
@@ -126,4 +128,4 @@ def prepare(
         splits.description, len(splits.train), len(splits.val), len(splits.test),
         len(vocab), len(labels), int(encoded["train"].lengths.max()),
     )
-    return PreparedData(splits=splits, encoding=encoding, encoded=encoded)
+    return PreparedData(splits=splits, encoding=encoding, encoded=encoded, fingerprint=fingerprint(source.files()))

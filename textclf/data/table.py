@@ -10,6 +10,7 @@ import csv
 import functools
 import itertools
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from textclf.data.class_folder import is_class_folder, name_for_id, read_class_f
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import hold_out, read_lines, require_files
 from textclf.data.table_columns import JOIN, Role, Spec
+
+log = logging.getLogger(__name__)
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines"}
 # The csv module refuses fields over 128 KiB by default, but a whole document in one cell (a long
@@ -72,6 +75,7 @@ class Table(DataSource):
     encoding: str = "utf-8"
     multi_label: bool = False
     label_separator: str = "|"
+    missing_labels: str = "refuse"  # a label cell NA / null / NaN / None / empty: refuse, or drop the row (counted)
     # The class names read from label_names, in id order (None: labels are used as they are).
     names: list[str] | None = field(default=None, init=False, repr=False)
 
@@ -126,8 +130,13 @@ class Table(DataSource):
         return read_lines(path, self.encoding, setting="data.encoding")
 
     def read(self, path: Path) -> list[Example]:
-        """Every record of one file as an example, with `path:line` messages for bad rows."""
-        examples = [self.example(path, number, record) for number, record in records(path, self)]
+        """Every record of one file as an example, with `path:line` messages for bad rows; rows
+        whose label is missing (NA, null, ...) refused, or dropped and counted (data.missing_labels=drop)."""
+        found = [self.example(path, number, record) for number, record in records(path, self)]
+        examples = [ex for ex in found if ex is not None]
+        if len(examples) < len(found):
+            log.warning("%s: dropped %d of %d rows whose label is missing (%s; data.missing_labels=drop)",
+                        path, len(found) - len(examples), len(found), ", ".join(MISSING_SHOWN))
         if not examples:
             raise TextclfError(f"{path}: has a header but no rows; expected one row per example.")
         if self.multi_label and not any(ex.label for ex in examples):
@@ -138,8 +147,11 @@ class Table(DataSource):
             )
         return examples
 
-    def example(self, path: Path, number: int, record: Record) -> Example:
+    def example(self, path: Path, number: int, record: Record) -> Example | None:
+        """The row as an example; None for a row whose label is missing, with data.missing_labels=drop."""
         text = joined_text(record, table_columns.text_specs(self.text_column), path, number)
+        if self.label_missing(record[self.label_column], path, number):
+            return None
         label: str | tuple[str, ...]
         if self.multi_label:
             label = label_set(record[self.label_column], self.label_separator, path, number, self.label_column)
@@ -147,14 +159,33 @@ class Table(DataSource):
                 label = tuple(sorted(name_for_id(one, self.names, path, number, self.label_names, self.label_id_base) for one in label))
         else:
             label = cell_text(record[self.label_column], path, number, self.label_column).strip()
-            if not label:
-                raise TextclfError(f"{path}:{number}: empty label in column {self.label_column!r}.")
             if self.names is not None:
                 label = name_for_id(label, self.names, path, number, self.label_names, self.label_id_base)
         context: tuple[str, ...] = ()
         if self.context_column is not None:  # a position may be 0
             context = cell_context(record[self.context_column], path, number, self.context_column)
         return Example(text=text, label=label, context=context)
+
+
+    def label_missing(self, cell: object, path: Path, number: int) -> bool:
+        """Whether the label cell is a missing value (as pandas, R and spreadsheets write one): True
+        to drop the row (data.missing_labels=drop), else refused. Read as a class, "NA" would train
+        as one. A multi-label row with no label is a row with none, not a missing one."""
+        if isinstance(cell, list):  # a JSON list of labels (multi-label), checked by label_set
+            return False
+        value = cell_text(cell, path, number, self.label_column).strip() if cell is not None else ""
+        if value.lower() not in MISSING or (self.multi_label and value == "" and cell is not None):
+            return False
+        if self.missing_labels == "drop":
+            return True
+        shown = f"the missing value {value!r}" if value else "empty"
+        raise TextclfError(f"{path}:{number}: the label in column {self.label_column!r} is {shown}, not a class. Fill it in, "
+                           "or drop such rows (counted in the log) with data.missing_labels=drop.")
+
+
+# Label cells that mean "no value" in the files pandas, R and spreadsheets write, compared lowercased.
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a"})
+MISSING_SHOWN = ("empty", "NA", "N/A", "NaN", "null", "None", "#N/A")
 
 
 # The stems a split's file may have when not named; any of FORMATS' extensions.

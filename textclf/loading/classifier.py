@@ -34,7 +34,7 @@ import torch
 from omegaconf import OmegaConf
 
 from textclf import __version__
-from textclf.core.errors import TextclfError
+from textclf.core.errors import TextclfError, positive_int
 from textclf.data.batching import BatchIterator
 from textclf.data.encoding import Encoding, recent_context
 from textclf.data.example import Example
@@ -63,6 +63,9 @@ class Classifier:
         """``runtime="onnx"`` exports the model to ONNX in memory (a second or two) and runs it with
         onnxruntime on ``threads`` threads (default: torch's count); ``"torch"`` runs it as loaded."""
         check_runtime(runtime)
+        positive_int(batch_size, "batch_size")
+        if threads is not None:
+            positive_int(threads, "threads")
         if runtime == "onnx" and loaded.device.type != "cpu":
             raise TextclfError(f"runtime=onnx runs on the CPU, but the model was loaded on {loaded.device}; use device=cpu, or runtime=torch.")
         self.loaded = loaded
@@ -103,6 +106,9 @@ class Classifier:
         """The inputs as examples (texts, or stories for story models), checked one by one."""
         if isinstance(texts, (str, bytes)):
             raise TextclfError("texts must be a list of inputs, not one string; wrap it: predict([text]).")
+        if isinstance(texts, dict) or not isinstance(texts, Iterable):
+            kind = "one input (a dict)" if isinstance(texts, dict) else type(texts).__name__
+            raise TextclfError(f"texts must be a list of inputs, got {kind}; give a list: predict([...]).")
         return [item_example(item, index, self.stories, self.text_columns) for index, item in enumerate(texts)]
 
     def example_proba(self, examples: Sequence[Example]) -> np.ndarray:

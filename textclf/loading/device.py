@@ -17,6 +17,10 @@ def resolve_device(name: str, key: str = "trainer.device") -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise TextclfError(f"{key}={name!r} is not a device; use auto, cpu, cuda or cuda:N.") from None
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise TextclfError(f"{key}={name} but this machine has no Apple GPU (MPS) that torch can use. Use {key}=cpu or auto.")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise TextclfError(f"{key}={name!r}: textclf runs on cpu, cuda or mps, not {device.type}.")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise TextclfError(f"{key}={name} but this machine has {torch.cuda.device_count()} GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}.")
     return device

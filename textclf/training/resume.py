@@ -128,6 +128,22 @@ def load_resume_checkpoint(path: Path, cfg_yaml: str, tokenizer_json: str) -> di
     return checkpoint
 
 
+def refuse_changed_data(path: Path, trained_on: dict | None, now: dict) -> None:
+    """Refuse to continue ``path`` on data files other than it was trained on (same words with
+    other labels would otherwise pass the vocabulary check and train on silently). Checkpoints
+    from before fingerprints were stored (None) are not checked."""
+    if trained_on is None:
+        return
+    changed = sorted(name for name in trained_on.keys() | now.keys() if trained_on.get(name) != now.get(name))
+    if changed:
+        what = ", ".join(f"{name} ({'new' if name not in trained_on else 'gone' if name not in now else 'changed'})" for name in changed)
+        raise TextclfError(
+            f"the data files differ from those {path} was trained on: {what}. Resume on the same files, train "
+            "from scratch (trainer.overwrite=true or another hydra.run.dir), or continue on the new data on purpose "
+            "with trainer.allow_changed_data=true."
+        )
+
+
 def adopt_history(source: Path, run_dir: Path, checkpoint: dict[str, Any]) -> None:
     """Bring the resumed run's history into ``run_dir``: best.pt, and metrics.csv cut at the
     checkpoint's epoch.
@@ -166,6 +182,8 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path, description: dict[str, Any
         source = resume_source(cfg, run_dir)
         if source is not None:
             checkpoint = load_resume_checkpoint(source, description["config"], description["tokenizer"])
+            if not cfg.trainer.get("allow_changed_data", False):
+                refuse_changed_data(source, checkpoint.get("data_files"), description["data_files"])
             checkpoint["source"] = str(source)
             adopt_history(source, run_dir, checkpoint)
     return dist.broadcast(checkpoint)
