@@ -126,7 +126,7 @@ def test_a_folder_belongs_to_the_command_whose_run_it_holds(run_dir, tmp_path):
     assert folder_owner(tmp_path) == "evaluate"
     refuse_another_commands_folder(tmp_path, "evaluate")  # its own command may run there again
     for command in ("train", "predict"):
-        with pytest.raises(TextclfError, match=rf"holds a evaluate run.*hydra.run.dir={tmp_path / command}"):
+        with pytest.raises(TextclfError, match=rf"holds a run of evaluate.*hydra.run.dir={tmp_path / command}"):
             refuse_another_commands_folder(tmp_path, command)
     with FolderLock(tmp_path, "evaluate"):  # in use, even by its own command: refused
         with pytest.raises(TextclfError, match=r"in use by another textclf command \(pid \d+\)"):
@@ -169,7 +169,7 @@ def test_no_command_replaces_another_commands_run_records(run_dir, tmp_path):
     for module, args in commands:
         done = subprocess.run([sys.executable, "-m", module, f"ckpt_path={run_dir}", *args, f"hydra.run.dir={run_dir}"],
                               capture_output=True, text=True, timeout=120, cwd=tmp_path)
-        assert done.returncode == 2 and "holds a train run" in done.stderr, (module, done.stderr[-1500:])
+        assert done.returncode == 2 and "holds a run of train" in done.stderr, (module, done.stderr[-1500:])
     assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
     for _ in range(2):  # the same command into its own folder again: allowed
         done = subprocess.run([sys.executable, "-m", "textclf.evaluate", f"ckpt_path={run_dir}", f"hydra.run.dir={tmp_path / 'eval'}"],
@@ -177,7 +177,7 @@ def test_no_command_replaces_another_commands_run_records(run_dir, tmp_path):
         assert done.returncode == 0, done.stderr[-1500:]
     done = subprocess.run([sys.executable, "-m", "textclf", f"hydra.run.dir={tmp_path / 'eval'}"],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert done.returncode == 2 and "holds a evaluate run" in done.stderr, done.stderr[-1500:]
+    assert done.returncode == 2 and "holds a run of evaluate" in done.stderr, done.stderr[-1500:]
 
 
 def test_a_sweep_folder_belongs_to_one_sweep(tmp_path, capsys):

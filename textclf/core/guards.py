@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from textclf.core.errors import TextclfError, exit_on_user_error
 
@@ -114,8 +114,6 @@ def folder_owner(folder: Path) -> str | None:
     else "train" for a folder with a training's files and no record (hydra.output_subdir=null)."""
     record = folder / ".hydra" / "hydra.yaml"
     if record.is_file():
-        from omegaconf import OmegaConf
-
         try:
             return str(OmegaConf.load(record).hydra.job.name)
         except Exception:  # a damaged record still marks the folder as some run's
@@ -128,7 +126,7 @@ def refuse_another_commands_folder(folder: Path, command: str) -> None:
     owner = folder_owner(folder)
     if owner is not None and owner != command:
         raise TextclfError(
-            f"{folder} holds a {owner} run, whose records (.hydra/, {owner}.log, results) {command} would replace. "
+            f"{folder} holds a run of {owner}, whose records (.hydra/, {owner}.log, results) {command} would replace. "
             f"Give {command} a folder of its own: hydra.run.dir={folder / command} or any new DIR. Nothing was written."
         )
     if (folder / RUN_LOCK).exists():
@@ -164,6 +162,9 @@ class SweepFolder(Callback):
 
     def __init__(self) -> None:
         self.lock: FolderLock | None = None
+
+    def __getstate__(self) -> dict:  # the joblib launcher sends callbacks to its workers: the lock stays here
+        return {"lock": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(str(config.hydra.sweep.dir))
