@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from hydra import compose, initialize_config_module
 from textclf.data.babi_gen import write_dataset
 
 CONFIG_MODULE = "textclf.conf"
+pytest_plugins = ["pytester"]  # test_fast_lane runs a session of its own, in-process
 
 POSITIVE = ["good", "great", "fine", "lovely", "superb", "fun", "moving", "bright"]
 NEGATIVE = ["bad", "awful", "dull", "boring", "weak", "messy", "flat", "tired"]
@@ -108,16 +112,103 @@ def small_model(model: str) -> list[str]:
     return [f"model={model}", *sizes]
 
 
-@pytest.fixture(autouse=True)
-def fast_lane_starts_no_process(request, monkeypatch):
+# Shared trained runs. Training is most of the fast lane's time, and most tests that need a model
+# need "a trained model of kind X", not one of their own: these are trained once per session, on
+# first use, and shared. Tests read their folders and never write into them (outputs go to tmp_path).
+# A test file keeps its own fixture where it needs a special setting (its comment says which).
+QUIET = ["trainer.num_threads=1", "trainer.progress=false", "trainer.tensorboard=false"]
+TINY_FIT = ["trainer.max_epochs=1", "trainer.batch_size=32", *QUIET]
+MEMORY_SIZE = 3  # tiny_run's MemN2N keeps the 3 most recent sentences: fewer than many test stories have
+
+
+@pytest.fixture(scope="session")
+def data_overrides(table_dir, babi_dir, tags_dir):
+    """The data kinds a model is trained on: single-label texts, bAbI stories, multi-label tags."""
+    return {
+        "text": ["data=table", f"data.root={table_dir}"],
+        "stories": ["data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]"],
+        "tags": ["data=table", f"data.root={tags_dir}", "data.train_file=train.jsonl", "data.multi_label=true"],
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, data_overrides):
+    """``tiny_run(model, data="text", *extra)``: the run folder of a one-epoch run of ``small_model(model)``
+    (MemN2N: memory_size MEMORY_SIZE) on a data kind of `data_overrides`, with ``extra`` overrides.
+    Untrained in all but name: for tests of shapes, files and equalities, not of accuracy."""
+    from textclf.fit import train
+
+    runs: dict[tuple[str, ...], Path] = {}
+
+    def get(model: str, data: str = "text", *extra: str) -> Path:
+        key = (model, data, *extra)
+        if key not in runs:
+            memory = [f"model.encoder.memory_size={MEMORY_SIZE}"] if model == "memn2n" else []
+            run_dir = tmp_path_factory.mktemp(f"tiny_{model}_{data}")
+            train(compose_train([*small_model(model), *data_overrides[data], *memory, *TINY_FIT, *extra]), run_dir)
+            runs[key] = run_dir
+        return runs[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def text_run(tmp_path_factory, table_dir):
+    """(run folder, results) of a BiLSTM that has learned the toy sentiment task (6 epochs), trained
+    through the Python API (`textclf.train`, which also writes .hydra/): the API, predict, serve and
+    the page test what it answers."""
+    import textclf
+
+    run_dir = tmp_path_factory.mktemp("text_run") / "run"
+    results = textclf.train(["data=table", f"data.root={table_dir}", "embedding.dim=16", "model=bilstm", "model.encoder.hidden_size=16",
+                             "trainer.max_epochs=6", "trainer.batch_size=16", "optimizer.lr=0.01", *QUIET], run_dir=str(run_dir))
+    return run_dir, results
+
+
+@pytest.fixture(scope="session")
+def story_run(tmp_path_factory, babi_dir) -> Path:
+    """The run folder of a one-epoch MemN2N on generated bAbI stories (tasks 1 and 6), through the
+    Python API. Without linear start, so that its attention is a softmax from the start (the page
+    explains a story by it)."""
+    import textclf
+
+    run_dir = tmp_path_factory.mktemp("story_run") / "run"
+    textclf.train(["model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=8", "trainer.max_epochs=1",
+                   "model.linear_start=false", *QUIET], run_dir=str(run_dir))
+    return run_dir
+
+
+@contextmanager
+def no_process_unless_slow(item: pytest.Item) -> Iterator[None]:
     """The fast lane (`pytest -m "not slow"`) runs in-process only: a test that starts a process (a
     command, a server, torchrun, a launcher's workers) pays seconds of interpreter start-up and must
-    be marked slow. Enforced here rather than by convention, so a new one cannot slip in."""
-    if request.node.get_closest_marker("slow") is not None:
+    be marked slow. Enforced here rather than by convention, so a new one cannot slip in; around the
+    whole test, not only its body, so that a module fixture (a trained run, a server) is held to it too."""
+    if item.get_closest_marker("slow") is not None:
+        yield
         return
-    import subprocess
 
     def refuse(self, *args, **kwargs):
-        raise AssertionError(f"{request.node.nodeid} starts a process: mark it @pytest.mark.slow")
+        raise AssertionError(f"{item.nodeid} starts a process: mark it @pytest.mark.slow")
 
-    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "__init__", refuse)
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    with no_process_unless_slow(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    with no_process_unless_slow(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    with no_process_unless_slow(item):
+        yield

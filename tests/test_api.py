@@ -18,21 +18,7 @@ from textclf.predict import predict
 TEXTS = ["the film was superb and lovely", "a dull , boring plot", "", "very bright and fun cast"]
 
 
-@pytest.fixture(scope="module")
-def text_run(tmp_path_factory, table_dir):
-    run_dir = tmp_path_factory.mktemp("api_text") / "run"
-    results = textclf.train(["data=table", f"data.root={table_dir}", "embedding.dim=16", "model=bilstm", "model.encoder.hidden_size=16",
-                             "trainer.max_epochs=6", "trainer.batch_size=16", "optimizer.lr=0.01", "trainer.num_threads=1",
-                             "trainer.progress=false", "trainer.tensorboard=false"], run_dir=str(run_dir))
-    return run_dir, results
-
-
-@pytest.fixture(scope="module")
-def story_run(tmp_path_factory, babi_dir):
-    run_dir = tmp_path_factory.mktemp("api_story") / "run"
-    textclf.train(["model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=8", "trainer.max_epochs=1",
-                   "trainer.num_threads=1", "trainer.progress=false", "trainer.tensorboard=false"], run_dir=str(run_dir))
-    return run_dir
+# text_run and story_run: the shared trained runs (conftest.py).
 
 
 def test_train_returns_results_and_writes_the_run_folder(text_run):

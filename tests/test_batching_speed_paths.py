@@ -109,8 +109,8 @@ def test_eval_token_budget_keeps_every_example_and_sorts() -> None:
 def test_predict_proba_does_not_depend_on_grouping_or_threads() -> None:
     torch.manual_seed(0)
     split = memory_split(n=150)
-    flat = TextClassifier(Embedding(60, 8), BiLSTM(8, 6), num_classes=3)
-    memory = TextClassifier(Embedding(60, 8), MemN2N(8, 60, hops=2), num_classes=3)
+    flat = TextClassifier(Embedding(60, 8, dropout=0.0), BiLSTM(8, 6), num_classes=3)
+    memory = TextClassifier(Embedding(60, 8, dropout=0.0), MemN2N(8, 60, hops=2), num_classes=3)
     for model in (flat, memory):
         plain, plain_loss = predict_proba(model, BatchIterator(split, 16, token_budget=10**9))
         budgeted, loss = predict_proba(model, BatchIterator(split, 16))

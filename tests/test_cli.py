@@ -35,6 +35,7 @@ def trained(tmp_path_factory) -> Path:
     return cwd / "run"
 
 
+@pytest.mark.slow  # the trained fixture runs the command in a process
 def test_a_run_ends_with_its_summary_and_the_next_commands(trained):
     summary = (trained / "stdout.txt").read_text()
     results = json.loads((trained / "results.json").read_text())
@@ -62,6 +63,7 @@ def test_the_first_run_shows_the_product(tmp_path):
     assert "textclf.explain ckpt_path=run" in result.stdout
 
 
+@pytest.mark.slow  # the trained fixture runs the command in a process
 def test_training_run_writes_the_contracted_files(trained):
     for name in ("best.pt", "last.pt", "metrics.csv", "train.log", "results.json"):
         assert (trained / name).is_file(), name

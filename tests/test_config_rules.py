@@ -3,11 +3,12 @@ by name before anything runs (textclf/core/config_rules.py)."""
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 
 import pytest
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from textclf.core.config_rules import RULES, check_config, config_problems, leaves
 from textclf.core.errors import TextclfError
@@ -23,9 +24,12 @@ def options(group: str) -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in CONF.joinpath(group).iterdir() if p.name.endswith(".yaml"))
 
 
-def every_shipped_config():
-    """Each option of each group composed into train.yaml, and each command's file with each dataset."""
-    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+@functools.cache
+def every_shipped_config() -> tuple[tuple[str, DictConfig], ...]:
+    """Each option of each group composed into train.yaml, and each command's file with each dataset.
+    Composed once (some seventy configs, seconds) for the tests below, which only read them."""
+
+    def walk():
         for group in TRAIN_GROUPS:
             for option in options(group):
                 yield f"train {group}={option}", compose("train", overrides=[f"{group}={option}"])
@@ -34,6 +38,9 @@ def every_shipped_config():
             if command in ("eval", "explain"):  # the commands that take a data group
                 for data in options("data"):
                     yield f"{command} data={data}", compose(command, overrides=[f"data={data}"])
+
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        return tuple(walk())
 
 
 def test_the_walk_covers_every_file_in_conf():

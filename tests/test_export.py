@@ -17,11 +17,10 @@ from textclf.core.errors import TextclfError
 from textclf.data.batching import Batch
 from textclf.data.example import Example
 from textclf.export import export
-from textclf.fit import train
 from textclf.loading.exporting import TRACE_SIZES
 from textclf.loading.loader import load_model
 
-from conftest import compose_train, small_model
+from conftest import MEMORY_SIZE
 
 # torch 2.13 marks TorchScript deprecated; loading model.pt is still what these tests must do.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
@@ -34,8 +33,6 @@ MEMN2N_SWITCHES = [
     "model.encoder.hop_map=true", "model.encoder.nonlinearity=relu", "model.encoder.attend_empty_slots=true",
     "model.encoder.hop_gate=true",
 ]
-MEMORY_SIZE = 3  # MemN2N keeps the 3 most recent sentences: fewer than the test stories have
-FAST = ["trainer.max_epochs=1", "trainer.batch_size=32", "trainer.progress=false", "trainer.tensorboard=false"]
 
 TEXTS = ["the film was superb and lovely", "a dull , boring plot", "", "very bright and fun cast , quite moving and great", "awful"]
 STORIES = [
@@ -53,19 +50,14 @@ STORIES = [
 PLAIN_RNN = [f"{name}-rnn" for name in RECURRENT]
 
 
-@pytest.fixture(scope="module", params=ENCODERS + ["memn2n-switches"] + PLAIN_RNN)
-def checkpoint(request, tmp_path_factory, table_dir, babi_dir):
-    """A tiny trained checkpoint per encoder: flat encoders on texts, MemN2N on bAbI stories."""
+@pytest.fixture(params=ENCODERS + ["memn2n-switches"] + PLAIN_RNN)
+def checkpoint(request, tiny_run):
+    """A tiny trained checkpoint per encoder (conftest.tiny_run, shared): flat encoders on texts,
+    MemN2N on bAbI stories."""
     name = request.param
     switches = {"memn2n-switches": MEMN2N_SWITCHES}.get(name, ["model.encoder.cell=rnn"] if name in PLAIN_RNN else [])
     name = name.removesuffix("-switches").removesuffix("-rnn")
-    if name == "memn2n":
-        data = ["data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", f"model.encoder.memory_size={MEMORY_SIZE}"]
-    else:
-        data = ["data=table", f"data.root={table_dir}"]
-    run_dir = tmp_path_factory.mktemp(name)
-    train(compose_train(small_model(name) + data + FAST + switches), run_dir)
-    return run_dir / "best.pt"
+    return tiny_run(name, "stories" if name == "memn2n" else "text", *switches) / "best.pt"
 
 
 def export_cfg(ckpt, out_dir, fmt):

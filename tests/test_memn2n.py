@@ -53,7 +53,7 @@ def make(seed: int = 0, **kwargs) -> tuple[MemN2N, Embedding]:
     torch.manual_seed(seed)
     kwargs.setdefault("random_noise", 0.0)
     model = MemN2N(DIM, VOCAB, **kwargs)
-    embedding = Embedding(VOCAB, DIM)
+    embedding = Embedding(VOCAB, DIM, dropout=0.0)
     model.eval()
     return model, embedding
 
@@ -84,7 +84,7 @@ def test_shapes_with_empty_story_and_empty_query(tying: str) -> None:
 
 def test_inside_classifier_and_rejects_bad_settings() -> None:
     torch.manual_seed(0)
-    clf = TextClassifier(Embedding(VOCAB, DIM), MemN2N(DIM, VOCAB, hops=2), num_classes=5)
+    clf = TextClassifier(Embedding(VOCAB, DIM, dropout=0.0), MemN2N(DIM, VOCAB, hops=2), num_classes=5)
     assert clf(story_batch([1, 3])).shape == (2, 5)
     with pytest.raises(ValueError, match="tying"):
         MemN2N(DIM, VOCAB, tying="rnn")
@@ -311,7 +311,7 @@ def test_random_noise_only_in_training() -> None:
 @pytest.mark.parametrize("linear", [False, True])
 def test_empty_story_gives_no_nan_and_gradients(linear: bool) -> None:
     torch.manual_seed(0)
-    clf = TextClassifier(Embedding(VOCAB, DIM), MemN2N(DIM, VOCAB, hops=2), num_classes=3)
+    clf = TextClassifier(Embedding(VOCAB, DIM, dropout=0.0), MemN2N(DIM, VOCAB, hops=2), num_classes=3)
     clf.encoder.linear_start = linear
     batch = story_batch([0, 3])
     logits = clf(batch)
@@ -345,7 +345,7 @@ def last_word_task(n: int, seed: int) -> Batch:
 
 def test_learns_the_last_word_of_the_newest_memory() -> None:
     torch.manual_seed(0)
-    clf = TextClassifier(Embedding(10, 16), MemN2N(16, 10, hops=2, memory_size=8, random_noise=0.1), 8)
+    clf = TextClassifier(Embedding(10, 16, dropout=0.0), MemN2N(16, 10, hops=2, memory_size=8, random_noise=0.1), 8)
     train, test = last_word_task(256, seed=0), last_word_task(256, seed=1)
     opt = torch.optim.Adam(clf.parameters(), lr=0.02)
     clf.train()

@@ -67,7 +67,7 @@ def test_forward_and_gradients_match_the_reference(settings: dict, linear: bool)
     torch.manual_seed(0)
     settings = {"hops": 3, **settings}
     model = MemN2N(DIM, VOCAB, memory_size=7, random_noise=0.0, **settings)
-    emb = Embedding(VOCAB, DIM)
+    emb = Embedding(VOCAB, DIM, dropout=0.0)
     model.linear_start = linear
     batch = story_batch([3, 0, 4, 1], M=5, S=4, Q=6, empty_query=(3,))
     u, p = model(batch, emb, return_attention=True)
@@ -87,7 +87,7 @@ def test_column_pairs_spell_out_the_papers_tying() -> None:
     """The pairs the fused forward reads, hop by hop, against the tying written out by hand
     (sec. 2.2): adjacent A^1 = B, A^{k+1} = C^k, T_A^{k+1} = T_C^k; layer-wise one A (= B), one C."""
     for tying in ("adjacent", "layerwise"):
-        model, emb = MemN2N(DIM, VOCAB, hops=3, tying=tying), Embedding(VOCAB, DIM)
+        model, emb = MemN2N(DIM, VOCAB, hops=3, tying=tying), Embedding(VOCAB, DIM, dropout=0.0)
         pairs, slots = model._column_pairs(emb)
         read = [(pairs[a], pairs[c]) for a, c in slots]
         if tying == "adjacent":
@@ -131,7 +131,7 @@ def test_embedding_dropout_sees_the_word_part_only() -> None:
 
     torch.manual_seed(0)
     model = MemN2N(DIM, VOCAB, hops=2, memory_size=7, random_noise=0.0)
-    emb = Embedding(VOCAB, DIM)
+    emb = Embedding(VOCAB, DIM, dropout=0.0)
     batch = story_batch([2, 4, 0], M=5)
     model.train()
     fused = model(batch, emb)
@@ -149,7 +149,7 @@ def test_large_vocabulary_and_int32_memory() -> None:
     # Text datasets have ~15k words; batches may carry int32 memories straight from the split.
     torch.manual_seed(0)
     vocab = 20000
-    model, emb = MemN2N(DIM, vocab, hops=2, random_noise=0.0), Embedding(vocab, DIM)
+    model, emb = MemN2N(DIM, vocab, hops=2, random_noise=0.0), Embedding(vocab, DIM, dropout=0.0)
     batch = story_batch([2, 3])
     batch.memory = batch.memory * 1000 % vocab
     u = model(batch, emb)

@@ -230,7 +230,7 @@ def test_masked_pooling_ignores_padding(value: float) -> None:
 
 
 def test_embedding_init_and_load_vectors() -> None:
-    emb = Embedding(VOCAB, DIM)
+    emb = Embedding(VOCAB, DIM, dropout=0.0)
     assert emb.dim == DIM and emb(torch.tensor([[0, 3]])).shape == (1, 2, DIM)
     assert emb.weight[0].abs().sum() == 0
     assert 0.05 < emb.weight[1:].std().item() < 0.2
@@ -247,7 +247,7 @@ def test_embedding_init_and_load_vectors() -> None:
 
 
 def test_frozen_embedding_stays_frozen() -> None:
-    emb = Embedding(VOCAB, DIM, freeze=True)
+    emb = Embedding(VOCAB, DIM, freeze=True, dropout=0.0)
     assert not emb.weight.requires_grad
     emb.load_vectors(torch.randn(VOCAB, DIM), torch.ones(VOCAB, dtype=torch.bool))
     assert not emb.weight.requires_grad
@@ -271,7 +271,7 @@ class FakeMemoryEncoder(nn.Module):
 
 def test_memory_encoders_get_batch_and_embedding() -> None:
     torch.manual_seed(0)
-    model = TextClassifier(Embedding(VOCAB, DIM), FakeMemoryEncoder(), CLASSES)
+    model = TextClassifier(Embedding(VOCAB, DIM, dropout=0.0), FakeMemoryEncoder(), CLASSES)
     batch = random_batch([3, 2], max_len=4)
     batch.memory = torch.randint(0, VOCAB, (2, 3, 4))
     batch.memory_lengths = torch.tensor([3, 2])
@@ -286,7 +286,7 @@ def test_word_dropout_hides_real_tokens_only_in_training():
     from textclf.models.embedding import Embedding
 
     torch.manual_seed(0)
-    emb = Embedding(10, 4, word_dropout=1.0)
+    emb = Embedding(10, 4, word_dropout=1.0, dropout=0.0)
     ids = torch.tensor([[5, 6, 0]])
     emb.train()
     assert torch.equal(emb(ids)[0, :2], emb.table.weight[[1, 1]])  # every real token -> <unk>

@@ -167,7 +167,7 @@ def order_problem(n: int, seed: int) -> Batch:
 def test_bigrams_learn_the_word_order_a_bag_of_words_cannot(branch):
     torch.manual_seed(0)
     ngrams = HashedNgrams(max_n=2, buckets=4096, dim=8) if branch else None
-    model = TextClassifier(Embedding(VOCAB, 8), FastText(8), 2, ngrams=ngrams).train()
+    model = TextClassifier(Embedding(VOCAB, 8, dropout=0.0), FastText(8), 2, ngrams=ngrams).train()
     train, test = order_problem(256, seed=0), order_problem(400, seed=1)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     for _ in range(60):
@@ -187,7 +187,7 @@ def test_a_bilstm_with_the_branch_exports_with_the_same_numbers(fmt):
         pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
     ngrams = random_table(HashedNgrams(max_n=3, buckets=2**20, dim=6))
-    model = TextClassifier(Embedding(VOCAB, 8), BiLSTM(8, 5), 3, ngrams=ngrams).eval()
+    model = TextClassifier(Embedding(VOCAB, 8, dropout=0.0), BiLSTM(8, 5), 3, ngrams=ngrams).eval()
     data, wrapper, _ = export_model(model, VOCAB, fmt)  # traced on 3 tokens, checked on 7
     tokens = torch.randint(1, VOCAB, (4, 11), generator=torch.Generator().manual_seed(2))
     lengths = torch.tensor([11, 1, 2, 6])

@@ -8,31 +8,24 @@ import numpy as np
 import pytest
 
 from textclf.core.errors import TextclfError
-from textclf.fit import train
 from textclf.loading.classifier import Classifier
 from textclf.loading.records import Story
 
-from conftest import compose_train, small_model
-
 pytest.importorskip("onnxruntime")
 
-FAST = ["trainer.max_epochs=1", "trainer.batch_size=32", "trainer.num_threads=1", "trainer.progress=false", "trainer.tensorboard=false"]
 TEXTS = ["the film was superb and lovely", "a dull , boring plot", "", "very bright and fun cast , quite moving and great", "awful",
          "weak", "the story is flat and tired and the cast is messy , the plot dull", "fine"]
 
 
-@pytest.fixture(scope="module", params=["bilstm", "textcnn", "fasttext", "bilstm+ngrams"])
-def flat_model(request, tmp_path_factory, table_dir):
-    run_dir = tmp_path_factory.mktemp(f"onnx_{request.param}")
-    train(compose_train(small_model(request.param) + ["data=table", f"data.root={table_dir}"] + FAST), run_dir)
-    return run_dir / "best.pt"
+# Tiny trained checkpoints, shared (conftest.tiny_run).
+@pytest.fixture(params=["bilstm", "textcnn", "fasttext", "bilstm+ngrams"])
+def flat_model(request, tiny_run):
+    return tiny_run(request.param) / "best.pt"
 
 
-@pytest.fixture(scope="module")
-def story_model(tmp_path_factory, babi_dir):
-    run_dir = tmp_path_factory.mktemp("onnx_memn2n")
-    train(compose_train(small_model("memn2n") + ["data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "model.encoder.memory_size=3"] + FAST), run_dir)
-    return run_dir / "best.pt"
+@pytest.fixture
+def story_model(tiny_run):
+    return tiny_run("memn2n", "stories") / "best.pt"  # memory_size 3: the first story below is cut
 
 
 @pytest.mark.parametrize("batch_size", [64, 3])  # one batch; several length-sorted ones

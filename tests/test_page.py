@@ -124,19 +124,8 @@ def test_every_value_on_the_page_is_escaped_and_the_placeholder_is_the_models_ow
     assert "gorgeous" not in html  # no movie review put in front of every model
 
 
-@pytest.fixture(scope="module")
-def story_model(tmp_path_factory, babi_dir) -> Path:
-    import textclf
-
-    run_dir = tmp_path_factory.mktemp("page_story") / "run"
-    textclf.train(["model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1]", "embedding.dim=8", "trainer.max_epochs=1",
-                   "model.linear_start=false",  # attention is a softmax from the start
-                   "trainer.num_threads=1", "trainer.progress=false", "trainer.tensorboard=false"], run_dir=str(run_dir))
-    return run_dir
-
-
-def test_a_memory_network_is_explained_by_its_last_hop_over_the_story_sentences(story_model):
-    clf = Classifier.load(story_model)
+def test_a_memory_network_is_explained_by_its_last_hop_over_the_story_sentences(story_run):
+    clf = Classifier.load(story_run)  # trained without linear start: its attention is a softmax (conftest.py)
     story = "1 Mary went to the kitchen.\n2 John moved to the garden.\n3 Mary travelled to the office.\n4 Where is Mary?"
     found = clf.explain([story])[0]
     assert found.words == ["Mary went to the kitchen.", "John moved to the garden.", "Mary travelled to the office."]

@@ -10,27 +10,17 @@ import pytest
 from omegaconf import OmegaConf
 
 from textclf.core.errors import TextclfError
-from textclf.fit import train
 from textclf.predict import predict
 
-from conftest import compose_train
+
+@pytest.fixture
+def text_model(text_run):
+    return text_run[0] / "best.pt"  # the shared BiLSTM that learned the toy task (conftest.py)
 
 
-@pytest.fixture(scope="module")
-def text_model(tmp_path_factory, table_dir):
-    run_dir = tmp_path_factory.mktemp("text_model")
-    train(compose_train(["data=table", f"data.root={table_dir}", "embedding.dim=16", "model=bilstm", "model.encoder.hidden_size=16",
-                         "trainer.max_epochs=6", "trainer.batch_size=16", "optimizer.lr=0.01",
-                         "trainer.progress=false", "trainer.tensorboard=false"]), run_dir)
-    return run_dir / "best.pt"
-
-
-@pytest.fixture(scope="module")
-def story_model(tmp_path_factory, babi_dir):
-    run_dir = tmp_path_factory.mktemp("story_model")
-    train(compose_train(["model=memn2n", "data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]", "embedding.dim=8",
-                         "trainer.max_epochs=1", "trainer.progress=false", "trainer.tensorboard=false"]), run_dir)
-    return run_dir / "best.pt"
+@pytest.fixture
+def story_model(story_run):
+    return story_run / "best.pt"  # the shared MemN2N on stories (conftest.py)
 
 
 def request(ckpt, source, output, **extra):

@@ -1,8 +1,10 @@
-"""Dataset readers: tiny fixtures written here, plus size checks against /work/shared/data when present."""
+"""Dataset readers: tiny fixtures written here, plus size checks against the real datasets where
+TEXTCLF_DATA_DIR names them (as every command reads it)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -18,7 +20,7 @@ from textclf.data.subj import SUBJ
 from textclf.data.table import Table
 from textclf.data.trec import TREC
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(os.environ.get("TEXTCLF_DATA_DIR", "data")).expanduser()
 
 
 def write(folder: Path, name: str, text: str | bytes) -> Path:

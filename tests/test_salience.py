@@ -29,7 +29,7 @@ def classifier(encoder: torch.nn.Module, vocab_size: int = 12, dim: int = 6, ngr
     torch.manual_seed(0)
     if ngrams is not None:  # a trained-looking table: the zero one would add nothing to explain
         torch.nn.init.normal_(ngrams.table)
-    return TextClassifier(Embedding(vocab_size, dim), encoder, num_classes=3, ngrams=ngrams).eval()
+    return TextClassifier(Embedding(vocab_size, dim, dropout=0.0), encoder, num_classes=3, ngrams=ngrams).eval()
 
 
 def padded_batch() -> Batch:
@@ -102,7 +102,7 @@ def test_a_row_s_salience_does_not_depend_on_the_rows_beside_it():
 
 
 def test_memory_networks_are_not_explained_per_word():
-    model = TextClassifier(Embedding(12, 6), MemN2N(6, vocab_size=12, hops=1), num_classes=3)
+    model = TextClassifier(Embedding(12, 6, dropout=0.0), MemN2N(6, vocab_size=12, hops=1), num_classes=3)
     with pytest.raises(ValueError, match="hop attention"):
         method_for(model)
 

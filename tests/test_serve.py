@@ -18,25 +18,18 @@ import pytest
 from omegaconf import OmegaConf
 
 from textclf.core.errors import TextclfError
-from textclf.fit import train
 from textclf.loading.classifier import Classifier
 from textclf.predict import predict
 from textclf.serve import bound_socket, require_serving
 from textclf.serving.process import start_server
-
-from conftest import compose_train
 
 TEXTS = ["the film was superb and lovely", "a dull , boring plot", "", "very bright and fun cast", "très bien 😀"]
 LIMITS = {"max_texts": 8, "max_chars": 200}
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory, table_dir) -> Path:
-    run_dir = tmp_path_factory.mktemp("serve_model")
-    train(compose_train(["data=table", f"data.root={table_dir}", "embedding.dim=16", "model=bilstm", "model.encoder.hidden_size=16",
-                         "trainer.max_epochs=4", "trainer.batch_size=16", "optimizer.lr=0.01", "trainer.num_threads=1",
-                         "trainer.progress=false", "trainer.tensorboard=false"]), run_dir)
-    return run_dir / "best.pt"
+def model(text_run) -> Path:
+    return text_run[0] / "best.pt"  # the shared BiLSTM that learned the toy task (conftest.py)
 
 
 def start(ckpt: Path, folder: Path, **settings) -> tuple[subprocess.Popen, str]:
@@ -56,6 +49,7 @@ def server(model, tmp_path_factory):
     stop(proc)
 
 
+@pytest.mark.slow  # the server fixture starts a process
 def test_answers_are_the_predict_commands(server, model, tmp_path):
     response = httpx.post(f"{server}/predict", json={"texts": TEXTS, "top_k": 2})
     assert response.status_code == 200, response.text
@@ -72,6 +66,7 @@ def test_answers_are_the_predict_commands(server, model, tmp_path):
     assert httpx.post(f"{server}/predict", json={"texts": ["fine"]}).json()["predictions"][0]["top_k"][0]["label"] in ("neg", "pos")
 
 
+@pytest.mark.slow  # the server fixture starts a process
 def test_health_labels_metadata_and_docs(server):
     assert httpx.get(f"{server}/health").json() == {"status": "ok"}
     assert httpx.get(f"{server}/labels").json() == {"labels": ["neg", "pos"]}
@@ -82,6 +77,7 @@ def test_health_labels_metadata_and_docs(server):
     assert "/predict" in httpx.get(f"{server}/openapi.json").json()["paths"]
 
 
+@pytest.mark.slow  # the server fixture starts a process
 @pytest.mark.parametrize(("body", "status", "message"), [
     (b'{"texts": ["a"', 400, "not valid JSON"),
     (b'["a text"]', 422, "must be a JSON object"),
@@ -101,6 +97,7 @@ def test_bad_requests_get_a_clear_4xx(server, body, status, message):
     assert response.status_code == status and message in response.json()["error"], response.text
 
 
+@pytest.mark.slow  # the server fixture starts a process
 def test_parallel_requests_are_all_answered_and_none_mixed_up(server, model):
     texts = [f"{'lovely superb' if i % 3 else 'dull awful boring'} film number {i}" for i in range(120)]
     expected = Classifier.load(model).predict(texts, top_k=2)
@@ -166,6 +163,7 @@ def test_missing_server_packages_a_taken_port_and_a_foreign_host_are_one_message
         require_serving()
 
 
+@pytest.mark.slow  # the server fixture starts a process
 def test_the_page_needs_nothing_from_outside(server):
     response = httpx.get(f"{server}/")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")

@@ -18,7 +18,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,8 @@ from textclf.data.example import Example, label_text
 from textclf.data.pipeline import PreparedData, build_source, prepare
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 from textclf.loading.device import resolve_device
-from textclf.models.build import reads_memory
+from textclf.models.build import ModelArgs, reads_memory
+from textclf.models.registry import part_from_config
 from textclf.models.task import Task, tune_thresholds
 from textclf.reporting.report import REPORT_FILES, ScoredSplit, write_json, write_report
 from textclf.reporting.summary import baseline_line, beside_baseline, run_summary
@@ -64,16 +65,22 @@ def stored_config(cfg: DictConfig) -> str:
 
 
 def run_description(cfg: DictConfig, data: PreparedData, baseline: dict[str, Any]) -> dict[str, Any]:
-    """What every checkpoint of a run shares (tokenizer, labels, config, the data's one-line
-    description, the baseline's scores, a few validation examples to show, when training started
-    (a resumed run: when it resumed)):
-    built once per run, not per epoch, since serialising a 15k-word tokenizer is not free."""
+    """What every checkpoint of a run shares (tokenizer, labels, config, the model and dataset by
+    registry name and arguments, the data's one-line description, the baseline's scores, a few
+    validation examples to show, when training started (a resumed run: when it resumed)):
+    built once per run, not per epoch, since serialising a 15k-word tokenizer is not free.
+    Loading rebuilds the model from ``model_args`` and the dataset from ``data_source``, so that
+    moving a class to another module breaks no checkpoint (models/registry.py)."""
+    config = stored_config(cfg)
     return {
         "tokenizer": data.vocab.to_json(),
         "labels": list(data.labels),
         "groups": list(data.groups),
         "encoding": data.encoding.settings(),
-        "config": stored_config(cfg),
+        "config": config,
+        "model_args": ModelArgs.from_config(cfg).to_checkpoint(),
+        # From the stored config, whose data.root is absolute, so evaluation finds the data from anywhere.
+        "data_source": asdict(part_from_config("data", OmegaConf.create(config).data)),
         "synthetic": data.splits.synthetic,
         "data_description": data.splits.description,
         "data_files": data.fingerprint,
@@ -131,8 +138,8 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None)
     check_config(cfg)
     if not dist.is_main:  # rank 0 owns the run folder; the others write to scratch ones
         return train_in(cfg, run_dir, dist)
-    continuing = bool(tc.get("resume")) or bool(cfg.get("ckpt_path"))
-    with RunFolder(run_dir, continuing, overwrite=bool(tc.get("overwrite", False))):
+    continuing = bool(tc.resume) or bool(cfg.ckpt_path)
+    with RunFolder(run_dir, continuing, overwrite=bool(tc.overwrite)):
         return train_in(cfg, run_dir, dist)
 
 
@@ -183,7 +190,7 @@ def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any
 
 def best_of_restarts(run: Run, run_dir: Path) -> dict[str, Any]:
     cfg, dist = run.cfg, run.dist
-    if cfg.get("ckpt_path"):
+    if cfg.ckpt_path:
         raise TextclfError(
             "ckpt_path resumes a single run; with trainer.restarts > 1 resume the whole set with trainer.resume=true "
             "and the same hydra.run.dir as the interrupted run."
@@ -195,7 +202,7 @@ def best_of_restarts(run: Run, run_dir: Path) -> dict[str, Any]:
         restart_dir = run_dir / f"restart_{restart}"
         done = restart_dir / "results.json"
         # Rank 0 decides for all: the other ranks' folders are scratch ones.
-        if dist.broadcast(bool(cfg.trainer.get("resume")) and done.is_file()):
+        if dist.broadcast(bool(cfg.trainer.resume) and done.is_file()):
             log.info("restart %d/%d (seed %d) finished earlier: %s", restart + 1, cfg.trainer.restarts, seed, done)
             results = json.loads(done.read_text()) if dist.is_main else {}
         else:
@@ -377,7 +384,7 @@ def decision_thresholds(run: Run, task: Task, model: torch.nn.Module, run_dir: P
     if not task.multi_label:
         return task
     cfg, data, device = run.cfg, run.data, run.device
-    if cfg.trainer.get("threshold", 0.5) == "tuned":
+    if cfg.trainer.threshold == "tuned":
         split = data.encoded["val"]
         _, prob = evaluate_split(model, split, data, "val", cfg.trainer.eval_batch_size, device, task=task)
         task = task.with_thresholds(tune_thresholds(prob, split.labels.numpy()))
@@ -443,7 +450,7 @@ def run(cfg: DictConfig) -> float:
     """The body of `python -m textclf` (see textclf/__main__.py, which keeps --help light)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    dist = Distributed(bool(cfg.trainer.get("distributed", False)), cfg.trainer.device)
+    dist = Distributed(bool(cfg.trainer.distributed), cfg.trainer.device)
     if not dist.is_main:  # the other ranks train silently; rank 0 logs and writes for all
         logging.getLogger("textclf").setLevel(logging.WARNING)
     try:
@@ -466,7 +473,7 @@ def run(cfg: DictConfig) -> float:
     finally:
         dist.close()
     # As for best.pt: on multi-label data val_acc (the exact-set share) stands for val_micro_f1.
-    metric = monitored_metric(cfg.get("optimized_metric") or "val_acc", "val_micro_f1" in results)
+    metric = monitored_metric(cfg.optimized_metric, "val_micro_f1" in results)
     if metric not in results:
         raise TextclfError(f"optimized_metric={metric} is not in results; choose one of {sorted(results)}.")
     return results[metric]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from textclf.core.errors import TextclfError
 from textclf.core.locks import folder_lock
+from textclf.core.shipped import shipped
 from textclf.data import babi_gen
 from textclf.data.babi import Babi, parse_tasks
 from textclf.data.example import Splits
@@ -22,9 +23,10 @@ from textclf.data.files import folder_problem, shown
 @dataclass(kw_only=True)
 class GeneratedBabi(Babi):
     download_name = None  # generated here, never downloaded
-    n_train: int = 1000  # questions per task in the train file (val_fraction of it is held out)
-    n_test: int = 1000
-    generator_seed: int = 0
+    # conf/data/babi_gen.yaml holds the one value of each (core/shipped.py)
+    n_train: int = shipped("data/babi_gen").n_train  # questions per task in the train file (val_fraction of it is held out)
+    n_test: int = shipped("data/babi_gen").n_test
+    generator_seed: int = shipped("data/babi_gen").generator_seed
 
     def task_numbers(self) -> list[int]:
         available = list(babi_gen.TASKS)

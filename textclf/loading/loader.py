@@ -17,13 +17,15 @@ from typing import Any, NamedTuple
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from textclf import __version__
 from textclf.core.errors import TextclfError, first_line
 from textclf.data.encoding import Encoding, MemoryLayout
 from textclf.data.encoding import settings as encoding_settings
 from textclf.data.pipeline import build_source
 from textclf.loading.checkpoint import find_checkpoints, load_checkpoint, one_checkpoint
 from textclf.loading.device import resolve_device
-from textclf.models.build import build_model, reads_memory
+from textclf.models.build import ModelArgs, build_model, reads_memory
+from textclf.models.registry import Part, class_path, part_from_config, resolve
 from textclf.models.task import DEFAULT_THRESHOLD, Task
 
 log = logging.getLogger("textclf.loading")
@@ -70,7 +72,7 @@ def load_model(ckpt_path: str | Path, device: str = "cpu") -> LoadedModel:
     train_cfg = stored_config(checkpoint, ckpt_path)
     encoding = checkpoint_encoding(checkpoint, train_cfg)
     vocab = encoding.vocab
-    model = build_model(train_cfg, len(vocab), len(encoding.labels), vocab.label_ids(encoding.labels))
+    model = build_model(model_args(checkpoint, train_cfg), len(vocab), len(encoding.labels), vocab.label_ids(encoding.labels))
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
@@ -96,7 +98,8 @@ def checkpoint_encoding(checkpoint: dict[str, Any], train_cfg: DictConfig) -> En
 
 def stored_config(checkpoint: dict[str, Any], ckpt_path: str | Path) -> DictConfig:
     """The training config a checkpoint carries, checked for the parts that rebuild the model and
-    find the data, so that a damaged one fails here by name rather than as a missing key later."""
+    find the data, so that a damaged one fails here by name rather than as a missing key later,
+    and with its classes where they live today (`with_current_classes`)."""
     needed = ("model.encoder._target_", "embedding._target_", "data._target_")
     try:
         cfg = OmegaConf.create(checkpoint["config"])
@@ -111,6 +114,41 @@ def stored_config(checkpoint: dict[str, Any], ckpt_path: str | Path) -> DictConf
             f"{ckpt_path}: the training config stored in the checkpoint lacks {', '.join(missing)}, so the model "
             "cannot be rebuilt. Use the best.pt/last.pt a training run wrote, or retrain."
         )
+    return with_current_classes(checkpoint, cfg, ckpt_path)
+
+
+def model_args(checkpoint: dict[str, Any], train_cfg: DictConfig) -> ModelArgs:
+    """The model's registry names and arguments: the checkpoint's ``model_args``, or, in one
+    written before they were stored, what its config's ``_target_`` import paths resolve to."""
+    stored = checkpoint.get("model_args")
+    return ModelArgs.from_config(train_cfg) if stored is None else ModelArgs.from_checkpoint(stored)
+
+
+def data_source(checkpoint: dict[str, Any], train_cfg: DictConfig) -> Part:
+    """The dataset's registry name and arguments, found the way `model_args` finds the model's."""
+    stored = checkpoint.get("data_source")
+    return part_from_config("data", train_cfg.data) if stored is None else Part(**stored)
+
+
+def with_current_classes(checkpoint: dict[str, Any], cfg: DictConfig, ckpt_path: str | Path) -> DictConfig:
+    """``cfg`` with every ``_target_`` that builds the model or reads the data set to where its class
+    lives today, found by registry name: whatever reads the config later (evaluate and explain's
+    `build_source`, `reads_memory`) then never imports a path that moved since the checkpoint was written."""
+    try:
+        args, source = model_args(checkpoint, cfg), data_source(checkpoint, cfg)
+        cfg.embedding._target_ = class_path(resolve("embedding", args.embedding.name))
+        cfg.model.encoder._target_ = class_path(resolve("encoder", args.encoder.name))
+        cfg.data = {"_target_": class_path(resolve("data", source.name)), **source.args}
+    except TextclfError as err:
+        raise TextclfError(
+            f"{ckpt_path}: {err} The checkpoint names a class this textclf {__version__} does not have: "
+            "load it with the version that wrote it, or retrain."
+        ) from None
+    except (TypeError, KeyError) as err:  # model_args or data_source edited into another shape
+        raise TextclfError(
+            f"{ckpt_path}: the checkpoint's model_args or data_source is damaged ({first_line(err)}). "
+            "Use the best.pt/last.pt a training run wrote, or retrain."
+        ) from None
     return cfg
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from textclf.core.shipped import shipped
+
 # Pretrained word2vec/GloVe components are mostly within +-0.3 (per-component std ~0.1-0.4).
 # N(0, 0.1^2) puts random rows (out-of-vocabulary words once vectors are loaded) on that same
 # scale, instead of nn.Embedding's N(0, 1), whose ~sqrt(d)-norm inputs saturate the RNN gates
 # at initialisation and would dwarf the pretrained rows beside them.
 INIT_STD = 0.1
+RANDOM = shipped("embedding/random")  # the defaults' one home: conf/embedding/random.yaml
 
 
 class Embedding(nn.Module):
@@ -30,11 +33,11 @@ class Embedding(nn.Module):
     def __init__(
         self,
         vocab_size: int,
-        dim: int = 300,
-        dropout: float = 0.0,
+        dim: int,
+        dropout: float,
         padding_idx: int = 0,
-        freeze: bool = False,
-        word_dropout: float = 0.0,
+        freeze: bool = RANDOM.freeze,
+        word_dropout: float = RANDOM.word_dropout,
         unk_idx: int = 1,
     ) -> None:
         super().__init__()

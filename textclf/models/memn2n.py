@@ -25,8 +25,9 @@ classes, outside this module), so this encoder returns u^{K+1} [B, d].
 Weight tying (sec. 2.2):
   * ``adjacent``: A^{k+1} = C^k, B = A^1 (and T_A^{k+1} = T_C^k). A^1 = B is the shared `Embedding`
     passed to `forward` (with its dropout); this module owns C^1..C^K, so K + 1 tables in all. The
-    paper also ties W^T = C^K; answers here are classes, not words, so nothing is tied to the head:
-    `answer_embedding` exposes C^K for a caller that wants to.
+    paper also ties W^T = C^K; here answers are classes, so ``model.tie_answers=true`` ties them
+    through their label's words: the head (models/classifier.py `TiedAnswerHead`) scores class c
+    by the mean of C^K's rows for its words, read from `answer_embedding`.
   * ``layerwise`` (RNN-like): A^1 = ... = A^K, C^1 = ... = C^K, plus the d x d map H. A^k is the
     shared embedding and this module owns the one C (and one T_A, one T_C). The paper keeps a
     separate B; by default B is the shared embedding too (one word table for questions and memory

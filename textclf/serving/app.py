@@ -41,6 +41,7 @@ from starlette.requests import ClientDisconnect
 
 from textclf import __version__
 from textclf.core.errors import TextclfError, first_line
+from textclf.core.shipped import shipped
 from textclf.loading.classifier import Classifier
 from textclf.loading.explanation import WordSalience
 from textclf.loading.records import Story, prediction_records
@@ -55,13 +56,16 @@ PAGE_LABELS = 10  # the page shows at most this many labels (bAbI models have do
 FIELDS = ("texts", "top_k")
 
 
+SERVE = shipped("serve")  # the defaults' one home: conf/serve.yaml, which also says what each means
+
+
 @dataclass(frozen=True)
 class Limits:
-    max_texts: int = 64  # texts in one request
-    max_chars: int = 10_000  # characters in one text (a story: all its sentences and the question)
-    top_k: int = 3  # labels in a record's top_k when the request names none
-    batch_size: int = 64  # inputs scored together at most
-    batch_wait_ms: float = 2.0  # how long the first request of a batch waits for others
+    max_texts: int = SERVE.max_texts  # texts in one request
+    max_chars: int = SERVE.max_chars  # characters in one text (a story: all its sentences and the question)
+    top_k: int = SERVE.top_k  # labels in a record's top_k when the request names none
+    batch_size: int = SERVE.batch_size  # inputs scored together at most
+    batch_wait_ms: float = SERVE.batch_wait_ms  # how long the first request of a batch waits for others
 
     @property
     def max_body(self) -> int:

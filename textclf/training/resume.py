@@ -86,7 +86,7 @@ def resume_source(cfg: DictConfig, run_dir: Path) -> Path | None:
     there is one (so a preempted job can be restarted with the very same command and
     ``hydra.run.dir`` fixed) and starts afresh, with a log line, when there is none yet.
     """
-    ckpt_path = cfg.get("ckpt_path")
+    ckpt_path = cfg.ckpt_path
     if ckpt_path:
         path = Path(str(ckpt_path)).expanduser()
         if path.is_dir():
@@ -97,7 +97,7 @@ def resume_source(cfg: DictConfig, run_dir: Path) -> Path | None:
                 "(outputs/<date>/<time>/last.pt), or drop ckpt_path to train from scratch."
             )
         return path
-    if cfg.trainer.get("resume"):
+    if cfg.trainer.resume:
         path = run_dir / "last.pt"
         if path.is_file():
             return path
@@ -182,7 +182,7 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path, description: dict[str, Any
         source = resume_source(cfg, run_dir)
         if source is not None:
             checkpoint = load_resume_checkpoint(source, description["config"], description["tokenizer"])
-            if not cfg.trainer.get("allow_changed_data", False):
+            if not cfg.trainer.allow_changed_data:
                 refuse_changed_data(source, checkpoint.get("data_files"), description["data_files"])
             checkpoint["source"] = str(source)
             adopt_history(source, run_dir, checkpoint)

@@ -68,24 +68,24 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
     if "path" in cfg.embedding.keys():  # `in cfg.embedding` is False while the value is still ???
         if OmegaConf.is_missing(cfg.embedding, "path"):
             raise TextclfError("embedding=pretrained needs the vectors file: add embedding.path=FILE (.txt, .vec, .npz or .npy).")
-        load_pretrained(model.embedding, cfg.embedding.path, data.vocab, cfg.embedding.get("words"))
+        load_pretrained(model.embedding, cfg.embedding.path, data.vocab, cfg.embedding.words)
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = instantiate(cfg.optimizer)(params=trainable)
     task = training_task(tc, data)
-    weight = class_weights(tc.get("class_weights", "none"), data.encoded["train"].labels, data.labels, task)
+    weight = class_weights(tc.class_weights, data.encoded["train"].labels, data.labels, task)
     clip = None
     if tc.grad_clip:
-        clip = functools.partial(clip_gradients, max_norm=tc.grad_clip, scope=tc.get("grad_clip_scope", "global"))
+        clip = functools.partial(clip_gradients, max_norm=tc.grad_clip, scope=tc.grad_clip_scope)
     return Training(
         model=model,
         optimizer=optimizer,
         scheduler=instantiate(cfg.scheduler)(optimizer) if cfg.get("scheduler") else None,  # none: an empty group
-        precision=Precision(tc.get("precision", "32"), device),
+        precision=Precision(tc.precision, device),
         linear=LinearStart(cfg, model),
         stopper=EarlyStopping(monitored_metric(tc.monitor, task.multi_label), tc.patience),
         clip=clip,
-        noise=GradientNoise(tc.get("grad_noise", 0.0) or 0.0, seed),
+        noise=GradientNoise(tc.grad_noise or 0.0, seed),
         seed=seed,
         parameters=sum(p.numel() for p in trainable),
         task=task,
@@ -98,8 +98,7 @@ def training_task(tc: DictConfig, data: PreparedData) -> Task:
     end when it is ``tuned``: thresholds are chosen once, on the best model's validation scores)."""
     if not data.encoding.multi_label:
         return Task()
-    threshold = tc.get("threshold", 0.5)
-    fixed = 0.5 if threshold == "tuned" else float(threshold)
+    fixed = 0.5 if tc.threshold == "tuned" else float(tc.threshold)
     return Task(True, (fixed,) * len(data.labels))
 
 
@@ -109,10 +108,10 @@ def training_batches(cfg: DictConfig, data: PreparedData, training: Training, de
     trainer.sampler=balanced draws them so that every class is equally likely (training/balance.py)."""
     tc = cfg.trainer
     train = data.encoded["train"]
-    weights = sample_weights(train.labels, training.task) if tc.get("sampler", "shuffle") == "balanced" else None
+    weights = sample_weights(train.labels, training.task) if tc.sampler == "balanced" else None
     batches = BatchIterator(
         train, tc.batch_size, shuffle=True, seed=training.seed, device=device,
-        pool_batches=tc.get("pool_batches", 50),
+        pool_batches=tc.pool_batches,
         rank=dist.rank, world_size=dist.world_size, sample_weights=weights,
     )
     batches.epoch = start_epoch
@@ -133,5 +132,5 @@ def data_parallel(cfg: DictConfig, model: torch.nn.Module, device: torch.device,
         )
     return DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=bool(cfg.trainer.get("find_unused_parameters", False)),
+        find_unused_parameters=bool(cfg.trainer.find_unused_parameters),
     )

@@ -74,13 +74,15 @@ class LinearStart:
 
     def __init__(self, cfg: DictConfig, model: torch.nn.Module) -> None:
         self.encoder = model.encoder
-        self.on = bool(cfg.model.get("linear_start", False)) and hasattr(self.encoder, "linear_start")
-        self.lr_scale = float(cfg.model.get("linear_start_lr_scale", 1.0))  # > 0, checked on entry
-        self.patience = int(cfg.model.get("linear_start_patience", 1))
-        self.max_epochs = cfg.model.get("linear_start_max_epochs")  # None: no cap
-        self.best_loss, self.bad_epochs = math.inf, 0
+        # Only memory models have these settings (conf/model/memn2n.yaml holds their one value each).
+        self.on = bool("linear_start" in cfg.model and cfg.model.linear_start) and hasattr(self.encoder, "linear_start")
+        self.lr_scale, self.patience, self.max_epochs = 1.0, 1, None
         if self.on:
+            self.lr_scale = float(cfg.model.linear_start_lr_scale)  # > 0, checked on entry
+            self.patience = int(cfg.model.linear_start_patience)
+            self.max_epochs = cfg.model.linear_start_max_epochs  # None: no cap
             self.encoder.linear_start = True
+        self.best_loss, self.bad_epochs = math.inf, 0
 
     def update(self, val_loss: float, epoch: int) -> bool:
         """Account for one epoch; True when linear start ends now."""
