@@ -7,9 +7,9 @@
 The path is `python -m textclf.predict`'s, without the file reading and JSON writing: the input
 is cut into chunks of ``--chunk`` texts (predict: its batch_size), each chunk is encoded by
 `encode_examples` (the HF tokenizer's `encode_batch`, then padding into tensors) and scored by
-`predict_proba` (inference_mode, softmax) in batches of ``--batch``, ``--workers`` batches at a
+the `Predictor` (inference_mode, softmax) in batches of ``--batch``, ``--workers`` batches at a
 time (each on one intra-op thread; 1 = every operation on ``--threads`` threads). ``--runtime onnx``
-scores with `runtime=onnx`'s `OnnxModel` instead (the model exported to ONNX in memory, run by
+scores through `runtime=onnx`'s `OnnxRuntime` instead (the model exported to ONNX in memory, run by
 onnxruntime on ``--threads`` intra-op threads, the same length-sorted batches; ``--workers`` is
 torch's only). Several models and runtimes (comma-separated) are measured one after another. The model has the project's default config for ``--model`` (BiLSTM:
 embedding 128, hidden 128, max pooling) with random weights, which cost the same as trained ones.
@@ -31,13 +31,12 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_module
 
-from textclf.data.batching import BatchIterator
 from textclf.data.encoding import MemoryLayout, encode_examples
 from textclf.data.example import Example
 from textclf.data.sst import LABEL_NAMES, read_sst
 from textclf.data.vocab import Vocab
-from textclf.loading.inference import predict_proba
-from textclf.loading.onnx_runtime import OnnxModel
+from textclf.loading.onnx_runtime import OnnxRuntime
+from textclf.loading.predictor import Predictor, TorchRuntime
 from textclf.models.build import build_model, reads_memory
 
 
@@ -81,9 +80,8 @@ def run(score, vocab: Vocab, texts: list[str], labels: list[str], chunk: int, ma
 def scorer(runtime: str, model, vocab_size: int, args):
     """encoded split -> probabilities, by the runtime named."""
     if runtime == "onnx":
-        onnx = OnnxModel(model, vocab_size, args.threads)
-        return lambda encoded: onnx.proba(encoded, args.batch)
-    return lambda encoded: predict_proba(model, BatchIterator(encoded, args.batch), workers=args.workers)
+        return Predictor(OnnxRuntime(model, vocab_size, args.threads), batch_size=args.batch).proba
+    return Predictor(TorchRuntime(model), batch_size=args.batch, workers=args.workers).proba
 
 
 def measure(name: str, runtime: str, vocab: Vocab, texts: list[str], source: str, args) -> None:

@@ -8,7 +8,7 @@ gradient clipping and batch sizes are fed two ways:
 
 * textclf: `prepare` -> `BatchIterator` (length-bucketed batches sliced from pre-padded tensors,
   trimmed to each batch's longest sequence) -> model, as train.py does; inference through
-  `textclf.loading.inference.predict_proba`;
+  `textclf.loading.predictor.Predictor`;
 * naive: a `torch.utils.data.Dataset` of per-example Python lists, a `DataLoader` whose collate_fn
   pads every batch to the longest sequence of the whole dataset (fixed padding, per-item Python
   work), shuffled batches for training.
@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, Dataset
 from textclf.data.batching import Batch, BatchIterator
 from textclf.data.memory import memories_and_query
 from textclf.data.pipeline import PreparedData, prepare
-from textclf.loading.inference import predict_proba
+from textclf.loading.predictor import Predictor, TorchRuntime
 from textclf.models.build import build_model, reads_memory
 
 MODELS = ("textrnn", "bilstm", "rcnn", "memn2n")
@@ -239,7 +239,8 @@ def measure(name: str, root: Path, scratch: Path, args) -> dict:
     for _ in range(args.repeats):
         rates["train"].append(train_rate(ours_model, ours_opt, ours_batches, cfg, args.steps))
         rates["naive_train"].append(train_rate(naive_model, naive_opt, naive_batches, cfg, args.steps))
-        rates["infer"].append(timed_rate(lambda: predict_proba(ours_model, BatchIterator(test_split, tc.eval_batch_size)), n_test))
+        predictor = Predictor(TorchRuntime(ours_model), batch_size=tc.eval_batch_size)
+        rates["infer"].append(timed_rate(lambda: predictor.proba(test_split), n_test))
         rates["naive_infer"].append(timed_rate(lambda: naive_predict(naive_model, test_loader), n_test))
     best = {key: max(values) for key, values in rates.items()}
     best.update(source=source, batch=tc.batch_size, eval_batch=tc.eval_batch_size)

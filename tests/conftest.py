@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import subprocess
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
 
 from textclf.data.babi_gen import write_dataset
 
@@ -81,15 +83,26 @@ def table_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def babi_dir(tmp_path_factory) -> Path:
-    """Generated bAbI-format files (all generator tasks, small)."""
+    """Generated bAbI-format files (tasks 1 and 6, small). Shared, so read-only: a test that generates
+    stories of other sizes (data=babi_gen) does it in a folder of its own, since the generator rewrites
+    the folder it is given."""
     root = tmp_path_factory.mktemp("babi")
     write_dataset(root, [1, 6], n_train=60, n_test=30, seed=0)
     return root
 
 
-def compose_train(overrides: list[str]):
-    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-        return compose("train", overrides=overrides, return_hydra_config=False)
+_composed: dict[tuple[str, ...], DictConfig] = {}
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    """train.yaml composed with ``overrides``. A compose takes Hydra about 0.1 s and the suite asks for
+    hundreds, many alike (every option of every group, the same tiny run in several tests): each
+    distinct list is composed once per session, and each caller gets a copy of its own to change."""
+    key = tuple(overrides)
+    if key not in _composed:
+        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+            _composed[key] = compose("train", overrides=list(overrides), return_hydra_config=False)
+    return copy.deepcopy(_composed[key])
 
 
 # The n-gram branch at a test's scale: a 131072-row table would make every checkpoint 33 MB.

@@ -12,7 +12,7 @@ import torch
 from textclf.data.batching import BatchIterator, EncodedSplit, cut_by_tokens, eval_token_budget
 from textclf.data.encoding import pad_rows
 from textclf.data.memory import pack_memories
-from textclf.loading.inference import predict_proba
+from textclf.loading.predictor import Predictor, TorchRuntime
 from textclf.models.bilstm import BiLSTM
 from textclf.models.classifier import TextClassifier
 from textclf.models.embedding import Embedding
@@ -106,17 +106,20 @@ def test_eval_token_budget_keeps_every_example_and_sorts() -> None:
     assert len(batches) > len(BatchIterator(split, 32))  # long texts came in smaller batches
 
 
-def test_predict_proba_does_not_depend_on_grouping_or_threads() -> None:
+def test_the_predictor_does_not_depend_on_grouping_or_threads() -> None:
     torch.manual_seed(0)
     split = memory_split(n=150)
     flat = TextClassifier(Embedding(60, 8, dropout=0.0), BiLSTM(8, 6), num_classes=3)
     memory = TextClassifier(Embedding(60, 8, dropout=0.0), MemN2N(8, 60, hops=2), num_classes=3)
     for model in (flat, memory):
-        plain, plain_loss = predict_proba(model, BatchIterator(split, 16, token_budget=10**9))
-        budgeted, loss = predict_proba(model, BatchIterator(split, 16))
-        threaded, threaded_loss = predict_proba(model, BatchIterator(split, 16), workers=2)
+        runtime = TorchRuntime(model)
+        plain, plain_loss = Predictor(runtime, batch_size=150).proba_and_loss(split)
+        budgeted, loss = Predictor(runtime, batch_size=16).proba_and_loss(split)
+        threaded, threaded_loss = Predictor(runtime, batch_size=16, workers=2).proba_and_loss(split)
         assert np.allclose(plain, budgeted, atol=1e-6) and np.allclose(plain, threaded, atol=1e-6)
         assert loss == pytest.approx(plain_loss, rel=1e-6) and threaded_loss == pytest.approx(plain_loss, rel=1e-6)
+        few = memory_split(n=40)  # one batch (ONE_BATCH), or cut under the token budget
+        assert np.allclose(Predictor(runtime, batch_size=64).proba(few), Predictor(runtime, batch_size=8).proba(few), atol=1e-6)
     threads = torch.get_num_threads()
-    predict_proba(flat, BatchIterator(split, 16), workers=2)
+    Predictor(TorchRuntime(flat), batch_size=16, workers=2).proba(split)
     assert torch.get_num_threads() == threads  # the intra-op setting is restored

@@ -14,13 +14,12 @@ import torch
 from omegaconf import OmegaConf
 
 from textclf.core.errors import TextclfError
-from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import build_source, load_source
 from textclf.data.table import Table
 from textclf.fit import train
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
-from textclf.loading.inference import predict_proba
 from textclf.loading.loader import LoadedModel, data_config, load_model
+from textclf.loading.predictor import Predictor, TorchRuntime
 from textclf.models import registry
 from textclf.models.bilstm import BiLSTM
 from textclf.models.build import ModelArgs, build_model
@@ -133,7 +132,7 @@ def run(tmp_path_factory, table_dir):
 def probabilities(model: torch.nn.Module, loaded: LoadedModel, cfg) -> tuple[np.ndarray, torch.Tensor]:
     """``model``'s probabilities on the run's test split, encoded as ``loaded`` encodes, and the labels."""
     encoded = loaded.encoding.encode(load_source(build_source(cfg.data)).split("test"), "test")
-    return predict_proba(model.eval(), BatchIterator(encoded, 16))[0], encoded.labels
+    return Predictor(TorchRuntime(model), batch_size=16).proba(encoded), encoded.labels
 
 
 def resave(path, target, change):

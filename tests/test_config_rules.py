@@ -28,19 +28,13 @@ def options(group: str) -> list[str]:
 def every_shipped_config() -> tuple[tuple[str, DictConfig], ...]:
     """Each option of each group composed into train.yaml, and each command's file with each dataset.
     Composed once (some seventy configs, seconds) for the tests below, which only read them."""
-
-    def walk():
-        for group in TRAIN_GROUPS:
-            for option in options(group):
-                yield f"train {group}={option}", compose("train", overrides=[f"{group}={option}"])
-        for command in COMMANDS:
-            yield command, compose(command)
-            if command in ("eval", "explain"):  # the commands that take a data group
-                for data in options("data"):
-                    yield f"{command} data={data}", compose(command, overrides=[f"data={data}"])
-
+    walked = [(f"train {group}={option}", compose_train([f"{group}={option}"])) for group in TRAIN_GROUPS for option in options(group)]
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-        return tuple(walk())
+        for command in COMMANDS:
+            walked.append((command, compose(command)))
+            if command in ("eval", "explain"):  # the commands that take a data group
+                walked += [(f"{command} data={data}", compose(command, overrides=[f"data={data}"])) for data in options("data")]
+    return tuple(walked)
 
 
 def test_the_walk_covers_every_file_in_conf():

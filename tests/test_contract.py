@@ -20,8 +20,8 @@ from textclf.data.pipeline import build_source, group_names, load_source
 from textclf.export import export
 from textclf.loading.classifier import memory_slots
 from textclf.loading.explanation import hop_attention, word_salience
-from textclf.loading.inference import predict_proba
 from textclf.loading.loader import load_model
+from textclf.loading.predictor import model_predictor
 
 from conftest import MEMORY_SIZE
 
@@ -74,7 +74,7 @@ def test_best_pt_reloads_to_the_model_the_run_scored(case):
     _, _, run = case
     loaded = load_model(run / "best.pt")
     examples, encoded = split(loaded, "test")
-    prob, loss = predict_proba(loaded.model, BatchIterator(encoded, EVAL_BATCH), task=loaded.task)
+    prob, loss = model_predictor(loaded, EVAL_BATCH).proba_and_loss(encoded)
     scored = pd.read_csv(run / "report" / "predictions.csv", keep_default_na=False)  # written by the run, before best.pt was reloaded
     assert list(scored["text"]) == [ex.text for ex in examples]
     assert list(scored["predicted"]) == loaded.task.names(loaded.task.decide(prob), loaded.labels)
@@ -107,7 +107,7 @@ def test_explain_gives_one_weight_per_word(case):
     model_name, data, run = case
     loaded = load_model(run / "best.pt")
     examples, encoded = split(loaded, "test", 8)
-    prob, _ = predict_proba(loaded.model, BatchIterator(encoded, EVAL_BATCH), task=loaded.task)
+    prob = model_predictor(loaded, EVAL_BATCH).proba(encoded)
     predicted = loaded.task.names(loaded.task.decide(prob), loaded.labels)
     if model_name == "memn2n":
         found = hop_attention(loaded, examples)

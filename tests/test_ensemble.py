@@ -10,12 +10,11 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from textclf.core.errors import TextclfError
-from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import build_source, group_names, load_source
 from textclf.evaluate import evaluate
 from textclf.fit import train
-from textclf.loading.inference import predict_proba
 from textclf.loading.loader import load_model
+from textclf.loading.predictor import model_predictor
 
 from conftest import compose_train
 
@@ -36,6 +35,7 @@ def evaluate_paths(paths, out):
     return evaluate(cfg, out)
 
 
+# Its own runs, not conftest's shared ones: two seeds of one setting, side by side in one sweep folder.
 @pytest.fixture(scope="module")
 def two_seeds(babi_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("ensemble")
@@ -49,7 +49,7 @@ def test_ensemble_predicts_the_argmax_of_the_mean_probability(two_seeds, tmp_pat
         loaded = load_model(path)
         examples = load_source(build_source(loaded.config.data)).split("test")
         encoded = loaded.encoding.encode(examples, "test", groups=group_names(examples))
-        probs.append(predict_proba(loaded.model, BatchIterator(encoded, 64))[0])
+        probs.append(model_predictor(loaded, 64).proba(encoded))
     mean = np.mean(probs, axis=0)
     gold = encoded.labels.numpy()
     assert results["acc"] == pytest.approx(float((mean.argmax(1) == gold).mean()))
@@ -73,10 +73,11 @@ def test_an_ensemble_of_one_run_twice_scores_as_the_run(two_seeds, tmp_path):
 
 
 def test_runs_on_other_labels_or_vocabulary_are_refused(babi_dir, two_seeds, tmp_path):
-    other_labels = trained_run(babi_dir, tmp_path / "task1", "data.tasks=[1]")
+    # Refused before anything is scored: one epoch makes these checkpoints as well as three.
+    other_labels = trained_run(babi_dir, tmp_path / "task1", "data.tasks=[1]", "trainer.max_epochs=1")
     with pytest.raises(TextclfError, match="label sets differ"):
         evaluate_paths([two_seeds[0], other_labels], tmp_path / "a")
-    other_vocab = trained_run(babi_dir, tmp_path / "upper", "tokenizer.lowercase=false")
+    other_vocab = trained_run(babi_dir, tmp_path / "upper", "tokenizer.lowercase=false", "trainer.max_epochs=1")
     with pytest.raises(TextclfError, match="vocabularies differ"):
         evaluate_paths([two_seeds[0], other_vocab], tmp_path / "b")
     with pytest.raises(TextclfError, match=r"ckpt_path must be null, a checkpoint file or run folder, or a list of them, got \[\]"):

@@ -11,13 +11,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from textclf.core.errors import TextclfError
-from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.explain import explain
 from textclf.fit import train
 from textclf.loading.explanation import word_salience
-from textclf.loading.inference import predict_proba
 from textclf.loading.loader import load_model
+from textclf.loading.predictor import model_predictor
 
 from conftest import NEGATIVE, POSITIVE, SMALL_NGRAMS, compose_train, sentiment_rows
 
@@ -42,6 +41,7 @@ def tiny(table_dir, *overrides: str) -> list[str]:
     return ["data=table", f"data.root={table_dir}", "embedding.dim=16", "trainer.batch_size=16", *overrides, *QUIET]
 
 
+# Its own runs, not conftest's shared tiny ones: salience is judged on models trained to confidence.
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, table_dir):
     """One trained run folder per encoder (about a second each). Chosen on validation loss, so
@@ -99,7 +99,7 @@ def test_without_indices_or_group_explain_shows_the_most_confident_mistakes(tmp_
     loaded = load_model(run)
     examples = [Example(text, label) for text, label in sentiment_rows(60, seed=1)]
     encoded = loaded.encoding.encode(examples)
-    prob, _ = predict_proba(loaded.model, BatchIterator(encoded, 64))
+    prob = model_predictor(loaded, 64).proba(encoded)
     gold = encoded.labels.numpy()
     wrong = np.flatnonzero(prob.argmax(axis=1) != gold)
     assert len(wrong) >= 3, "a one-epoch model gets several wrong"

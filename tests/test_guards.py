@@ -28,6 +28,7 @@ def tiny(table_dir, *extra):
     return compose_train(["data=table", f"data.root={table_dir}", *TINY, *extra])
 
 
+# Its own run folder, not conftest's shared ones: these tests aim commands at it, to see them refused.
 @pytest.fixture(scope="module")
 def run_dir(table_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("guarded")

@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.data.pipeline import build_source, load_source
 from textclf.fit import train
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
-from textclf.loading.inference import predict_proba
 from textclf.loading.loader import load_model
+from textclf.loading.predictor import model_predictor
 
 from conftest import compose_train
 
@@ -23,6 +22,7 @@ CASES = {
 }
 
 
+# Its own runs, not conftest's shared ones: encoding settings (max_tokens, max_memories) unlike the data config's.
 @pytest.fixture(scope="module", params=sorted(CASES))
 def trained(request, tmp_path_factory, babi_dir, table_dir):
     root = babi_dir if request.param.startswith("memn2n") else table_dir
@@ -57,7 +57,7 @@ def test_an_old_layout_checkpoint_loads_with_the_same_encoding_and_probabilities
     assert old.encoding.settings() == new.encoding.settings()
     assert old.labels == new.labels
     examples = load_source(build_source(cfg.data)).split("test")
-    probs = [predict_proba(m.model, BatchIterator(m.encoding.encode(examples, "test"), 16))[0] for m in (new, old)]
+    probs = [model_predictor(m, 16).proba(m.encoding.encode(examples, "test")) for m in (new, old)]
     assert torch.equal(torch.from_numpy(probs[0]), torch.from_numpy(probs[1]))
 
 
@@ -73,5 +73,5 @@ def test_new_input_is_encoded_without_a_dataset_reader(trained, monkeypatch):
         example = Example(text="a fine film with a long text that is cut", label="")
     encoded = loaded.encoding.encode([example], "input", labelled=False)
     assert int(encoded.lengths.max()) <= loaded.encoding.max_tokens
-    prob, _ = predict_proba(loaded.model, BatchIterator(encoded, 1))
+    prob = model_predictor(loaded, 1).proba(encoded)
     assert prob.shape == (1, len(loaded.labels)) and abs(float(prob.sum()) - 1.0) < 1e-5

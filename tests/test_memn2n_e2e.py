@@ -18,6 +18,7 @@ from textclf.reporting.hop_table import attention_plot, attention_text
 from conftest import compose_train
 
 
+# Its own run, not conftest's shared ones: a MemN2N that has learned task 1.
 @pytest.fixture(scope="module")
 def memn2n_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("babi_gen")

@@ -36,6 +36,7 @@ def tags_config(tags_dir, *extra):
     ])
 
 
+# Its own run, not conftest's shared tiny one: a model that has learned the tags, thresholds tuned.
 @pytest.fixture(scope="module")
 def tags_run(tags_dir, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("tags_run")
@@ -164,11 +165,8 @@ def test_tuned_thresholds_separate_the_scores():
     assert decided[:, 0].tolist() == [1, 1, 0, 0]
 
 
-def test_old_checkpoints_load_as_single_label(table_dir, tmp_path):
-    cfg = compose_train(["data=table", f"data.root={table_dir}", "embedding.dim=8", "model=textrnn", "model.encoder.hidden_size=8",
-                         "trainer.max_epochs=1", "trainer.progress=false", "trainer.tensorboard=false"])
-    train(cfg, tmp_path)
-    checkpoint = load_checkpoint(tmp_path / "best.pt")
+def test_old_checkpoints_load_as_single_label(tiny_run, tmp_path):
+    checkpoint = load_checkpoint(tiny_run("textrnn") / "best.pt")  # a single-label model (conftest.py)
     del checkpoint["encoding"]["multi_label"]  # as written before multi-label existed
     import torch
 

@@ -23,8 +23,8 @@ from textclf.core.errors import MissingDataError, exit_on_user_error, hint_missp
 from textclf.core.guards import FolderLock, owns_run_folder, refuse_overwriting_inputs
 from textclf.data.batching import EncodedSplit
 from textclf.data.pipeline import build_source, group_names, load_source
-from textclf.loading.inference import ensemble_proba
 from textclf.loading.loader import LoadedModel, checkpoint_paths, data_config, load_members
+from textclf.loading.predictor import ensemble, model_predictor
 from textclf.reporting.report import REPORT_FILES, ScoredSplit, write_json, write_report
 
 log = logging.getLogger("textclf.evaluate")
@@ -63,7 +63,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     splits_encoded = encode_for_members(members, examples, groups, cfg.split)
     encoded = splits_encoded[0]
     task = members[0].task  # one model, if multi-label (load_members refuses multi-label ensembles)
-    prob, loss = ensemble_proba([(member.model, split) for member, split in zip(members, splits_encoded)], cfg.batch_size, task)
+    prob, loss = ensemble([(model_predictor(member, cfg.batch_size), split) for member, split in zip(members, splits_encoded)])
     name = train_cfg.model.name
     if len(members) > 1:
         name = f"ensemble of {len(members)} ({', '.join(sorted({c.model.name for c in configs}))})"

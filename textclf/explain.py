@@ -27,12 +27,11 @@ from textclf.core.atomic import atomic_write
 from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, exit_on_user_error, hint_misspelt_keys
 from textclf.core.guards import FolderLock, owns_run_folder, refuse_overwriting_inputs
-from textclf.data.batching import BatchIterator
 from textclf.data.example import Example, label_text
 from textclf.data.pipeline import build_source, load_source
 from textclf.loading.explanation import hop_attention, mistakes_first, word_salience, wrong_rows
-from textclf.loading.inference import predict_proba
 from textclf.loading.loader import LoadedModel, data_config, load_model
+from textclf.loading.predictor import model_predictor
 from textclf.reporting.hop_table import attention_plot, attention_text
 from textclf.reporting.salience_strip import heat_strip, salience_text
 
@@ -62,7 +61,7 @@ def choose(loaded: LoadedModel, examples: list[Example], cfg: DictConfig) -> lis
             )
         return pool[: cfg.count]
     encoded = loaded.encoding.encode(examples, cfg.split, groups=[])
-    prob, _ = predict_proba(loaded.model, BatchIterator(encoded, 128, device=loaded.device), task=loaded.task)
+    prob = model_predictor(loaded, 128).proba(encoded)
     gold = encoded.labels.numpy()
     wrong = int(wrong_rows(prob, gold, loaded.task).sum())
     then = "the most confident of them" if wrong >= cfg.count else "them, then the right ones the model was least sure of"

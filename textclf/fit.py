@@ -263,35 +263,17 @@ def fit(run: Run, run_dir: Path, seed: int) -> dict[str, Any]:
 def run_epochs(run: Run, training: Training, description: dict[str, Any], run_dir: Path, start_epoch: int, elapsed: float) -> int:
     """Train from ``start_epoch`` until max_epochs or an early stop; returns the last epoch.
     Each epoch: train, validate, log, step the schedules, then save last.pt (and best.pt)."""
-    cfg, data, device, dist = run.cfg, run.data, run.device, run.dist
-    tc, main = cfg.trainer, dist.is_main
-    batches = training_batches(cfg, data, training, device, dist, start_epoch)
-    train_model = data_parallel(cfg, training.model, device, dist, batches, len(data.encoded["val"]))
-    writer = None
-    if tc.tensorboard and main:
-        from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow to import
-
-        # purge_step drops events a killed run logged past its last checkpoint.
-        writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_epoch + 1 if start_epoch else None)
+    tc, main = run.cfg.trainer, run.dist.is_main
+    batches = training_batches(run.cfg, run.data, training, run.device, run.dist, start_epoch)
+    train_model = data_parallel(run.cfg, training.model, run.device, run.dist, batches, len(run.data.encoded["val"]))
+    writer = tensorboard(run, run_dir, start_epoch)
     # Worked out from the current patience, so a resumed run may be extended past an early stop.
     finished = training.stopper.should_stop
     if start_epoch and (finished or start_epoch >= tc.max_epochs):
         log.info("the run had finished at epoch %d: scoring its best model only", start_epoch)
     started, epoch = time.perf_counter(), start_epoch
     for epoch in range(start_epoch + 1, tc.max_epochs + 1) if not finished else range(0):
-        epoch_start = time.perf_counter()
-        with training.linear.scaled_lr(training.optimizer) as lr_factor:
-            row = {"epoch": epoch, **train_one_epoch(
-                train_model, batches, training.optimizer, training.precision, training.clip, epoch,
-                tc.progress and main, tc.loss_reduction, dist, training.noise, training.loss, training.task,
-            )}
-        val_metrics, _ = evaluate_split(
-            training.model, data.encoded["val"], data, "val", tc.eval_batch_size, device, training.precision, dist, training.task,
-        )
-        row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
-        row["lr"] = training.optimizer.param_groups[0]["lr"] * lr_factor  # the rate this epoch trained at
-        row["linear_start"] = int(training.linear.on)
-        row["seconds"] = round(time.perf_counter() - epoch_start, 3)
+        row = train_and_validate(run, training, train_model, batches, epoch)
         improved = training.stopper.update(row, epoch)
         # The weights as validated (before linear start may switch the model's kind below).
         payload = checkpoint_payload(description, training.model, row, epoch) if main else None
@@ -302,20 +284,51 @@ def run_epochs(run: Run, training: Training, description: dict[str, Any], run_di
             log.info("linear start ends after epoch %d: softmax restored", epoch)
         training.step_scheduler(row["val_loss"])
         if main:
-            # Saved after this epoch's every update, so a resumed run starts exactly where this one
-            # is now; last.pt before best.pt, so a kill between them is repaired on resume
-            # (resume.adopt_history) instead of leaving a best.pt the history does not know.
-            state = capture_state(training, elapsed + time.perf_counter() - started, device)
-            with held():  # a signal now waits for both files (textclf/training/signals.py)
-                save_checkpoint(run_dir / "last.pt", {**payload, "optimizer": training.optimizer.state_dict(), "training_state": state})
-                if improved:
-                    save_checkpoint(run_dir / "best.pt", payload)
+            save_epoch(training, run, run_dir, payload, improved, elapsed + time.perf_counter() - started)
         if training.stopper.should_stop:
             log.info("early stop: %s has not improved for %d epochs", training.stopper.monitor, tc.patience)
             break
     if writer is not None:
         writer.close()
     return epoch
+
+
+def train_and_validate(run: Run, training: Training, train_model: torch.nn.Module, batches, epoch: int) -> dict[str, Any]:
+    """One epoch's metrics.csv row: trained (``train_model``: the model, or its DDP wrapper), then
+    validated, with the learning rate it trained at and its time."""
+    tc = run.cfg.trainer
+    epoch_start = time.perf_counter()
+    with training.linear.scaled_lr(training.optimizer) as lr_factor:
+        row = {"epoch": epoch, **train_one_epoch(train_model, batches, training, epoch, tc.progress and run.dist.is_main, run.dist)}
+    val_metrics, _ = evaluate_split(
+        training.model, run.data.encoded["val"], run.data, "val", tc.eval_batch_size, run.device, training.precision, run.dist, training.task,
+    )
+    row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
+    row["lr"] = training.optimizer.param_groups[0]["lr"] * lr_factor  # the rate this epoch trained at
+    row["linear_start"] = int(training.linear.on)
+    row["seconds"] = round(time.perf_counter() - epoch_start, 3)
+    return row
+
+
+def save_epoch(training: Training, run: Run, run_dir: Path, payload: dict[str, Any], improved: bool, seconds: float) -> None:
+    """last.pt after this epoch's every update, so a resumed run starts exactly where this one is
+    now; then best.pt if the epoch improved. last.pt first, so a kill between them is repaired on
+    resume (resume.adopt_history) instead of leaving a best.pt the history does not know."""
+    state = capture_state(training, seconds, run.device)
+    with held():  # a signal now waits for both files (textclf/training/signals.py)
+        save_checkpoint(run_dir / "last.pt", {**payload, "optimizer": training.optimizer.state_dict(), "training_state": state})
+        if improved:
+            save_checkpoint(run_dir / "best.pt", payload)
+
+
+def tensorboard(run: Run, run_dir: Path, start_epoch: int):
+    """A TensorBoard writer into run_dir/tb (rank 0, trainer.tensorboard=true), else None."""
+    if not (run.cfg.trainer.tensorboard and run.dist.is_main):
+        return None
+    from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow to import
+
+    # purge_step drops events a killed run logged past its last checkpoint.
+    return SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_epoch + 1 if start_epoch else None)
 
 
 def log_epoch(row: dict[str, Any], improved: bool, linear: bool, run_dir: Path | None, writer) -> None:

@@ -108,6 +108,16 @@ def parse_babi(path: Path, group: str) -> list[Example]:
     return parser.finish()
 
 
+def story_line(line: str) -> tuple[int, str]:
+    """(ID, the rest) of a bAbI line ``ID text``, the one reading of a story line: training's strict
+    `parse_babi` and the lenient reader of new stories (loading/records.py) both split lines here.
+    ValueError holding the line's first word where that is no positive integer ID."""
+    head, _, text = line.strip(" ").partition(" ")
+    if not (head.isascii() and head.isdigit()) or int(head) < 1:
+        raise ValueError(head)
+    return int(head), text
+
+
 class _StoryParser:
     """Line-by-line state of `parse_babi`: the current story and the questions read so far."""
 
@@ -151,12 +161,13 @@ class _StoryParser:
         self.last_id, self.last_line, self.saw_line = story_id, number, True
 
     def split_id(self, number: int, line: str) -> tuple[int, str]:
-        head, _, text = line.strip(" ").partition(" ")
-        if not (head.isascii() and head.isdigit()) or int(head) < 1:
-            raise self.error(number, f"expected 'ID text' with a positive integer ID, got {head!r}.")
+        try:
+            story_id, text = story_line(line)
+        except ValueError as err:
+            raise self.error(number, f"expected 'ID text' with a positive integer ID, got {str(err)!r}.") from None
         if not text.strip():
-            raise self.error(number, f"ID {head} has no text after it.")
-        return int(head), text
+            raise self.error(number, f"ID {story_id} has no text after it.")
+        return story_id, text
 
     def add_question(self, number: int, text: str) -> None:
         fields = text.split("\t")

@@ -15,10 +15,12 @@ A model trained on several text columns (``data.text_column=[title, body]``) tak
 a dict of them (``{"title": ..., "body": ...}``), a list in that order, or a string already joined
 with ``<sep>`` as training joined them.
 
-Models trained on bAbI stories take each input as a `Story(story=[...], question="...")` or as a
-string in the story format `textclf.predict` reads (numbered lines, ending with one question).
-`textclf.predict` and `textclf.serve` predict through this class too (`records`), so the three
-give the same answers.
+Models trained on bAbI stories take each input as a `Story(story=[...], question="...")`, its
+JSON form ``{"story": [...], "question": "..."}``, or a string in the story format
+`textclf.predict` reads (numbered lines, ending with one question).
+`textclf.predict` and `textclf.serve` predict through this class too, their inputs read by the
+same parser (`records.input_example`) and scored by the same `Predictor`, so the three give the
+same answers.
 """
 
 from __future__ import annotations
@@ -35,25 +37,31 @@ from omegaconf import OmegaConf
 
 from textclf import __version__
 from textclf.core.errors import TextclfError, positive_int
-from textclf.data.batching import BatchIterator
 from textclf.data.encoding import Encoding, recent_context
 from textclf.data.example import Example
 from textclf.data.memory import memories_and_query
 from textclf.data.table_columns import text_specs
 from textclf.loading.explanation import HopAttention, WordSalience, hop_attention, word_salience
-from textclf.loading.inference import one_batch_proba, predict_proba
 from textclf.loading.loader import LoadedModel, load_model
-from textclf.loading.onnx_runtime import OnnxModel
-from textclf.loading.records import item_example, label_sets, prediction_records, top_labels
+from textclf.loading.onnx_runtime import OnnxRuntime
+from textclf.loading.predictor import Predictor, Runtime, TorchRuntime
+from textclf.loading.records import input_example, label_sets, prediction_records, top_labels
 
 RUNTIMES = ("torch", "onnx")
-ONE_BATCH = 64  # inputs up to this many are scored as one batch (`one_batch_proba`)
 PATH_KEYS = ("root", "train_file", "val_file", "test_file")
 
 
 def check_runtime(runtime: str) -> None:
     if runtime not in RUNTIMES:
         raise TextclfError(f"runtime={runtime!r} is not a runtime; use one of {', '.join(RUNTIMES)}.")
+
+
+def runtime_of(loaded: LoadedModel, runtime: str, threads: int | None) -> Runtime:
+    """What computes the logits: the model as loaded, or (onnx) exported to an onnxruntime session
+    of ``threads`` threads (default: torch's count)."""
+    if runtime == "onnx":
+        return OnnxRuntime(loaded.model, len(loaded.encoding.vocab), threads or torch.get_num_threads())
+    return TorchRuntime(loaded.model, loaded.device)
 
 
 class Classifier:
@@ -69,9 +77,8 @@ class Classifier:
         if runtime == "onnx" and loaded.device.type != "cpu":
             raise TextclfError(f"runtime=onnx runs on the CPU, but the model was loaded on {loaded.device}; use device=cpu, or runtime=torch.")
         self.loaded = loaded
-        self.batch_size = batch_size
         self.runtime = runtime
-        self.onnx = OnnxModel(loaded.model, len(loaded.encoding.vocab), threads or torch.get_num_threads(), loaded.task) if runtime == "onnx" else None
+        self.predictor = Predictor(runtime_of(loaded, runtime, threads), loaded.task, batch_size)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", runtime: str = "torch", batch_size: int = 256, threads: int | None = None) -> Classifier:
@@ -109,20 +116,13 @@ class Classifier:
         if isinstance(texts, dict) or not isinstance(texts, Iterable):
             kind = "one input (a dict)" if isinstance(texts, dict) else type(texts).__name__
             raise TextclfError(f"texts must be a list of inputs, got {kind}; give a list: predict([...]).")
-        return [item_example(item, index, self.stories, self.text_columns) for index, item in enumerate(texts)]
+        return [input_example(item, f"texts[{index}]", self.stories, self.text_columns) for index, item in enumerate(texts)]
 
     def example_proba(self, examples: Sequence[Example]) -> np.ndarray:
         """Class probabilities [N, C] for examples, in their order (N = 0 gives [0, C])."""
         if not examples:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        encoded = self.loaded.encoding.encode(examples, "input", labelled=False, groups=[])
-        if self.onnx is not None:
-            return self.onnx.proba(encoded, self.batch_size)
-        if len(examples) <= min(ONE_BATCH, self.batch_size):
-            return one_batch_proba(self.loaded.model, encoded, self.loaded.task)
-        batches = BatchIterator(encoded, self.batch_size, device=self.loaded.device)
-        prob, _ = predict_proba(self.loaded.model, batches, task=self.loaded.task)  # no gold: loss unused
-        return prob
+        return self.predictor.proba(self.loaded.encoding.encode(examples, "input", labelled=False, groups=[]))
 
     def predict_proba(self, texts: Iterable[Any]) -> np.ndarray:
         return self.example_proba(self.examples(texts))
@@ -152,11 +152,13 @@ class Classifier:
         (`word_salience`: attention, max share or signed occlusion; models/salience.py says which).
         A memory network (MemN2N): its memory slots (the story's sentences, or a text's windows of
         words) as the "words", weighted by its last hop's attention, the read the answer comes from."""
-        examples = self.examples(texts)
+        return self.example_explanations(self.examples(texts))
+
+    def example_explanations(self, examples: Sequence[Example]) -> list[WordSalience]:
         if not examples:
             return []
         if self.loaded.encoding.memory is None:
-            return word_salience(self.loaded, examples)
+            return word_salience(self.loaded, examples, self.predictor)
         # Under linear start (a model saved before it ended) the attention is raw scores, which may be negative.
         linear = bool(self.loaded.model.encoder.linear_start)
         return [last_hop(self.loaded.encoding, ex, hops, linear) for ex, hops in zip(examples, hop_attention(self.loaded, examples))]

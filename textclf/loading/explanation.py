@@ -1,7 +1,8 @@
 """Explanations from a loaded model, for the explain command and any other caller (an API, a server).
 
 `word_salience(loaded, examples)` gives, for each example, the words a flat encoder read with one
-weight each (`textclf.models.salience` says which measure and why) and the prediction they explain;
+weight each (`textclf.models.salience` says which measure and why) and the prediction they explain
+(the `Predictor`'s, so an explanation names the label predict gives);
 `hop_attention(loaded, examples)` a memory network's attention over the story at each hop.
 `mistakes_first(prob, gold)` orders a split's examples for showing the model's worst errors first.
 """
@@ -17,9 +18,10 @@ import torch
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
 from textclf.loading.loader import LoadedModel
+from textclf.loading.predictor import Predictor, model_predictor
 from textclf.models.salience import token_salience
 from textclf.models.task import Task
-from textclf.reporting.report import row_errors
+from textclf.reporting.metrics import row_errors
 
 
 class WordSalience(NamedTuple):
@@ -31,23 +33,24 @@ class WordSalience(NamedTuple):
     probability: float  # of the predicted label
 
 
-def word_salience(loaded: LoadedModel, examples: Sequence[Example], batch_size: int = 64) -> list[WordSalience]:
+def word_salience(loaded: LoadedModel, examples: Sequence[Example], predictor: Predictor | None = None, batch_size: int = 64) -> list[WordSalience]:
     """Per-word weights for ``examples`` (labels are not needed) under a flat-encoder model, in
-    example order. Raises ValueError for a memory network (its explanation is its hop attention)."""
+    example order, with the prediction of ``predictor`` (default: the PyTorch model's; a
+    `Classifier` passes its own, so an explanation names the label its predict gives). Raises
+    ValueError for a memory network (its explanation is its hop attention)."""
     model, encoding = loaded.model, loaded.encoding
     encoded = encoding.encode(examples, "input", labelled=False, groups=[])
+    probs = (predictor or model_predictor(loaded, batch_size)).proba(encoded)
+    predicted = predicted_names(loaded, probs)
     words = encoding.flat_words(examples)
     results: list[WordSalience | None] = [None] * len(examples)
     for batch in BatchIterator(encoded, batch_size, device=loaded.device):
-        with torch.no_grad():
-            probs = loaded.task.probabilities(model(batch)).cpu()
         salience = token_salience(model, batch, multi_label=loaded.task.multi_label)
         weights = salience.weights.float().cpu().numpy()
-        predicted = predicted_names(loaded, probs)
         for row, position in enumerate(batch.index.tolist()):
             shown = words[position]
             results[position] = WordSalience(
-                shown, weights[row, : len(shown)], salience.method, salience.signed, predicted[row], float(probs[row].max())
+                shown, weights[row, : len(shown)], salience.method, salience.signed, predicted[position], float(probs[position].max())
             )
     return results  # type: ignore[return-value]  # every position is filled: the batches cover the split
 
@@ -66,7 +69,9 @@ def hop_attention(loaded: LoadedModel, examples: Sequence[Example]) -> list[HopA
     batch = next(iter(BatchIterator(encoded, batch_size=len(examples), device=loaded.device)))
     with torch.inference_mode():
         features, attention = model.encoder(batch, model.embedding, return_attention=True)
-        probs = loaded.task.probabilities(model.head(features)).cpu()
+        # The probabilities come from the same forward pass as the attention: a `Predictor`
+        # would run the model a second time for them.
+        probs = loaded.task.probabilities(model.head(features)).cpu().numpy()
     attention = attention.float().cpu()
     # The rest of each hop's softmax went to the empty slots (not a distribution under linear start).
     attends_empty_slots = model.encoder.attend_empty_slots and not model.encoder.linear_start
@@ -79,10 +84,10 @@ def hop_attention(loaded: LoadedModel, examples: Sequence[Example]) -> list[HopA
     return results  # type: ignore[return-value]
 
 
-def predicted_names(loaded: LoadedModel, probs: torch.Tensor) -> list[str]:
+def predicted_names(loaded: LoadedModel, probs: np.ndarray) -> list[str]:
     """Each row's prediction as text: the class, or a multi-label model's label set ("a,b")."""
     task = loaded.task
-    return task.names(task.decide(probs.numpy()), loaded.labels)
+    return task.names(task.decide(probs), loaded.labels)
 
 
 def wrong_rows(prob: np.ndarray, gold: np.ndarray, task: Task) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 The graph is the one `python -m textclf.export format=onnx` writes (`export_model`, checked
 against the PyTorch model before use); the tokenizer and the encoding are the checkpoint's, and
-the batches are cut as `predict_proba` cuts them, so probabilities agree with `runtime=torch` to
+`Predictor` cuts the batches as it does for `runtime=torch`, so probabilities agree with it to
 float rounding (~1e-7; a test holds them to 1e-5). onnxruntime releases the GIL for a whole
 batch, where PyTorch takes it back between operators: in a server, whose event loop wants the GIL
 too, that matters more than the kernels' speed (docs/speed.md).
@@ -13,18 +13,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from textclf.data.batching import BatchIterator, EncodedSplit, eval_token_budget
+from textclf.data.batching import Batch
 from textclf.loading.exporting import export_model, require_onnx
 from textclf.models.classifier import TextClassifier
-from textclf.models.task import Task
 
 
-class OnnxModel:
+class OnnxRuntime:
     """An onnxruntime session of ``model`` (trained on a vocabulary of ``vocab_size``), with
-    ``threads`` intra-op threads; ``task`` reads its logits (softmax, or sigmoids for multi-label)."""
+    ``threads`` intra-op threads: a `Runtime` of `textclf.loading.predictor.Predictor`."""
 
-    def __init__(self, model: TextClassifier, vocab_size: int, threads: int, task: Task | None = None) -> None:
-        self.task = task or Task()
+    device = torch.device("cpu")  # batches stay on the CPU, where onnxruntime reads them
+
+    def __init__(self, model: TextClassifier, vocab_size: int, threads: int) -> None:
         require_onnx()
         import onnxruntime
 
@@ -35,16 +35,6 @@ class OnnxModel:
         self.session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         self.inputs = list(wrapper.inputs)  # names of Batch fields: tokens, lengths / memory, memory_lengths, query
 
-    def proba(self, split: EncodedSplit, batch_size: int) -> np.ndarray:
-        """Probabilities [N, C] in example order; more than ``batch_size`` examples are cut into
-        length-sorted batches under `predict_proba`'s token budget."""
-        budget = eval_token_budget(split, batch_size) if len(split) > batch_size else None
-        prob: np.ndarray | None = None
-        for batch in BatchIterator(split, batch_size, token_budget=budget):
-            feeds = {name: getattr(batch, name).numpy().astype(np.int64, copy=False) for name in self.inputs}
-            batch_prob = self.task.probabilities(torch.from_numpy(self.session.run(["logits"], feeds)[0])).numpy()
-            if prob is None:
-                prob = np.empty((len(split), batch_prob.shape[1]), dtype=np.float32)
-            prob[batch.index.numpy()] = batch_prob
-        assert prob is not None  # an EncodedSplit has at least one example
-        return prob
+    def logits(self, batch: Batch) -> torch.Tensor:
+        feeds = {name: getattr(batch, name).numpy().astype(np.int64, copy=False) for name in self.inputs}
+        return torch.from_numpy(self.session.run(["logits"], feeds)[0])

@@ -1,4 +1,4 @@
-"""Scores and report files shared by training (on its test split) and `textclf.evaluate`.
+"""Report files shared by training (on its test split) and `textclf.evaluate` (the metrics: reporting/metrics.py).
 
 Files written by `write_report`: classification_report.txt/.csv (scikit-learn's report),
 confusion_matrix.png (row-normalised, drawn by textclf.reporting.confusion; multi-label:
@@ -11,92 +11,30 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, hamming_loss
+from sklearn.metrics import classification_report, confusion_matrix
 
 from textclf.data.batching import EncodedSplit
 from textclf.data.example import Example, label_text
 from textclf.models.task import Task
 from textclf.reporting.confusion import plot_confusion_matrix
 from textclf.reporting.figures import pyplot, save_png, wrap_title
+from textclf.reporting.metrics import present_classes, row_errors, summarize
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-FAILED_ERROR = 5.0  # bAbI convention (Weston et al. 2015): a task is failed above 5 % test error
-
 
 # Every file evaluation may write into its folder (results.json beside write_report's own).
 REPORT_FILES = (
     "classification_report.txt", "classification_report.csv", "confusion_matrix.png", "label_scores.png",
     "predictions.csv", "per_task_errors.md", "per_task_errors.csv", "results.json",
 )
-
-
-def present_classes(gold: np.ndarray, pred: np.ndarray) -> list[int]:
-    """The class indices that occur in gold labels or predictions, sorted (multi-label: the
-    columns that are 1 somewhere in either)."""
-    if gold.ndim == 2:
-        return np.flatnonzero(gold.any(axis=0) | pred.any(axis=0)).tolist()
-    return sorted(set(gold.tolist()) | set(pred.tolist()))
-
-
-def scores(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro-F1 over the classes that occur in gold or predictions (a class the split
-    never has and the model never predicts would only add a meaningless 0 to the average).
-    Multi-label (0/1 rows): acc is subset accuracy (the exact set), with micro-F1 and the Hamming loss."""
-    present = present_classes(gold, pred)
-    result = {
-        "acc": float(accuracy_score(gold, pred)),
-        "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)) if present else 0.0,
-    }
-    if gold.ndim == 2:
-        result["micro_f1"] = float(f1_score(gold, pred, average="micro", zero_division=0))
-        result["hamming_loss"] = float(hamming_loss(gold, pred))
-    return result
-
-
-def task_key(group: str) -> str:
-    """bAbI groups are named qaN; reports key them by the task number N."""
-    match = re.fullmatch(r"qa(\d+)", group)
-    return match.group(1) if match else group
-
-
-def row_errors(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """[N] bool: rows predicted wrong (multi-label: any label wrong, so the set is not exact)."""
-    wrong = gold != pred
-    return wrong.any(axis=1) if wrong.ndim == 2 else wrong
-
-
-def group_errors(gold: np.ndarray, pred: np.ndarray, group: np.ndarray, groups: Sequence[str]) -> dict[str, Any]:
-    """Per-group test error in %, their mean, and the groups failed (error > 5 %)."""
-    wrong = row_errors(gold, pred)
-    per_task = {}
-    for index, name in enumerate(groups):
-        rows = group == index
-        if rows.any():
-            per_task[task_key(name)] = round(100.0 * float(wrong[rows].mean()), 2)
-    mean_error = round(float(np.mean(list(per_task.values()))), 2) if per_task else math.nan
-    failed = [key for key, error in per_task.items() if error > FAILED_ERROR]
-    return {"per_task": per_task, "mean_error": mean_error, "failed_tasks": failed}
-
-
-def summarize(
-    prob: np.ndarray, gold: np.ndarray, group: np.ndarray | None, groups: Sequence[str], task: Task | None = None,
-) -> dict[str, Any]:
-    """All headline metrics of one split's predictions, decided as ``task`` decides (default: argmax)."""
-    pred = (task or Task()).decide(prob)
-    result: dict[str, Any] = scores(gold, pred)
-    if group is not None and len(groups):
-        result.update(group_errors(gold, pred, group, groups))
-    return result
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from textclf.reporting.report import FAILED_ERROR, write_task_table
+from textclf.reporting.metrics import FAILED_ERROR
+from textclf.reporting.report import write_task_table
 
 log = logging.getLogger(__name__)
 

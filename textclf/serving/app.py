@@ -12,12 +12,13 @@
 Each record is the JSON line `textclf.predict` writes for the same input (loading/records.py).
 Every request first passes `textclf.serving.gate` (its Host, JSON bodies only), and every
 connection `textclf.serving.connections` (a deadline to arrive, a cap on how many). Requests are
-read and checked here by hand rather than through a pydantic body model, so that
-every refusal is one sentence naming the field, and so the checks cost microseconds at
-thousands of requests a second. Scoring goes through the `MicroBatcher`.
+read and checked by hand rather than through a pydantic body model (the body here, each input by
+the parser the Python API and predict use too, `records.input_example`), so that every refusal
+is one sentence naming the field, and so the checks cost microseconds at thousands of requests a
+second. Scoring goes through the `MicroBatcher`.
 
 /explain takes one input (``text``: anything an entry of /predict's ``texts`` may be) and answers
-`Classifier.explain`: the words a flat encoder read with one weight each (``method`` attention or
+`Classifier.example_explanations`: the words a flat encoder read with one weight each (``method`` attention or
 max share: a distribution; occlusion: ``signed``, a negative weight argued against the
 prediction), or a memory network's memory slots (story sentences) with its last hop's attention
 (``method`` "hop attention"). It runs on the batcher's one inference thread, so it never computes
@@ -41,10 +42,11 @@ from starlette.requests import ClientDisconnect
 
 from textclf import __version__
 from textclf.core.errors import TextclfError, first_line
+from textclf.data.example import Example
 from textclf.core.shipped import shipped
 from textclf.loading.classifier import Classifier
 from textclf.loading.explanation import WordSalience
-from textclf.loading.records import Story, prediction_records
+from textclf.loading.records import input_example, prediction_records
 from textclf.serving.batcher import MicroBatcher
 from textclf.serving.gate import Gate, answer, json_errors
 from textclf.serving.page import page
@@ -111,18 +113,8 @@ def load_json(body: bytes, example: str) -> Any:
         raise Refused(400, f"the request body nests too deeply to read; send {example}.") from None
 
 
-def check_text(value: str, where: str) -> str:
-    """``value`` if it can be text (UTF-8): a lone surrogate (\\ud800 in JSON) cannot, and would
-    fail the tokenizer, and with it every request batched with this one."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise Refused(422, f"{where} holds {value[err.start]!r} at character {err.start}, half of a surrogate pair, which is not text; send valid Unicode.") from None
-    return value
-
-
-def parse_request(body: bytes, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> tuple[list[Any], int]:
-    """(inputs, top_k) of a /predict body, or `Refused` naming what is wrong."""
+def parse_request(body: bytes, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> tuple[list[Example], int]:
+    """(inputs as examples, top_k) of a /predict body, or `Refused` naming what is wrong."""
     payload = load_json(body, '{"texts": ["a text", ...], "top_k": 3}')
     if not isinstance(payload, dict):
         raise Refused(422, f'the request body must be a JSON object {{"texts": [...], "top_k": 3}}, got a {json_type(payload)}.')
@@ -138,40 +130,31 @@ def parse_request(body: bytes, limits: Limits, stories: bool, columns: tuple[str
         raise Refused(422, "texts is empty; give at least one text.")
     if len(texts) > limits.max_texts:
         raise Refused(413, f"{len(texts)} texts in one request; this server takes at most {limits.max_texts} (max_texts). Split the request.")
-    items = [request_item(item, index, limits, stories, columns) for index, item in enumerate(texts)]
+    examples = [request_example(item, f"texts[{index}]", limits, stories, columns) for index, item in enumerate(texts)]
     top_k = payload.get("top_k", limits.top_k)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise Refused(422, f"top_k must be a whole number >= 1, got {json.dumps(top_k)}.")
-    return items, top_k
+    return examples, top_k
 
 
-def request_item(item: Any, index: int, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> str | Story | dict:
-    """One entry of texts: a string; for story models also {"story": [...], "question": "..."};
-    for a model of several text columns also {"title": "...", "body": "..."} (checked, joined and
-    refused where wrong by `Classifier.examples`)."""
-    if stories and isinstance(item, dict):
-        if set(item) != {"story", "question"} or not isinstance(item["story"], list) or not isinstance(item["question"], str):
-            raise Refused(422, f'texts[{index}]: a story is {{"story": ["a sentence", ...], "question": "a question?"}}.')
-        if not all(isinstance(sentence, str) for sentence in item["story"]):
-            raise Refused(422, f"texts[{index}]: every story sentence must be a string.")
-        strings = [*item["story"], item["question"]]
-        parsed: str | Story | dict = Story(item["story"], item["question"])
-    elif isinstance(item, str):
-        strings, parsed = [item], item
-    elif columns and isinstance(item, dict):
-        strings, parsed = [value for value in item.values() if isinstance(value, str)], item
-    else:
-        if stories:
-            wanted = 'a string in the story format or {"story": [...], "question": "..."}'
-        else:
-            wanted = f"a string or an object of the text columns {', '.join(columns)}" if columns else "a string"
-        raise Refused(422, f"texts[{index}] must be {wanted}, got a {json_type(item)}.")
-    for string in strings:
-        check_text(string, f"texts[{index}]")
-    size = sum(map(len, strings))
+def request_example(item: Any, where: str, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> Example:
+    """One entry of texts (``where``: texts[i], or /explain's text) as an example, read by the
+    parser every input goes through (`input_example`: a string, for story models also
+    {"story": [...], "question": "..."}, for a model of several text columns also an object of
+    them); refused with 422 where it cannot be read, 413 past max_chars (a story: all its
+    sentences and the question)."""
+    try:
+        example = input_example(item, where, stories, columns, json_kind)
+    except TextclfError as err:
+        raise Refused(422, str(err)) from None
+    size = len(example.text) + sum(map(len, example.context))
     if size > limits.max_chars:
-        raise Refused(413, f"texts[{index}] has {size:,} characters; this server takes at most {limits.max_chars:,} per text (max_chars).")
-    return parsed
+        raise Refused(413, f"{where} has {size:,} characters; this server takes at most {limits.max_chars:,} per text (max_chars).")
+    return example
+
+
+def json_kind(value: Any) -> str:
+    return f"a {json_type(value)}"
 
 
 def json_type(value: Any) -> str:
@@ -200,21 +183,13 @@ PREDICT_DOC = {
 }
 
 
-def parse_explain(body: bytes, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> str | Story | dict:
+def parse_explain(body: bytes, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> Example:
     """The one input of an /explain body, or `Refused` naming what is wrong."""
     payload = load_json(body, '{"text": "a text"}')
     if not isinstance(payload, dict) or set(payload) != {"text"}:
         got = f"the fields {', '.join(map(repr, sorted(payload))) or 'none'}" if isinstance(payload, dict) else f"a {json_type(payload)}"
         raise Refused(422, f'an /explain request is {{"text": "a text"}}: one input, as one entry of /predict\'s texts; got {got}.')
-    try:
-        return request_item(payload["text"], 0, limits, stories, columns)
-    except Refused as err:
-        raise Refused(err.status, for_text(str(err))) from None
-
-
-def for_text(message: str) -> str:
-    """A refusal of /predict's checks, which name the entry texts[0], said of /explain's field text."""
-    return message.replace("texts[0]", "text", 1)
+    return request_example(payload["text"], "text", limits, stories, columns)
 
 
 def explanation(found: WordSalience) -> dict:
@@ -276,12 +251,9 @@ def create_app(clf: Classifier, limits: Limits, hosts: set[str] | None = None) -
     @app.post("/predict", openapi_extra=PREDICT_DOC)
     async def predict(request: Request) -> JSONResponse:
         try:
-            items, top_k = parse_request(await read_body(request, limits.max_body), limits, clf.stories, columns)
-            examples = clf.examples(items)
+            examples, top_k = parse_request(await read_body(request, limits.max_body), limits, clf.stories, columns)
         except Refused as err:
             return answer(err.status, str(err))
-        except TextclfError as err:  # an input the model cannot read (a story string without its question)
-            return answer(422, str(err))
         try:
             prob = await batcher.submit(examples)
         except Exception as err:  # the batcher logged it; the server goes on serving
@@ -291,13 +263,11 @@ def create_app(clf: Classifier, limits: Limits, hosts: set[str] | None = None) -
     @app.post("/explain", openapi_extra=EXPLAIN_DOC)
     async def explain(request: Request) -> JSONResponse:
         try:
-            item = parse_explain(await read_body(request, limits.max_body), limits, clf.stories, columns)
+            example = parse_explain(await read_body(request, limits.max_body), limits, clf.stories, columns)
             # On the batcher's inference thread, between its batches (see the module docstring).
-            found = (await asyncio.get_running_loop().run_in_executor(batcher.pool, clf.explain, [item]))[0]
+            found = (await asyncio.get_running_loop().run_in_executor(batcher.pool, clf.example_explanations, [example]))[0]
         except Refused as err:
             return answer(err.status, str(err))
-        except TextclfError as err:  # an input the model cannot read (a story string without its question)
-            return answer(422, for_text(str(err)))
         except Exception as err:  # logged here; the server goes on serving
             log.exception("explaining an input failed")
             return answer(500, f"the model failed to explain this input ({first_line(err)}). The server goes on serving; if it recurs, report it with the input.")

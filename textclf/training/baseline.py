@@ -37,7 +37,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from textclf.data.example import Example
 from textclf.data.pipeline import PreparedData
 from textclf.models.task import Task
-from textclf.reporting.report import summarize
+from textclf.reporting.metrics import summarize
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import functools
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,12 +21,14 @@ from tqdm import tqdm
 from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator, EncodedSplit
 from textclf.data.pipeline import PreparedData
-from textclf.loading.inference import predict_proba
+from textclf.loading.predictor import Predictor, TorchRuntime
 from textclf.models.task import Task
-from textclf.reporting.report import summarize
+from textclf.reporting.metrics import summarize
 from textclf.training.distributed import Distributed
-from textclf.training.gradient_noise import GradientNoise
 from textclf.training.precision import Precision
+
+if TYPE_CHECKING:  # setup.py imports this module (seed_everything): the type only, not the import
+    from textclf.training.setup import Training
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -52,20 +54,15 @@ def clear_gradients(params: list[torch.nn.Parameter]) -> None:
         param.grad = None
 
 
-def train_one_epoch(
-    model, batches, optimizer, precision: Precision, clip, epoch, progress, reduction: str = "mean",
-    dist: Distributed | None = None, noise: GradientNoise | None = None, loss_fn=None, task: Task | None = None,
-) -> dict[str, float]:
-    """One pass over the training batches. ``reduction="sum"`` sums the loss over the batch instead
-    of averaging it, as Sukhbaatar et al. (2015) do for MemN2N ("cost is not averaged over a
-    batch"), which their learning rates and clipping threshold assume. Under DDP the loss and
-    accuracy are summed over all ranks, so every rank reports (and decides on) the same numbers.
-    ``clip(params)`` clips the gradients (or None); ``noise`` adds annealed gradient noise, counted in
-    global steps from the first epoch. ``loss_fn(logits, targets, reduction)`` is the (weighted)
-    loss, `Training.loss`; default: ``task``'s unweighted one. train_acc counts the rows ``task``
-    decides right (multi-label: the exact label set)."""
-    task = task or Task()
-    loss_fn = loss_fn or task.loss
+def train_one_epoch(model: torch.nn.Module, batches: BatchIterator, training: Training, epoch: int, progress: bool, dist: Distributed) -> dict[str, float]:
+    """One pass over the training batches of ``model`` (the trained model, or its DDP wrapper),
+    stepping ``training``'s optimizer with its precision, clipping (``clip(params)``, or None) and
+    annealed gradient noise (counted in global steps from the first epoch). ``training.reduction="sum"``
+    sums the loss over the batch instead of averaging it, as Sukhbaatar et al. (2015) do for MemN2N
+    ("cost is not averaged over a batch"), which their learning rates and clipping threshold assume.
+    Under DDP the loss and accuracy are summed over all ranks, so every rank reports (and decides on)
+    the same numbers. train_acc counts the rows the task decides right (multi-label: the exact set)."""
+    task, reduction, precision, noise = training.task, training.reduction, training.precision, training.noise
     model.train()
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
@@ -76,7 +73,7 @@ def train_one_epoch(
     for step, batch in enumerate(bar):
         with precision.autocast():
             logits = model(batch)
-            loss = loss_fn(logits.float(), batch.labels, reduction)
+            loss = training.loss(logits.float(), batch.labels, reduction)
         if step % 25 == 0:  # one sync every 25 steps: cheap, and catches NaN before it is applied
             value = loss.item()
             check_finite(value, f"at epoch {epoch}, step {step}")
@@ -86,12 +83,11 @@ def train_one_epoch(
         if noise:
             global_step = (epoch - 1) * len(batches) + step
             add_noise = functools.partial(noise.add, step=global_step)
-        precision.backward_and_step(loss, optimizer, params, clip, add_noise)
+        precision.backward_and_step(loss, training.optimizer, params, training.clip, add_noise)
         total_loss += loss.detach() * (len(batch) if reduction == "mean" else 1)
         correct += task.hits(logits.detach(), batch.labels).sum()
         seen += len(batch)
-    sums = [float(total_loss), float(correct), float(seen)]
-    total, right, count = dist.sum(sums) if dist is not None else sums
+    total, right, count = dist.sum([float(total_loss), float(correct), float(seen)])
     mean_loss = total / max(count, 1)
     check_finite(mean_loss, f"during epoch {epoch}")
     return {"train_loss": mean_loss, "train_acc": right / max(count, 1)}
@@ -109,8 +105,9 @@ def evaluate_split(
     full, rows = split, None
     if dist is not None and dist.enabled:
         split, rows = dist.shard(full)
+    predictor = Predictor(TorchRuntime(model, device), task, batch_size)
     with precision.autocast() if precision is not None else contextlib.nullcontext():
-        prob, loss = predict_proba(model, BatchIterator(split, batch_size, device=device), task=task)
+        prob, loss = predictor.proba_and_loss(split)
     if rows is not None:
         gathered = torch.zeros((len(full), prob.shape[1]), dtype=torch.float32)
         gathered[rows] = torch.from_numpy(prob)

@@ -47,6 +47,7 @@ class Training:
     parameters: int  # trainable ones
     task: Task
     class_weight: torch.Tensor | None  # trainer.class_weights, on the device; None: unweighted
+    reduction: str  # trainer.loss_reduction: "mean" over a batch, or "sum" (MemN2N's paper recipe)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
         return self.task.loss(logits, targets, reduction, self.class_weight)
@@ -90,6 +91,7 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
         parameters=sum(p.numel() for p in trainable),
         task=task,
         class_weight=None if weight is None else weight.to(device),
+        reduction=tc.loss_reduction,
     )
 
 
