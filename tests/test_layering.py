@@ -1,5 +1,6 @@
 """The commands sit side by side on one loading layer: none imports another, and nothing below
-them imports a command (../shared/DESIGN.md, "Commands on one loading layer")."""
+them imports a command (the design sketch's "Commands on one loading layer"); below them, each
+floor imports only the floors under it."""
 
 from __future__ import annotations
 
@@ -38,6 +39,26 @@ def test_no_layer_below_the_commands_imports_one():
         for path in sorted((PACKAGE / layer).rglob("*.py")):
             commands = imported_modules(path) & COMMANDS
             assert not commands, f"{path.relative_to(PACKAGE)} imports {sorted(commands)}"
+
+
+# The floors, bottom up: each may import itself and the floors below it, never one above. core is
+# errors, guards and files; data reads and encodes; models are the networks; reporting scores and
+# draws; loading turns checkpoints into predictors; training and serving use all of those.
+FLOORS = ("core", "data", "models", "reporting", "loading", "training")
+BESIDE = {"serving": "loading"}  # serving stands on loading, beside training (neither imports the other)
+
+
+def allowed(floor: str) -> set[str]:
+    below = BESIDE.get(floor, floor)
+    return {*FLOORS[: FLOORS.index(below) + 1], floor}
+
+
+def test_each_floor_imports_only_the_floors_below_it():
+    for floor in (*FLOORS, *BESIDE):
+        for path in sorted((PACKAGE / floor).rglob("*.py")):
+            floors = {name.split(".")[1] for name in imported_modules(path) if name.count(".") >= 1}
+            above = floors & set(LAYERS) - allowed(floor)
+            assert not above, f"{path.relative_to(PACKAGE)} (floor {floor}) imports textclf.{sorted(above)}, a floor above it"
 
 
 def test_the_check_sees_imports(tmp_path):
