@@ -46,7 +46,7 @@ from textclf.reporting.summary import baseline_line, beside_baseline, run_summar
 from textclf.training.baseline import baseline_results
 from textclf.training.distributed import Distributed
 from textclf.training.lm_pretrain import pretrain_language_model
-from textclf.training.loop import append_csv, evaluate_split, train_one_epoch
+from textclf.training.loop import Scoring, append_csv, evaluate_split, train_one_epoch
 from textclf.training.resume import capture_state, restore_state, resume_checkpoint
 from textclf.training.setup import Training, data_parallel, setup_training, training_batches
 from textclf.training.signals import Interrupted, held, stop_on_signals
@@ -300,9 +300,8 @@ def train_and_validate(run: Run, training: Training, train_model: torch.nn.Modul
     epoch_start = time.perf_counter()
     with training.linear.scaled_lr(training.optimizer) as lr_factor:
         row = {"epoch": epoch, **train_one_epoch(train_model, batches, training, epoch, tc.progress and run.dist.is_main, run.dist)}
-    val_metrics, _ = evaluate_split(
-        training.model, run.data.encoded["val"], run.data, "val", tc.eval_batch_size, run.device, training.precision, run.dist, training.task,
-    )
+    scoring = Scoring(tc.eval_batch_size, run.device, training.precision, run.dist)
+    val_metrics, _ = evaluate_split(training.model, run.data, "val", scoring, training.task)
     row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
     row["lr"] = training.optimizer.param_groups[0]["lr"] * lr_factor  # the rate this epoch trained at
     row["linear_start"] = int(training.linear.on)
@@ -356,8 +355,8 @@ def score_best(run: Run, training: Training, run_dir: Path, epoch: int, train_se
     model.load_state_dict(best["state_dict"])
     # Scored in float32, as `textclf.evaluate` scores it, whatever precision trained it.
     task = decision_thresholds(run, training.task, model, run_dir, best)
-    val_metrics, _ = evaluate_split(model, data.encoded["val"], data, "val", tc.eval_batch_size, device, task=task)
-    test_metrics, test_prob = evaluate_split(model, data.encoded["test"], data, "test", tc.eval_batch_size, device, task=task)
+    val_metrics, _ = evaluate_split(model, data, "val", Scoring(tc.eval_batch_size, device), task)
+    test_metrics, test_prob = evaluate_split(model, data, "test", Scoring(tc.eval_batch_size, device), task)
     title = f"{cfg.model.name} on {data.splits.description} (test){' [synthetic data]' if data.splits.synthetic else ''}"
     write_report(
         run_dir / "report",
@@ -398,9 +397,8 @@ def decision_thresholds(run: Run, task: Task, model: torch.nn.Module, run_dir: P
         return task
     cfg, data, device = run.cfg, run.data, run.device
     if cfg.trainer.threshold == "tuned":
-        split = data.encoded["val"]
-        _, prob = evaluate_split(model, split, data, "val", cfg.trainer.eval_batch_size, device, task=task)
-        task = task.with_thresholds(tune_thresholds(prob, split.labels.numpy()))
+        _, prob = evaluate_split(model, data, "val", Scoring(cfg.trainer.eval_batch_size, device), task)
+        task = task.with_thresholds(tune_thresholds(prob, data.encoded["val"].labels.numpy()))
         log.info("thresholds tuned on validation F1: %s", ", ".join(f"{name} {t:.2f}" for name, t in zip(data.labels, task.thresholds)))
     with held():
         save_checkpoint(run_dir / "best.pt", {**best, "thresholds": list(task.thresholds)})

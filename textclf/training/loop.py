@@ -11,6 +11,7 @@ import csv
 import functools
 import math
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from textclf.core.errors import TextclfError
-from textclf.data.batching import BatchIterator, EncodedSplit
+from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import PreparedData
 from textclf.loading.predictor import Predictor, TorchRuntime
 from textclf.models.task import Task
@@ -93,19 +94,28 @@ def train_one_epoch(model: torch.nn.Module, batches: BatchIterator, training: Tr
     return {"train_loss": mean_loss, "train_acc": right / max(count, 1)}
 
 
-def evaluate_split(
-    model, split: EncodedSplit, data: PreparedData, prefix: str, batch_size: int, device: torch.device,
-    precision: Precision | None = None, dist: Distributed | None = None, task: Task | None = None,
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics of ``model`` on one split, prefixed (``val_acc``...), and its probabilities,
-    decided as ``task`` decides (default: single-label).
+@dataclass(frozen=True)
+class Scoring:
+    """How training scores a split: batch size and device, and while training (not for the final
+    scores, which are float32 as `textclf.evaluate` computes them) its precision and processes."""
+
+    batch_size: int
+    device: torch.device
+    precision: Precision | None = None
+    dist: Distributed | None = None
+
+
+def evaluate_split(model: torch.nn.Module, data: PreparedData, name: str, scoring: Scoring, task: Task | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of ``model`` on the split ``name`` of ``data``, prefixed (``val_acc``...), and its
+    probabilities, decided as ``task`` decides (default: single-label).
 
     Under DDP each rank scores every world_size-th example and the probabilities are summed into
     one matrix (each row comes from exactly one rank), so all ranks get the full-split metrics."""
-    full, rows = split, None
+    full = split = data.encoded[name]
+    dist, precision, rows = scoring.dist, scoring.precision, None
     if dist is not None and dist.enabled:
         split, rows = dist.shard(full)
-    predictor = Predictor(TorchRuntime(model, device), task, batch_size)
+    predictor = Predictor(TorchRuntime(model, scoring.device), task, scoring.batch_size)
     with precision.autocast() if precision is not None else contextlib.nullcontext():
         prob, loss = predictor.proba_and_loss(split)
     if rows is not None:
@@ -117,7 +127,7 @@ def evaluate_split(
     group = None if full.group is None else full.group.numpy()
     metrics = summarize(prob, full.labels.numpy(), group, data.groups, task)
     metrics["loss"] = loss
-    return {f"{prefix}_{k}": v for k, v in metrics.items()}, prob
+    return {f"{name}_{k}": v for k, v in metrics.items()}, prob
 
 
 def append_csv(path: Path, row: dict[str, Any]) -> None:
