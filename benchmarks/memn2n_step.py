@@ -44,7 +44,7 @@ def main() -> None:
     with initialize_config_module("textclf.conf", version_base="1.3"):
         cfg = compose("train", overrides=["experiment=babi1k_memn2n_joint", f"data.root={args.root}", *args.overrides])
     tc = cfg.trainer
-    data = prepare(instantiate(cfg.data), **cfg.tokenizer, with_memory=True)
+    data = prepare(instantiate(cfg.data), cfg.tokenizer, with_memory=True)
     torch.manual_seed(0)
     model = build_model(cfg, len(data.vocab), len(data.labels), data.vocab.encode_many(data.labels))
     model.encoder.linear_start = not args.softmax

@@ -215,7 +215,7 @@ def measure(name: str, root: Path, scratch: Path, args) -> dict:
     tc = cfg.trainer
     memory = reads_memory(cfg)
     data_source = instantiate(cfg.data)
-    data = prepare(data_source, **cfg.tokenizer, with_memory=memory)
+    data = prepare(data_source, cfg.tokenizer, with_memory=memory)
     layout = (data_source.max_tokens, data_source.max_memories, data_source.memory_window)
     naive_train = NaiveDataset(data, "train", memory, *layout)
     naive_test = NaiveDataset(data, "test", memory, *layout)

@@ -28,7 +28,7 @@ def tiny(root, *extra):
 
 
 def prepared(cfg):
-    return prepare(build_source(cfg.data), **cfg.tokenizer)
+    return prepare(build_source(cfg.data), cfg.tokenizer)
 
 
 def test_every_run_reports_the_baseline_beside_the_model(table_dir, tmp_path):

@@ -22,7 +22,7 @@ def write_table(root, train_rows, test_rows):
 
 def prepared(root, *extra):
     cfg = compose_train(["model=bilstm", "data=table", f"data.root={root}", *extra])
-    return prepare(build_source(cfg.data), **cfg.tokenizer)
+    return prepare(build_source(cfg.data), cfg.tokenizer)
 
 
 def test_the_spelling_independent_label_key():

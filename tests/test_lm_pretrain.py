@@ -23,7 +23,7 @@ def tiny(table_dir, model="bilstm", *extra):
 
 
 def setup(cfg):
-    data = prepare(build_source(cfg.data), **cfg.tokenizer)
+    data = prepare(build_source(cfg.data), cfg.tokenizer)
     torch.manual_seed(0)
     return data, build_model(cfg, len(data.vocab), len(data.labels))
 

@@ -23,7 +23,7 @@ def test_encoder_trains_on_data_kind(model, kind, babi_dir, table_dir):
         data = ["data=table", f"data.root={table_dir}"]
     cfg = compose_train([*small_model(model), *data])
     torch.manual_seed(0)
-    prepared = prepare(instantiate(cfg.data), **cfg.tokenizer, with_memory=reads_memory(cfg))
+    prepared = prepare(instantiate(cfg.data), cfg.tokenizer, with_memory=reads_memory(cfg))
     net = build_model(cfg, len(prepared.vocab), len(prepared.labels), prepared.vocab.label_ids(prepared.labels))
     net.eval()  # dropout off: the loss must fall because of learning, not noise
     # fastText is linear in means of word vectors: it needs larger steps (its own default rate is 0.1).

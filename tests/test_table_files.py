@@ -243,7 +243,7 @@ def test_a_headerless_file_with_two_text_columns_trains_from_the_command_line(tm
         write(tmp_path, name, "\r\n".join(lines) + "\r\n")
     cfg = compose_train(["model=textrnn", "model.encoder.cell=rnn", "data=table", f"data.root={tmp_path}", "data.header=false",
                          "data.label_column=0", "data.text_column=[1,2]"])
-    data = prepare(build_source(cfg.data), **cfg.tokenizer)
+    data = prepare(build_source(cfg.data), cfg.tokenizer)
     assert data.labels == ["neg", "pos"]
     assert data.splits.train[0].text.endswith(" words") and " <sep> " in data.splits.train[0].text
 

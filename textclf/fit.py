@@ -173,7 +173,7 @@ def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any
     source = build_source(cfg.data)
     if dist.is_main:  # hydra.run.dir=DATA_FOLDER: the run's files must not replace the data's
         refuse_overwriting_inputs(run_files(run_dir), source.files(), "Train into another folder (hydra.run.dir=DIR).")
-    data = prepare(source, **cfg.tokenizer, with_memory=reads_memory(cfg))
+    data = prepare(source, cfg.tokenizer, with_memory=reads_memory(cfg))
     # The baseline is fitted before the model, once for all restarts: seconds, and its log line comes first.
     run = Run(cfg, data, device, dist, baseline_results(cfg, data) if dist.is_main else {})
     results = fit(run, run_dir, cfg.seed) if tc.restarts == 1 else best_of_restarts(run, run_dir)

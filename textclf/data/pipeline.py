@@ -6,8 +6,9 @@ checkpoint stores (data/encoding.py) instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -86,18 +87,11 @@ def load_source(source: DataSource) -> Splits:
     return source.load()
 
 
-def prepare(
-    source: DataSource,
-    lowercase: bool = True,
-    min_freq: int = 1,
-    max_size: int | None = None,
-    cjk_chars: bool = False,
-    drop_punctuation: bool = False,
-    with_memory: bool = False,
-    kind: str = "word",
-) -> PreparedData:
+def prepare(source: DataSource, tokenizer: Mapping[str, Any] | None = None, with_memory: bool = False) -> PreparedData:
     """Read the dataset, fit vocabulary and labels on train, encode train/val/test (with memory
-    tensors too when the encoder reads memories)."""
+    tensors too when the encoder reads memories). ``tokenizer`` holds the settings of
+    conf/tokenizer/ (kind, lowercase, min_freq, max_size, cjk_chars, drop_punctuation), passed on to
+    `Vocab.fit` together; None: its defaults (words, lowercased, every word kept)."""
     splits = load_source(source)
     for name in ("train", "val", "test"):
         if not splits.split(name):
@@ -108,7 +102,7 @@ def prepare(
         # label's word vectors, and bAbI answers such as yes, no, two or "n,w" never occur in a
         # story or question, so without this they would all be <unk> and indistinguishable.
         texts += [label for example in splits.train for label in example.labels]
-    vocab = Vocab.fit(texts, lowercase, min_freq, max_size, cjk_chars, drop_punctuation, max_tokens=source.max_tokens, kind=kind)
+    vocab = Vocab.fit(texts, **(tokenizer or {}), max_tokens=source.max_tokens)
     labels = splits.labels()
     if with_memory:
         vocab.add_answer_tokens(labels)  # after the words, so every word keeps its id

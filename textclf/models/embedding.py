@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from textclf.core.shipped import shipped
+from textclf.data.vocab import PAD_ID, UNK_ID
 
 # Pretrained word2vec/GloVe components are mostly within +-0.3 (per-component std ~0.1-0.4).
 # N(0, 0.1^2) puts random rows (out-of-vocabulary words once vectors are loaded) on that same
@@ -35,23 +36,21 @@ class Embedding(nn.Module):
         vocab_size: int,
         dim: int,
         dropout: float,
-        padding_idx: int = 0,
         freeze: bool = RANDOM.freeze,
         word_dropout: float = RANDOM.word_dropout,
-        unk_idx: int = 1,
     ) -> None:
         super().__init__()
         self.dim = dim
-        self.padding_idx = padding_idx
+        # The vocabulary's own ids (data/vocab.py): every table here is indexed by a `Vocab`.
+        self.padding_idx, self.unk_idx = PAD_ID, UNK_ID
         self.freeze = freeze
-        self.table = nn.Embedding(vocab_size, dim, padding_idx=padding_idx)
+        self.table = nn.Embedding(vocab_size, dim, padding_idx=PAD_ID)
         nn.init.normal_(self.table.weight, mean=0.0, std=INIT_STD)
         with torch.no_grad():
-            self.table.weight[padding_idx].zero_()
+            self.table.weight[PAD_ID].zero_()
         self.table.weight.requires_grad_(not freeze)
         self.dropout = nn.Dropout(dropout)
         self.word_dropout = word_dropout
-        self.unk_idx = unk_idx
 
     @property
     def weight(self) -> torch.Tensor:

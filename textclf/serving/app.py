@@ -162,32 +162,31 @@ def json_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-PREDICT_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {
-            "type": "object",
-            "required": ["texts"],
-            "properties": {
-                "texts": {"type": "array", "minItems": 1, "items": {"oneOf": [
-                    {"type": "string"},
-                    {"type": "object", "properties": {"story": {"type": "array", "items": {"type": "string"}}, "question": {"type": "string"}}},
-                    {"type": "object", "description": "a model of several text columns: each column's text by name",
-                     "additionalProperties": {"type": "string"}},
-                ]}},
-                "top_k": {"type": "integer", "minimum": 1, "default": 3},
-            },
-            "example": {"texts": ["a gorgeous film", "boilerplate"], "top_k": 2},
-        }}},
-    },
-}
+def json_body(field: str, schema: dict, example: dict, **optional: dict) -> dict:
+    """The OpenAPI requestBody of an endpoint whose JSON object has one required ``field`` (and
+    the ``optional`` ones)."""
+    return {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": [field], "properties": {field: schema, **optional}, "example": example,
+    }}}}
+
+
+# One input, in each form `request_example` takes (a text, a story, a model's text columns).
+INPUT = {"oneOf": [
+    {"type": "string"},
+    {"type": "object", "properties": {"story": {"type": "array", "items": {"type": "string"}}, "question": {"type": "string"}}},
+    {"type": "object", "description": "a model of several text columns: each column's text by name", "additionalProperties": {"type": "string"}},
+]}
+
+PREDICT_DOC = {"requestBody": json_body("texts", {"type": "array", "minItems": 1, "items": INPUT},
+                                        {"texts": ["a gorgeous film", "boilerplate"], "top_k": 2},
+                                        top_k={"type": "integer", "minimum": 1, "default": 3})}
 
 
 def parse_explain(body: bytes, limits: Limits, stories: bool, columns: tuple[str, ...] = ()) -> Example:
     """The one input of an /explain body, or `Refused` naming what is wrong."""
     payload = load_json(body, '{"text": "a text"}')
     if not isinstance(payload, dict) or set(payload) != {"text"}:
-        got = f"the fields {', '.join(map(repr, sorted(payload))) or 'none'}" if isinstance(payload, dict) else f"a {json_type(payload)}"
+        got = f"the fields {', '.join(map(repr, sorted(payload))) or 'none'}" if isinstance(payload, dict) else json_kind(payload)
         raise Refused(422, f'an /explain request is {{"text": "a text"}}: one input, as one entry of /predict\'s texts; got {got}.')
     return request_example(payload["text"], "text", limits, stories, columns)
 
@@ -200,15 +199,7 @@ def explanation(found: WordSalience) -> dict:
 
 
 EXPLAIN_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {
-            "type": "object",
-            "required": ["text"],
-            "properties": {"text": {"description": "one input, in any form an entry of /predict's texts takes"}},
-            "example": {"text": "a gorgeous , witty film"},
-        }}},
-    },
+    "requestBody": json_body("text", INPUT, {"text": "a gorgeous , witty film"}),
     "responses": {"200": {"description": "the words (a memory network: its story sentences) and their weights", "content": {
         "application/json": {"example": {"words": ["a", "gorgeous", ",", "witty", "film"], "weights": [0.05, 0.6, 0.02, 0.3, 0.03],
                                          "method": "attention", "signed": False, "predicted": "positive", "probability": 0.94}}}}},
