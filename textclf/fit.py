@@ -115,13 +115,18 @@ def showcase_text(ex: Example) -> str:
     return "\n".join(f"{number} {line}" for number, line in enumerate(lines, start=1)) if ex.context else ex.text
 
 
-def checkpoint_payload(description: dict[str, Any], model: torch.nn.Module, metrics: dict, epoch: int) -> dict[str, Any]:
-    return {
+def checkpoint_payload(description: dict[str, Any], model: torch.nn.Module, metrics: dict, epoch: int, task: Task) -> dict[str, Any]:
+    """One epoch's checkpoint: the run's description, the weights as validated, their metrics, and
+    for a multi-label model the thresholds it decides with, so best.pt is complete when written."""
+    payload = {
         **description,
         "state_dict": {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in model.state_dict().items()},
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
         "epoch": epoch,
     }
+    if task.multi_label:
+        payload["thresholds"] = list(task.thresholds)
+    return payload
 
 
 def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None) -> dict[str, Any]:
@@ -273,10 +278,11 @@ def run_epochs(run: Run, training: Training, description: dict[str, Any], run_di
         log.info("the run had finished at epoch %d: scoring its best model only", start_epoch)
     started, epoch = time.perf_counter(), start_epoch
     for epoch in range(start_epoch + 1, tc.max_epochs + 1) if not finished else range(0):
-        row = train_and_validate(run, training, train_model, batches, epoch)
+        row, val_prob = train_and_validate(run, training, train_model, batches, epoch)
         improved = training.stopper.update(row, epoch)
         # The weights as validated (before linear start may switch the model's kind below).
-        payload = checkpoint_payload(description, training.model, row, epoch) if main else None
+        task = epoch_task(run, training.task, val_prob)
+        payload = checkpoint_payload(description, training.model, row, epoch, task) if main else None
         log_epoch(row, improved, training.linear.on, run_dir if main else None, writer)
         if training.linear.update(row["val_loss"], epoch):
             # The softmax is back: the model changed kind, so best.pt is selected from here on.
@@ -293,20 +299,30 @@ def run_epochs(run: Run, training: Training, description: dict[str, Any], run_di
     return epoch
 
 
-def train_and_validate(run: Run, training: Training, train_model: torch.nn.Module, batches, epoch: int) -> dict[str, Any]:
+def train_and_validate(run: Run, training: Training, train_model: torch.nn.Module, batches, epoch: int) -> tuple[dict[str, Any], Any]:
     """One epoch's metrics.csv row: trained (``train_model``: the model, or its DDP wrapper), then
-    validated, with the learning rate it trained at and its time."""
+    validated, with the learning rate it trained at and its time; and the validation probabilities."""
     tc = run.cfg.trainer
     epoch_start = time.perf_counter()
     with training.linear.scaled_lr(training.optimizer) as lr_factor:
         row = {"epoch": epoch, **train_one_epoch(train_model, batches, training, epoch, tc.progress and run.dist.is_main, run.dist)}
     scoring = Scoring(tc.eval_batch_size, run.device, training.precision, run.dist)
-    val_metrics, _ = evaluate_split(training.model, run.data, "val", scoring, training.task)
+    val_metrics, val_prob = evaluate_split(training.model, run.data, "val", scoring, training.task)
     row.update({k: v for k, v in val_metrics.items() if isinstance(v, float)})
     row["lr"] = training.optimizer.param_groups[0]["lr"] * lr_factor  # the rate this epoch trained at
     row["linear_start"] = int(training.linear.on)
     row["seconds"] = round(time.perf_counter() - epoch_start, 3)
-    return row
+    return row, val_prob
+
+
+def epoch_task(run: Run, task: Task, val_prob) -> Task:
+    """How this epoch's model decides: multi-label thresholds tuned on its own validation scores
+    (trainer.threshold=tuned: each label's best F1; cheap next to an epoch) or the training task's
+    fixed ones. Stored with every checkpoint, so that best.pt is written once and evaluate and
+    predict decide as the report does."""
+    if not task.multi_label or run.cfg.trainer.threshold != "tuned":
+        return task
+    return task.with_thresholds(tune_thresholds(val_prob, run.data.encoded["val"].labels.numpy()))
 
 
 def save_epoch(training: Training, run: Run, run_dir: Path, payload: dict[str, Any], improved: bool, seconds: float) -> None:
@@ -346,15 +362,14 @@ def log_epoch(row: dict[str, Any], improved: bool, linear: bool, run_dir: Path |
 
 
 def score_best(run: Run, training: Training, run_dir: Path, epoch: int, train_seconds: float) -> dict[str, Any]:
-    """best.pt on validation and test, the test report (with the baseline's line), and the run's results. Multi-label runs
-    with trainer.threshold=tuned choose each label's threshold here, on validation, and store them
-    in best.pt (`decision_thresholds`)."""
+    """best.pt on validation and test, the test report (with the baseline's line), and the run's
+    results. A multi-label model decides with the thresholds best.pt holds (`epoch_task`)."""
     cfg, data, device = run.cfg, run.data, run.device
     tc, model = cfg.trainer, training.model
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["state_dict"])
     # Scored in float32, as `textclf.evaluate` scores it, whatever precision trained it.
-    task = decision_thresholds(run, training.task, model, run_dir, best)
+    task = best_task(run, training.task, best)
     val_metrics, _ = evaluate_split(model, data, "val", Scoring(tc.eval_batch_size, device), task)
     test_metrics, test_prob = evaluate_split(model, data, "test", Scoring(tc.eval_batch_size, device), task)
     title = f"{cfg.model.name} on {data.splits.description} (test){' [synthetic data]' if data.splits.synthetic else ''}"
@@ -390,18 +405,14 @@ def score_best(run: Run, training: Training, run_dir: Path, epoch: int, train_se
     return results
 
 
-def decision_thresholds(run: Run, task: Task, model: torch.nn.Module, run_dir: Path, best: dict[str, Any]) -> Task:
-    """The task best.pt decides with: multi-label thresholds tuned on validation (trainer.threshold=
-    tuned) or the fixed one, written into best.pt so that evaluate and predict decide the same."""
+def best_task(run: Run, task: Task, best: dict[str, Any]) -> Task:
+    """The task best.pt decides with: its stored thresholds (multi-label), logged when tuned."""
     if not task.multi_label:
         return task
-    cfg, data, device = run.cfg, run.data, run.device
-    if cfg.trainer.threshold == "tuned":
-        _, prob = evaluate_split(model, data, "val", Scoring(cfg.trainer.eval_batch_size, device), task)
-        task = task.with_thresholds(tune_thresholds(prob, data.encoded["val"].labels.numpy()))
-        log.info("thresholds tuned on validation F1: %s", ", ".join(f"{name} {t:.2f}" for name, t in zip(data.labels, task.thresholds)))
-    with held():
-        save_checkpoint(run_dir / "best.pt", {**best, "thresholds": list(task.thresholds)})
+    # A best.pt saved before checkpoints carried thresholds (a run resumed across versions) has none.
+    task = task.with_thresholds(best.get("thresholds", task.thresholds))
+    if run.cfg.trainer.threshold == "tuned":
+        log.info("thresholds tuned on validation F1: %s", ", ".join(f"{name} {t:.2f}" for name, t in zip(run.data.labels, task.thresholds)))
     return task
 
 
