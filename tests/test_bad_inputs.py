@@ -439,8 +439,9 @@ def test_misspelt_key_hint(args, hint):
 
 
 def test_a_key_added_with_plus_must_be_one_something_reads(table_dir):
-    from conftest import compose_train
     from textclf.core.config_rules import check_config
+
+    from conftest import compose_train
 
     base = ["data=table", f"data.root={table_dir}", "model=bilstm"]
     with pytest.raises(TextclfError, match=r"trainer.max_epoch is not a setting textclf reads; did you mean trainer.max_epochs\?"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+
 from textclf.data.example import Example
 from textclf.serving.batcher import MicroBatcher
 

@@ -11,6 +11,7 @@ from textclf.data.batching import Batch
 from textclf.models.bilstm import BiLSTM
 from textclf.models.classifier import TextClassifier
 from textclf.models.embedding import Embedding
+from textclf.models.encoder import Encoder, MemoryEncoder
 from textclf.models.fasttext import FastText
 from textclf.models.pooling import AttentionPooling, mask_from_lengths, masked_max, masked_mean
 from textclf.models.rcnn import TextRCNN, shift_contexts
@@ -257,10 +258,9 @@ def test_frozen_embedding_stays_frozen() -> None:
 # --- memory-encoder dispatch ----------------------------------------------------------------------
 
 
-class FakeMemoryEncoder(nn.Module):
+class FakeMemoryEncoder(MemoryEncoder):
     """Stands in for MemN2N: embeds the query and the memories itself."""
 
-    reads_memory = True
     output_size = DIM
 
     def forward(self, batch: Batch, embedding: Embedding) -> torch.Tensor:
@@ -282,9 +282,17 @@ def test_memory_encoders_get_batch_and_embedding() -> None:
     assert model.embedding.weight.grad[batch.query.unique()].abs().sum() > 0
 
 
-def test_word_dropout_hides_real_tokens_only_in_training():
-    from textclf.models.embedding import Embedding
+def test_every_registered_encoder_says_what_it_reads():
+    """Flat vs memory is asked of the encoder class: data preparation and loading build on it."""
+    from textclf.models.registry import ENCODERS
 
+    assert all(issubclass(cls, Encoder) for cls in ENCODERS.values())
+    assert {name for name, cls in ENCODERS.items() if cls.reads_memory} == {"memn2n"}
+    assert ENCODERS["memn2n"](input_size=DIM, vocab_size=VOCAB).answer_embedding() is not None
+    assert ENCODERS["bilstm"](input_size=DIM, hidden_size=4).answer_embedding() is None
+
+
+def test_word_dropout_hides_real_tokens_only_in_training():
     torch.manual_seed(0)
     emb = Embedding(10, 4, word_dropout=1.0, dropout=0.0)
     ids = torch.tensor([[5, 6, 0]])

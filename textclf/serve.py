@@ -20,8 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from textclf.core.config_rules import check_config
-from textclf.core.guards import FolderLock, owns_run_folder
 from textclf.core.errors import TextclfError, exit_on_user_error, first_line, hint_misspelt_keys
+from textclf.core.guards import FolderLock, owns_run_folder
 
 log = logging.getLogger("textclf.serve")
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import codecs
-import hashlib
 import errno
+import hashlib
 import logging
 import os
 import random

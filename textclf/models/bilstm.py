@@ -21,13 +21,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from textclf.models.encoder import FlatEncoder
 from textclf.models.pooling import AttentionPooling, mask_from_lengths, masked_max, masked_mean
 from textclf.models.rnn import PaddedRNN
 
 POOLINGS = ("max", "mean", "attention", "last")
 
 
-class BiLSTM(nn.Module):
+class BiLSTM(FlatEncoder):
     """x [B, T, E], lengths [B] -> s [B, output_size]; output_size = 2 * hidden_size."""
 
     def __init__(

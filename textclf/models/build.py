@@ -64,7 +64,7 @@ class ModelArgs:
 
 def encoder_reads_memory(name_or_target: str) -> bool:
     """Whether an encoder (a registry name or ``_target_``) reads memories + query, as MemN2N does."""
-    return bool(getattr(resolve("encoder", name_or_target), "reads_memory", False))
+    return resolve("encoder", name_or_target).reads_memory
 
 
 def reads_memory(cfg: DictConfig) -> bool:
@@ -125,7 +125,7 @@ def build_model(
     embedding, encoder = build_parts(args, vocab_size)
     head = None
     if args.tie_answers:
-        if not hasattr(encoder, "answer_embedding"):
+        if encoder.answer_embedding() is None:
             raise TextclfError(f"model.tie_answers=true needs an encoder with an answer embedding (memn2n), not {args.encoder.name}.")
         if label_tokens is None or len(label_tokens) != num_classes:
             raise ValueError("tie_answers needs the token ids of every label")

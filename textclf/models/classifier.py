@@ -1,11 +1,8 @@
 """TextClassifier: embedding -> encoder -> dropout -> linear, logits = W s + b.
 
-Two kinds of encoder plug in:
-  * flat encoders (TextRNN, BiLSTM, TextRCNN, TextCNN, fastText) read the embedded token sequence:
-    ``encoder(embedding(batch.tokens), batch.lengths)``;
-  * memory encoders (MemN2N) set the class attribute ``reads_memory = True`` and need the story
-    and query separately, so they get the whole batch and embed it themselves:
-    ``encoder(batch, embedding)``.
+Two kinds of encoder plug in (models/encoder.py): a flat encoder reads the embedded token
+sequence, ``encoder(embedding(batch.tokens), batch.lengths)``; a memory encoder (MemN2N) reads the
+story and query, so it gets the whole batch and embeds it itself, ``encoder(batch, embedding)``.
 Either way the encoder returns [B, encoder.output_size].
 
 A flat encoder may have an n-gram branch beside it (``ngrams``, models/ngrams.py: the mean of the
@@ -21,6 +18,7 @@ from torch import nn
 
 from textclf.data.batching import Batch
 from textclf.models.embedding import Embedding
+from textclf.models.encoder import Encoder
 from textclf.models.ngrams import HashedNgrams
 
 
@@ -47,14 +45,14 @@ class TextClassifier(nn.Module):
     def __init__(
         self,
         embedding: Embedding,
-        encoder: nn.Module,
+        encoder: Encoder,
         num_classes: int,
         dropout: float = 0.0,
         head: nn.Module | None = None,
         ngrams: HashedNgrams | None = None,
     ) -> None:
         super().__init__()
-        if ngrams is not None and getattr(encoder, "reads_memory", False):
+        if ngrams is not None and encoder.reads_memory:
             raise ValueError("an n-gram branch reads one token sequence; a memory encoder reads a story and a question")
         self.embedding = embedding
         self.encoder = encoder
@@ -65,7 +63,7 @@ class TextClassifier(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """batch -> logits [B, num_classes]."""
-        if getattr(self.encoder, "reads_memory", False):
+        if self.encoder.reads_memory:
             features = self.encoder(batch, self.embedding)
         else:
             features = self.encoder(self.embedding(batch.tokens), batch.lengths)

@@ -103,5 +103,4 @@ class MemoryInputs(nn.Module):
 
 def exportable(model: TextClassifier) -> FlatInputs | MemoryInputs:
     """The wrapper that fits the model's encoder, in eval mode."""
-    reads_memory = getattr(model.encoder, "reads_memory", False)
-    return (MemoryInputs(model) if reads_memory else FlatInputs(model)).eval()
+    return (MemoryInputs(model) if model.encoder.reads_memory else FlatInputs(model)).eval()

@@ -31,10 +31,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from textclf.models.encoder import FlatEncoder
 from textclf.models.pooling import mask_from_lengths, masked_mean
 
 
-class FastText(nn.Module):
+class FastText(FlatEncoder):
     """x [B, T, E], lengths [B] -> s [B, E], the mean of the real words' vectors; output_size = E."""
 
     pooling = "mean"  # a plain mean of word vectors: explained by occlusion (models/salience.py)

@@ -80,6 +80,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from textclf.data.batching import Batch
+from textclf.models.encoder import MemoryEncoder
 
 TYINGS = ("adjacent", "layerwise")
 NONLINEARITIES = ("none", "relu")
@@ -180,13 +181,11 @@ class HopTables(NamedTuple):
     T_C: nn.Parameter | None
 
 
-class MemN2N(nn.Module):
+class MemN2N(MemoryEncoder):
     """(batch, embedding) -> u^{K+1} [B, d]; with ``return_attention`` also p [B, K, M].
 
     input_size is d (the shared embedding's dim); vocab_size sizes the tables this module owns.
     """
-
-    reads_memory = True
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from textclf.models.encoder import FlatEncoder
 from textclf.models.pooling import mask_from_lengths, masked_max
 from textclf.models.rnn import PaddedRNN
 
@@ -59,7 +60,7 @@ def shift_contexts(
     return c_l, c_r
 
 
-class TextRCNN(nn.Module):
+class TextRCNN(FlatEncoder):
     """x [B, T, E], lengths [B] -> y^(3) [B, output_size]; output_size = projection_size.
 
     hidden_size is the size of each context vector c_l, c_r; projection_size the size of y^(2).

@@ -54,7 +54,7 @@ class Salience(NamedTuple):
 
 def method_for(model: TextClassifier) -> str:
     """The measure `token_salience` uses for this model (see the module docstring)."""
-    if getattr(model.encoder, "reads_memory", False):
+    if model.encoder.reads_memory:
         raise ValueError("memory encoders are explained by their hop attention over sentences, not per word")
     if getattr(model, "ngrams", None) is not None:
         return "occlusion"  # the pooled states are only part of what the head reads

@@ -30,10 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from textclf.models.encoder import FlatEncoder
 from textclf.models.pooling import mask_from_lengths
 
 
-class TextCNN(nn.Module):
+class TextCNN(FlatEncoder):
     """x [B, T, E], lengths [B] -> s [B, output_size]; output_size = filters * len(widths)."""
 
     pooling = "windows"  # max over windows of several words: explained by occlusion (models/salience.py)

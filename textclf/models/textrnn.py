@@ -21,10 +21,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from textclf.models.encoder import FlatEncoder
 from textclf.models.rnn import PaddedRNN
 
 
-class TextRNN(nn.Module):
+class TextRNN(FlatEncoder):
     """x [B, T, E], lengths [B] -> h_n [B, output_size].
 
     output_size = hidden_size * (2 if bidirectional else 1).

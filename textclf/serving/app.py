@@ -42,8 +42,8 @@ from starlette.requests import ClientDisconnect
 
 from textclf import __version__
 from textclf.core.errors import TextclfError, first_line
-from textclf.data.example import Example
 from textclf.core.shipped import shipped
+from textclf.data.example import Example
 from textclf.loading.classifier import Classifier
 from textclf.loading.explanation import WordSalience
 from textclf.loading.records import input_example, prediction_records
