@@ -1,4 +1,4 @@
-"""How well data.encoding=auto tells short files apart, beside charset-normalizer (if installed).
+"""How well data.charset=auto tells short files apart, beside charset-normalizer (if installed).
 
     python benchmarks/encoding_detection.py [--files 200]
 
@@ -59,14 +59,14 @@ def main() -> None:
                 ours += detect(path) == GB18030
                 theirs += bool(charset_normalizer_says_gb18030(data))
             other = "(not installed)" if charset_normalizer_says_gb18030(b"") is None else f"{theirs}/{args.files}"
-            print(f"{kind:>32}: read as GB18030 by data.encoding=auto {ours}/{args.files}, by charset-normalizer {other}")
+            print(f"{kind:>32}: read as GB18030 by data.charset=auto {ours}/{args.files}, by charset-normalizer {other}")
         one_row(args.example, Path(tmp))
 
 
 def one_row(text: str, folder: Path) -> None:
     path = folder / "example.csv"
     path.write_bytes(f"text,label\n{text}\n".encode("latin-1"))
-    print(f"{text!r} in Latin-1: data.encoding=auto reads it as {detect(path)}, charset-normalizer as GB18030: "
+    print(f"{text!r} in Latin-1: data.charset=auto reads it as {detect(path)}, charset-normalizer as GB18030: "
           f"{charset_normalizer_says_gb18030(path.read_bytes())}")
 
 

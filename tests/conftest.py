@@ -140,7 +140,7 @@ def data_overrides(table_dir, babi_dir, tags_dir):
     return {
         "text": ["data=table", f"data.root={table_dir}"],
         "stories": ["data=babi", f"data.root={babi_dir}", "data.tasks=[1,6]"],
-        "tags": ["data=table", f"data.root={tags_dir}", "data.train_file=train.jsonl", "data.multi_label=true"],
+        "tags": ["data=table", f"data.root={tags_dir}", "data.train_file=train.jsonl", "task=multi_label"],
     }
 
 

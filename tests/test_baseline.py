@@ -86,7 +86,7 @@ def test_a_large_training_split_is_sampled_and_says_so(table_dir):
 
 
 def test_multi_label_runs_get_a_one_vs_rest_baseline(tags_dir, tmp_path):
-    results = train(tiny(tags_dir, "data.train_file=train.jsonl", "data.multi_label=true"), tmp_path)
+    results = train(tiny(tags_dir, "data.train_file=train.jsonl", "task=multi_label"), tmp_path)
     assert results["baseline_test_micro_f1"] > 0.8  # tags are decided by topic words
     assert "baseline_test_hamming_loss" in results
     assert f"baseline ({NAME}) {100 * results['baseline_test_micro_f1']:.1f} %" in run_summary(results, tmp_path)

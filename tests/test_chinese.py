@@ -76,7 +76,7 @@ def test_chinese_model_learns_and_reports_class_names(tmp_path):
 
 def test_table_options_are_refused_for_a_class_folder(tmp_path):
     write_folder(tmp_path)
-    with pytest.raises(TextclfError, match=r"is a class.txt folder .* which data.multi_label, data.header cannot apply to; leave them out"):
+    with pytest.raises(TextclfError, match=r"is a class.txt folder .* which task.multi_label, data.header cannot apply to; leave them out"):
         Table(root=str(tmp_path), multi_label=True, header=False).load()
 
 

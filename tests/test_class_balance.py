@@ -1,4 +1,4 @@
-"""Imbalanced classes: trainer.class_weights in the loss and trainer.sampler=balanced."""
+"""Imbalanced classes: task.class_weights in the loss and task.sampler=balanced."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_multi_label_balanced_weights_are_pos_weights():
 
 
 def test_class_weights_of_the_wrong_length_are_refused():
-    with pytest.raises(TextclfError, match=r"trainer.class_weights has 2 weight\(s\) but the data has 3 classes \(a, b, c\)"):
+    with pytest.raises(TextclfError, match=r"task.class_weights has 2 weight\(s\) but the data has 3 classes \(a, b, c\)"):
         class_weights([1.0, 2.0], skewed_targets(), ["a", "b", "c"], Task())
 
 
@@ -75,13 +75,13 @@ def test_training_with_weights_and_balanced_sampler(table_dir, tmp_path):
         "trainer.max_epochs=2", "trainer.progress=false", "trainer.tensorboard=false", "trainer.num_threads=1",
     ]
     plain = train(compose_train(overrides), tmp_path / "plain")
-    weighted = train(compose_train([*overrides, "trainer.class_weights=[1.0,5.0]", "trainer.sampler=balanced"]), tmp_path / "w")
+    weighted = train(compose_train([*overrides, "task.class_weights=[1.0,5.0]", "task.sampler=balanced"]), tmp_path / "w")
     assert weighted["val_loss"] != plain["val_loss"]
     with pytest.raises(TextclfError, match="class_weights has 3 weight"):
-        train(compose_train([*overrides, "trainer.class_weights=[1,2,3]"]), tmp_path / "bad")
+        train(compose_train([*overrides, "task.class_weights=[1,2,3]"]), tmp_path / "bad")
 
 
-@pytest.mark.parametrize("override", ["trainer.class_weights=heavy", "trainer.class_weights=[1,-1]", "trainer.sampler=oversample"])
+@pytest.mark.parametrize("override", ["task.class_weights=heavy", "task.class_weights=[1,-1]", "task.sampler=oversample"])
 def test_bad_weight_or_sampler_settings_are_refused_by_name(override):
     from textclf.core.config_rules import check_config
 

@@ -16,7 +16,7 @@ from textclf.core.errors import TextclfError
 from conftest import CONFIG_MODULE, compose_train
 
 CONF = files(CONFIG_MODULE)
-TRAIN_GROUPS = ("data", "embedding", "model", "tokenizer", "trainer", "optimizer", "scheduler", "pretrain", "baseline", "experiment", "hparams_search")
+TRAIN_GROUPS = ("data", "embedding", "model", "tokenizer", "trainer", "task", "optimizer", "scheduler", "pretrain", "baseline", "experiment", "hparams_search")
 COMMANDS = ("eval", "predict", "explain", "export")
 
 
@@ -84,8 +84,8 @@ def test_every_shipped_config_passes_its_rules():
     ("data.tasks=[1,0]", "data.tasks must be all, a task number >= 1 or a list of them, got [1, 0]"),
     ("model.encoder.tying=both", "model.encoder.tying must be one of adjacent, layerwise, got 'both'"),
     ("data=table", None),
-    (["data=table", "data.encoding=utf8x"], "data.encoding must be auto or a Python codec name such as utf-8, latin-1 or gb18030, got 'utf8x'"),
-    (["data=table", "data.encoding=latin-1"], None),
+    (["data=table", "data.charset=utf8x"], "data.charset must be auto or a Python codec name such as utf-8, latin-1 or gb18030, got 'utf8x'"),
+    (["data=table", "data.charset=latin-1"], None),
     (["data=table", "data.label_separator=' '"], None),  # a space between tags is a separator like any other
     (["data=table", "data.label_separator=''"], "data.label_separator must be a non-empty text"),
     ("scheduler=step", None),  # a valid choice: no problem

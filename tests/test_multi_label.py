@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
@@ -29,7 +30,7 @@ TAGS = ["finance", "food", "sports", "weather"]
 
 def tags_config(tags_dir, *extra):
     return compose_train([
-        "data=table", f"data.root={tags_dir}", "data.train_file=train.jsonl", "data.multi_label=true",
+        "data=table", f"data.root={tags_dir}", "data.train_file=train.jsonl", "task=multi_label",
         "embedding.dim=16", "model=bilstm", "model.encoder.hidden_size=16", "trainer.max_epochs=8",
         "trainer.batch_size=16", "optimizer.lr=0.01", "trainer.progress=false", "trainer.tensorboard=false",
         "trainer.num_threads=1", *extra,
@@ -40,7 +41,7 @@ def tags_config(tags_dir, *extra):
 @pytest.fixture(scope="module")
 def tags_run(tags_dir, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("tags_run")
-    return run_dir, train(tags_config(tags_dir, "trainer.threshold=tuned"), run_dir)
+    return run_dir, train(tags_config(tags_dir, "task.threshold=tuned"), run_dir)
 
 
 def test_a_multi_label_model_learns_a_tag_set(tags_run):
@@ -128,8 +129,8 @@ def test_a_file_whose_label_cell_is_empty_everywhere_is_refused(tmp_path):
 
 @pytest.mark.parametrize("value", ["0", "1", "1.5", "-0.1", "high"])
 def test_a_threshold_outside_zero_to_one_is_refused(tags_dir, tmp_path, value):
-    with pytest.raises(TextclfError, match="trainer.threshold must be a number > 0 and < 1, or tuned, got"):
-        train(tags_config(tags_dir, f"trainer.threshold={value}"), tmp_path)
+    with pytest.raises(TextclfError, match="task.threshold must be a number > 0 and < 1, or tuned, got"):
+        train(tags_config(tags_dir, f"task.threshold={value}"), tmp_path)
 
 
 def test_babi_task_8_answers_are_label_sets(tmp_path):
@@ -146,7 +147,7 @@ def test_babi_task_8_answers_are_label_sets(tmp_path):
 def test_babi_task_8_trains_multi_label_with_memn2n(tmp_path):
     cfg = compose_train([
         "model=memn2n", "data=babi_gen", f"data.root={tmp_path / 'data'}", "data.tasks=[8]", "data.n_train=200",
-        "data.n_test=50", "data.multi_label=true", "embedding.dim=16", "trainer.max_epochs=2",
+        "data.n_test=50", "task=multi_label", "embedding.dim=16", "trainer.max_epochs=2",
         "trainer.progress=false", "trainer.tensorboard=false", "trainer.num_threads=1",
     ])
     results = train(cfg, tmp_path / "run")
@@ -163,6 +164,49 @@ def test_tuned_thresholds_separate_the_scores():
     assert second == 0.5  # never gold: kept at the default
     decided = Task(True, (first, second)).decide(prob)
     assert decided[:, 0].tolist() == [1, 1, 0, 0]
+
+
+def as_saved_before_the_task_group(payload) -> None:
+    """The layout of checkpoints written before conf/task/ and data.charset: the task's settings under
+    data.multi_label and trainer.*, the charset under data.encoding, and no thresholds in last.pt."""
+    cfg = OmegaConf.create(payload["config"])
+    task = cfg.pop("task")
+    cfg.data.multi_label = task.multi_label
+    cfg.data.encoding = cfg.data.pop("charset")
+    cfg.trainer.threshold, cfg.trainer.class_weights, cfg.trainer.sampler = task.threshold, task.class_weights, task.sampler
+    payload["config"] = OmegaConf.to_yaml(cfg)
+    args = payload["data_source"]["args"]
+    args["encoding"] = args.pop("charset")
+    args["multi_label"] = True
+
+
+def test_a_checkpoint_with_the_old_key_names_evaluates_and_resumes_as_before(tags_run, tmp_path):
+    from textclf.training.resume import load_resume_checkpoint
+
+    run_dir, results = tags_run
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("best.pt", "last.pt"):
+        payload = load_checkpoint(run_dir / name)
+        as_saved_before_the_task_group(payload)
+        torch.save(payload, old / name)
+    loaded = load_model(old / "best.pt")
+    assert loaded.encoding.multi_label and loaded.config.data.charset == "utf-8" and loaded.config.task.threshold == "tuned"
+    with initialize_config_module("textclf.conf", version_base="1.3"):
+        cfg = compose("eval", overrides=[f"ckpt_path={old / 'best.pt'}", "device=cpu", "split=test"])
+    assert evaluate(cfg, tmp_path / "eval")["micro_f1"] == pytest.approx(results["test_micro_f1"])
+    current = load_checkpoint(run_dir / "last.pt")
+    # Resuming compares the stored config with today's command: the moved keys are read where they are now.
+    assert load_resume_checkpoint(old / "last.pt", current["config"], current["tokenizer"])["epoch"] == current["epoch"]
+    single = OmegaConf.create(current["config"])
+    single.task.multi_label = False
+    with pytest.raises(TextclfError, match="other task.multi_label settings"):
+        load_resume_checkpoint(old / "last.pt", OmegaConf.to_yaml(single), current["tokenizer"])
+
+
+def test_multi_label_is_refused_for_data_with_one_label_per_text(tmp_path):
+    with pytest.raises(TextclfError, match="task=multi_label: SST data has one label per text"):
+        train(compose_train(["data=sst2", "task=multi_label", f"data.root={tmp_path}"]), tmp_path / "run")
 
 
 def test_old_checkpoints_load_as_single_label(tiny_run, tmp_path):
@@ -182,9 +226,9 @@ def test_torchrun_two_cpu_processes_train_multi_label(tags_dir, tmp_path):
 
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "textclf", "trainer=ddp",
-        "data=table", f"data.root={tags_dir}", "data.train_file=train.jsonl", "data.multi_label=true", "embedding.dim=16",
+        "data=table", f"data.root={tags_dir}", "data.train_file=train.jsonl", "task=multi_label", "embedding.dim=16",
         "model=bilstm", "model.encoder.hidden_size=16", "trainer.max_epochs=8", "trainer.batch_size=16", "optimizer.lr=0.01",
-        "trainer.progress=false", "trainer.num_threads=1", "trainer.threshold=tuned", f"hydra.run.dir={tmp_path / 'run'}",
+        "trainer.progress=false", "trainer.num_threads=1", "task.threshold=tuned", f"hydra.run.dir={tmp_path / 'run'}",
     ]
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -208,7 +252,7 @@ def test_a_single_label_model_refuses_data_read_as_label_sets():
     from textclf.data.vocab import Vocab
 
     examples = [Example("a text", ("x",))]
-    with pytest.raises(TextclfError, match="trained single-label .* read it with data.multi_label=false"):
+    with pytest.raises(TextclfError, match=r"trained single-label .* read it as one label per text \(task=single_label\)"):
         encode_examples(examples, Vocab.fit(["a text"]), ["x"], [], 16)
 
 
@@ -248,5 +292,5 @@ def test_training_accuracy_decides_at_the_thresholds_validation_uses():
     logits = torch.logit(torch.tensor([[0.4, 0.1]]))  # label 0 at p = 0.4, label 1 at p = 0.1
     gold = torch.tensor([[1.0, 0.0]])
     assert not Task(multi_label=True).hits(logits, gold).item()  # 0.4 < 0.5: label 0 is missed
-    assert Task(multi_label=True, thresholds=(0.3, 0.3)).hits(logits, gold).item()  # trainer.threshold=0.3: the set is right
+    assert Task(multi_label=True, thresholds=(0.3, 0.3)).hits(logits, gold).item()  # task.threshold=0.3: the set is right
     assert Task(multi_label=True, thresholds=(0.3, 0.3)).decide(torch.sigmoid(logits).numpy()).tolist() == [[1, 0]]

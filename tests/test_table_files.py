@@ -156,16 +156,16 @@ def zh_table(root, encoding, bom=b""):
 def test_gbk_chinese_is_detected_and_logged(tmp_path, caplog):
     zh_table(tmp_path, "gbk")
     with caplog.at_level(logging.INFO, logger="textclf.data"):
-        splits = load(tmp_path, encoding="auto")
+        splits = load(tmp_path, charset="auto")
     assert pairs(splits) == sorted(ZH)
-    assert "train.csv: read as gb18030 (data.encoding=auto)" in caplog.text
-    assert pairs(load(tmp_path, encoding="gbk")) == sorted(ZH)  # naming it works as well
+    assert "train.csv: read as gb18030 (data.charset=auto)" in caplog.text
+    assert pairs(load(tmp_path, charset="gbk")) == sorted(ZH)  # naming it works as well
 
 
 def test_a_gb18030_file_read_as_utf8_names_the_setting(tmp_path):
     zh_table(tmp_path, "gb18030")
     with pytest.raises(TextclfError, match=r"train.csv: not valid utf-8 text \(line 2, byte 1: [^)]+\)\. "
-                       r"It reads as GB18030 \(Chinese; covers GBK and GB2312\): set data.encoding=gb18030, or data.encoding=auto"):
+                       r"It reads as GB18030 \(Chinese; covers GBK and GB2312\): set data.charset=gb18030, or data.charset=auto"):
         load(tmp_path)
 
 
@@ -173,17 +173,17 @@ def test_a_gb18030_file_read_as_utf8_names_the_setting(tmp_path):
 def test_latin1_is_not_guessed(tmp_path, text):
     write(tmp_path, "train.csv", f"text,label\n{text},1\nplain,0\n".encode("latin-1"))
     write(tmp_path, "test.csv", "text,label\nplain,0\n")
-    with pytest.raises(TextclfError, match=r"train.csv: data.encoding=auto cannot tell the file's encoding: it is not UTF-8 \(line 2, "
-                       r".*does not read as GB18030 Chinese\. Set data.encoding= to its encoding \(for example data.encoding=latin-1"):
-        load(tmp_path, encoding="auto")
-    assert text in [ex.text for ex in load(tmp_path, encoding="latin-1").train + load(tmp_path, encoding="latin-1").val]
-    with pytest.raises(TextclfError, match=r"not valid utf-8 text .*Set data.encoding= to the file's real encoding \(for example data.encoding=latin-1\)"):
+    with pytest.raises(TextclfError, match=r"train.csv: data.charset=auto cannot tell the file's encoding: it is not UTF-8 \(line 2, "
+                       r".*does not read as GB18030 Chinese\. Set data.charset= to its encoding \(for example data.charset=latin-1"):
+        load(tmp_path, charset="auto")
+    assert text in [ex.text for ex in load(tmp_path, charset="latin-1").train + load(tmp_path, charset="latin-1").val]
+    with pytest.raises(TextclfError, match=r"not valid utf-8 text .*Set data.charset= to the file's real encoding \(for example data.charset=latin-1\)"):
         load(tmp_path)
 
 
 @pytest.mark.parametrize(("encoding", "bom"), [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"), ("utf-8", b"\xef\xbb\xbf"), ("utf-8", b"")])
 def test_unicode_files_are_detected(tmp_path, encoding, bom):
-    assert pairs(load(zh_table(tmp_path, encoding, bom), encoding="auto")) == sorted(ZH)
+    assert pairs(load(zh_table(tmp_path, encoding, bom), charset="auto")) == sorted(ZH)
 
 
 # --------------------------------------------------------------- CRLF and a UTF-8 BOM read as if absent

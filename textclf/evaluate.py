@@ -46,7 +46,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     members = load_members(paths, cfg.device)
     train_cfg = members[0].config
     configs = [member.config for member in members]
-    source = build_source(data_config(train_cfg, cfg.get("data")))
+    source = build_source(data_config(train_cfg, cfg.get("data")), members[0].encoding.multi_label)
     written = [Path(out_dir) / name for name in REPORT_FILES]  # checked before the data is read
     refuse_overwriting_inputs(written, [m.path for m in members] + source.files(), "Evaluate into another folder (hydra.run.dir=DIR).")
     try:

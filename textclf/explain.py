@@ -102,7 +102,7 @@ def explain(cfg: DictConfig, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     loaded = load_model(cfg.ckpt_path, cfg.device)
-    source = build_source(data_config(loaded.config, cfg.get("data")))
+    source = build_source(data_config(loaded.config, cfg.get("data")), loaded.encoding.multi_label)
     examples = load_source(source).split(cfg.split)
     memory = loaded.encoding.memory is not None
     summary = out / ("attention.txt" if memory else "salience.txt")

@@ -175,7 +175,7 @@ def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any
         torch.set_num_threads(tc.num_threads)
     # Under DDP every rank prepares the same data itself (deterministic, and the files are written
     # atomically), which is simpler than shipping tensors between ranks and costs seconds.
-    source = build_source(cfg.data)
+    source = build_source(cfg.data, cfg.task.multi_label)
     if dist.is_main:  # hydra.run.dir=DATA_FOLDER: the run's files must not replace the data's
         refuse_overwriting_inputs(run_files(run_dir), source.files(), "Train into another folder (hydra.run.dir=DIR).")
     data = prepare(source, cfg.tokenizer, with_memory=reads_memory(cfg))
@@ -317,10 +317,10 @@ def train_and_validate(run: Run, training: Training, train_model: torch.nn.Modul
 
 def epoch_task(run: Run, task: Task, val_prob) -> Task:
     """How this epoch's model decides: multi-label thresholds tuned on its own validation scores
-    (trainer.threshold=tuned: each label's best F1; cheap next to an epoch) or the training task's
+    (task.threshold=tuned: each label's best F1; cheap next to an epoch) or the training task's
     fixed ones. Stored with every checkpoint, so that best.pt is written once and evaluate and
     predict decide as the report does."""
-    if not task.multi_label or run.cfg.trainer.threshold != "tuned":
+    if not task.multi_label or run.cfg.task.threshold != "tuned":
         return task
     return task.with_thresholds(tune_thresholds(val_prob, run.data.encoded["val"].labels.numpy()))
 
@@ -411,7 +411,7 @@ def best_task(run: Run, task: Task, best: dict[str, Any]) -> Task:
         return task
     # A best.pt saved before checkpoints carried thresholds (a run resumed across versions) has none.
     task = task.with_thresholds(best.get("thresholds", task.thresholds))
-    if run.cfg.trainer.threshold == "tuned":
+    if run.cfg.task.threshold == "tuned":
         log.info("thresholds tuned on validation F1: %s", ", ".join(f"{name} {t:.2f}" for name, t in zip(run.data.labels, task.thresholds)))
     return task
 

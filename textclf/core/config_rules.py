@@ -230,8 +230,7 @@ RULES: dict[str, Rule] = {
     "data.context_column": Check(lambda v: v is None or COLUMN.accepts(v), "null, a column name or position (0 = the first)"),
     "data.label_names": Text(null=True),
     "data.label_id_base": whole(0, 1),
-    "data.encoding": Check(known_codec, "auto or a Python codec name such as utf-8, latin-1 or gb18030"),  # auto: data/charsets.py
-    "data.multi_label": Flag(),
+    "data.charset": Check(known_codec, "auto or a Python codec name such as utf-8, latin-1 or gb18030"),  # auto: data/charsets.py
     "data.label_separator": Check(lambda v: isinstance(v, str) and v != "", "a non-empty text (a space or a tab is allowed)"),
     "data.missing_labels": OneOf(("refuse", "drop")),
     # embedding: conf/embedding/*.yaml
@@ -288,6 +287,11 @@ RULES: dict[str, Rule] = {
     "tokenizer.cjk_chars": Flag(),
     "tokenizer.drop_punctuation": Flag(),
     # trainer: conf/trainer/*.yaml
+    # task: conf/task/*.yaml
+    "task.multi_label": Flag(),
+    "task.class_weights": WEIGHTS,
+    "task.sampler": OneOf(("shuffle", "balanced")),
+    "task.threshold": THRESHOLD,
     "trainer.max_epochs": COUNT,
     "trainer.batch_size": COUNT,
     "trainer.pool_batches": COUNT,
@@ -296,9 +300,6 @@ RULES: dict[str, Rule] = {
     "trainer.grad_clip_scope": OneOf(("global", "parameter", "spectral")),
     "trainer.grad_noise": Number(0),
     "trainer.loss_reduction": OneOf(("mean", "sum")),
-    "trainer.class_weights": WEIGHTS,
-    "trainer.sampler": OneOf(("shuffle", "balanced")),
-    "trainer.threshold": THRESHOLD,
     "trainer.monitor": VAL_METRIC,
     "trainer.patience": whole(1, null=True),
     "trainer.device": DEVICE,

@@ -45,7 +45,7 @@ EMPTY_SET = "nothing"  # lists-sets (task 8) answers "nothing" for an empty hand
 
 
 def answer_set(answer: str) -> tuple[str, ...]:
-    """A bAbI answer read as a set of labels (data.multi_label=true): ``apple,football`` ->
+    """A bAbI answer read as a set of labels (task=multi_label): ``apple,football`` ->
     ("apple", "football"), ``nothing`` -> (), a one-word answer -> a set of one."""
     return () if answer == EMPTY_SET else tuple(sorted(set(answer.split(","))))
 
@@ -271,9 +271,9 @@ class Babi(DataSource):
         ordered = [task for task in numbers if task in ORDERED_ANSWERS] if self.multi_label else []
         if ordered:
             raise TextclfError(
-                f"bAbI: data.multi_label=true reads answers as sets, but task(s) {_task_list(ordered)} "
+                f"bAbI: task=multi_label reads answers as sets, but task(s) {_task_list(ordered)} "
                 f"({', '.join(TASK_NAMES[t] for t in ordered)}) answer with ordered paths ('n,w' is not 'w,n'). "
-                "Leave them out of data.tasks, or read them with data.multi_label=false."
+                "Leave them out of data.tasks, or read them with task=single_label."
             )
 
     def task_files(self, folder: Path, numbers: list[int]) -> dict[int, tuple[Path, Path]]:

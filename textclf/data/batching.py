@@ -105,7 +105,7 @@ class BatchIterator:
     once. The few batches left over after dealing evenly are skipped this epoch: DDP needs every
     process to take the same number of steps, and the next epoch's shuffle puts them elsewhere.
 
-    ``sample_weights`` (training order only; trainer.sampler=balanced): each epoch draws its N
+    ``sample_weights`` (training order only; task.sampler=balanced): each epoch draws its N
     examples with replacement in proportion to these weights instead of permuting them; pools
     are then sorted by length as above, so batches are still cut from similar lengths.
     """

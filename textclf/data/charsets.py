@@ -1,8 +1,8 @@
-"""Which text encoding a data file is in, for ``data.encoding=auto``.
+"""Which text encoding a data file is in, for ``data.charset=auto``.
 
 Told apart, in this order: a byte-order mark (UTF-8, UTF-16 or UTF-32 with BOM); UTF-8 (which
 every ASCII file is); GB18030, the Chinese national encoding that covers GBK and GB2312. Anything
-else is not guessed: the caller names the file and the ``data.encoding=`` value to set.
+else is not guessed: the caller names the file and the ``data.charset=`` value to set.
 
 Why not a general detector library: on small files (1 to 5 rows, the size of a hand-made test
 split) charset-normalizer, asked only whether a file is GB18030, missed 1 of 200 GBK Chinese
@@ -15,7 +15,7 @@ text that happens to decode turns into rare ideographs outside GB2312 (an accent
 followed by an ASCII one is a pair GB2312 never uses): none of the 200 Latin-1 files is taken for
 GB18030, all 200 GBK ones are. The cost: traditional Chinese written in GB18030 has fewer of its
 characters in GB2312, and 87 of 200 such files are refused (the message says to set
-``data.encoding=gb18030``): a refusal, never a wrong reading.
+``data.charset=gb18030``): a refusal, never a wrong reading.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def is_class_folder(root: str | Path) -> bool:
 def read_class_names(path: Path, encoding: str = "utf-8") -> list[str]:
     """The lines of a names file, each a different class name, in id order. Blank lines at the end
     are ignored; one in the middle is refused, since dropping it would shift every later id."""
-    names = [line.strip() for _, line in read_lines(path, encoding, setting="data.encoding")]
+    names = [line.strip() for _, line in read_lines(path, encoding, setting="data.charset")]
     while names and not names[-1]:
         names.pop()
     if "" in names:
@@ -54,7 +54,7 @@ def read_class_folder(root: str | Path, encoding: str = "utf-8") -> Splits:
 
     def read(path: Path) -> list[Example]:
         examples = []
-        for number, line in read_lines(path, encoding, setting="data.encoding"):
+        for number, line in read_lines(path, encoding, setting="data.charset"):
             if not line.strip():
                 continue
             text, tab, label_id = line.rpartition("\t")

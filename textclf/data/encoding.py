@@ -159,7 +159,7 @@ def label_tensor(examples: Sequence[Example], labels: Sequence[str], labelled: b
         if labelled and any(isinstance(ex.label, tuple) for ex in examples):
             raise TextclfError(
                 "this model was trained single-label (one class per text), but the data is read as label sets "
-                "(data.multi_label=true); read it with data.multi_label=false, or train a multi-label model."
+                "(task=multi_label); read it as one label per text (task=single_label), or train a multi-label model."
             )
         return torch.tensor([label_index[ex.label] if labelled else 0 for ex in examples], dtype=torch.long)
     targets = torch.zeros((len(examples), len(labels)), dtype=torch.float32)

@@ -15,7 +15,7 @@ class Example:
 
     text:       the sentence/document, or the bAbI question.
     label:      the gold label as a string (bAbI answers such as ``n,w`` are one label); for
-                multi-label data (data.multi_label=true) a sorted tuple of labels, maybe empty.
+                multi-label data (task=multi_label) a sorted tuple of labels, maybe empty.
     context:    the bAbI story sentences before the question, oldest first; empty for single texts.
     group:      a sub-population for per-group reports, e.g. ``"qa3"`` for bAbI task 3.
     supporting: indices into ``context`` of the supporting facts (bAbI), for attention plots.
@@ -57,7 +57,7 @@ class Splits:
     # Published results these splits can be set beside: "babi1k" for the real 1k bAbI tasks (the
     # per-task tables then show the MemN2N paper's 1k joint figures). None: nothing comparable.
     reference: str | None = None
-    multi_label: bool = False  # every example's label is a tuple of labels (data.multi_label=true)
+    multi_label: bool = False  # every example's label is a tuple of labels (task=multi_label)
 
     def labels(self) -> list[str]:
         """The class list: the dataset's own order, else every label seen in any split, sorted.

@@ -90,7 +90,7 @@ def read_lines(path: Path, encoding: str = "utf-8", setting: str | None = None) 
     """Yield (1-based line number, line without its newline), naming the file on a decoding or
     reading error. Line ends (LF, CRLF or CR) and a byte-order mark before the first line are
     dropped. ``encoding`` may be ``auto`` (see charsets.py; the log says what was found);
-    ``setting`` is the config key that sets it (``data.encoding``), for the messages."""
+    ``setting`` is the config key that sets it (``data.charset``), for the messages."""
     if encoding == AUTO:
         encoding = detected_encoding(path, setting or "encoding")
     try:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from textclf.core.errors import TextclfError
@@ -65,12 +65,15 @@ def group_names(examples: Sequence[Example]) -> list[str]:
     return sorted(names, key=natural)
 
 
-def build_source(data_cfg: DictConfig) -> DataSource:
-    """The dataset object a ``data`` config describes. A key the dataset does not take (e.g.
-    ``+data.colum=x``) or a bad ``_target_`` fails inside Hydra's instantiate, which would print
-    Hydra's wrapper message; the constructor's own error is the useful part."""
+def build_source(data_cfg: DictConfig, multi_label: bool | None = None) -> DataSource:
+    """The dataset object a ``data`` config describes, reading labels as sets when ``multi_label``
+    (task=multi_label: the task's choice, not the dataset's; None keeps the config's). A key the
+    dataset does not take (e.g. ``+data.colum=x``) or a bad ``_target_`` fails inside Hydra's
+    instantiate, which would print Hydra's wrapper message; the constructor's own error is the
+    useful part."""
+    label_sets = label_setting(data_cfg, multi_label)
     try:
-        return instantiate(data_cfg)
+        return instantiate(data_cfg, **label_sets)
     except InstantiationException as err:
         message = " ".join(line.strip() for line in str(err.__cause__ or err).strip().splitlines())
         if not message.endswith((".", "?")):
@@ -79,6 +82,25 @@ def build_source(data_cfg: DictConfig) -> DataSource:
             f"cannot set up data {data_cfg.get('_target_', '?')}: {message} Check the data.* settings against "
             "conf/data/<name>.yaml (a key added with + must be one the dataset takes)."
         ) from None
+
+
+def label_setting(data_cfg: DictConfig, multi_label: bool | None) -> dict[str, bool]:
+    """The reader's ``multi_label`` argument: given to readers that can read label sets (tables,
+    bAbI), none to the others, and task=multi_label refused for those."""
+    target = str(data_cfg.get("_target_", ""))
+    try:
+        reads_sets = "multi_label" in {f.name for f in fields(get_class(target))}
+    except Exception:  # a bad _target_: instantiate says so, with its own message
+        return {}
+    if multi_label is None or (not multi_label and not reads_sets):
+        return {}
+    if not reads_sets:
+        raise TextclfError(
+            f"task=multi_label: {target.rsplit('.', 1)[-1]} data has one label per text. Label sets are read "
+            "from tables (data=table: a JSON list or data.label_separator in the label cell) and bAbI answers "
+            "(data=babi, data=babi_gen); drop task=multi_label for this dataset."
+        )
+    return {"multi_label": bool(multi_label)}
 
 
 def load_source(source: DataSource) -> Splits:

@@ -53,7 +53,7 @@ class Table(DataSource):
     John left.``; split on ``|``, so a sentence cannot contain one; empty cell = no context); in
     JSON Lines either such a string or a list of strings. ``label_names``: a file in ``root`` with
     one class name a line; the label column then holds ids, id N naming line N counted from
-    ``label_id_base`` (0 or 1), and examples carry the names. ``encoding``: a Python codec, or
+    ``label_id_base`` (0 or 1), and examples carry the names. ``charset``: a Python codec, or
     ``auto`` to tell UTF-8, UTF-16 with BOM and GB18030 apart per file (charsets.py); a UTF-8
     byte-order mark and CRLF line ends are read as if absent. ``multi_label=true``: a label cell is a
     set of labels, split on ``label_separator`` (CSV/TSV, e.g. ``sports|finance``) or a JSON list
@@ -72,7 +72,7 @@ class Table(DataSource):
     context_column: Spec | None = None
     label_names: str | None = None
     label_id_base: int = 0
-    encoding: str = "utf-8"
+    charset: str = "utf-8"  # the files' text encoding (data.charset); not the model's `Encoding`
     multi_label: bool = False
     label_separator: str = "|"
     missing_labels: str = "refuse"  # a label cell NA / null / NaN / None / empty: refuse, or drop the row (counted)
@@ -82,7 +82,7 @@ class Table(DataSource):
     def load(self) -> Splits:
         if is_class_folder(self.root):  # train/dev/test.txt + class.txt (see class_folder.py)
             self.refuse_table_options()
-            return read_class_folder(self.root, self.encoding)
+            return read_class_folder(self.root, self.charset)
         self.check_columns_differ()
         if not self.header:
             table_columns.check_positions_only(self.roles())
@@ -92,7 +92,7 @@ class Table(DataSource):
             check_format(name)
         paths = require_files("Table", self.root, names + ([self.label_names] if self.label_names else []), hint=NAMING_HINT)
         if self.label_names:
-            self.names = read_class_names(paths[-1], self.encoding)
+            self.names = read_class_names(paths[-1], self.charset)
         train = self.read(paths[0])
         test = self.read(paths[1])
         if val_file:
@@ -107,7 +107,7 @@ class Table(DataSource):
     def refuse_table_options(self) -> None:
         """A class.txt folder has its own fixed layout (one text, one id, names in class.txt): the
         options for CSV/TSV/JSONL tables would be silently ignored there, so they are refused."""
-        given = [name for name, value, usual in (("data.multi_label", self.multi_label, False), ("data.label_names", self.label_names, None),
+        given = [name for name, value, usual in (("task=multi_label", self.multi_label, False), ("data.label_names", self.label_names, None),
                                                  ("data.header", self.header, True)) if value != usual]
         given += ["data.text_column"] if isinstance(self.text_column, (list, tuple)) else []
         if given:
@@ -127,7 +127,7 @@ class Table(DataSource):
         return [spec for _, spec in self.roles()]
 
     def lines(self, path: Path) -> Iterator[tuple[int, str]]:
-        return read_lines(path, self.encoding, setting="data.encoding")
+        return read_lines(path, self.charset, setting="data.charset")
 
     def read(self, path: Path) -> list[Example]:
         """Every record of one file as an example, with `path:line` messages for bad rows; rows
@@ -141,7 +141,7 @@ class Table(DataSource):
             raise TextclfError(f"{path}: has a header but no rows; expected one row per example.")
         if self.multi_label and not any(ex.label for ex in examples):
             raise TextclfError(
-                f"{path}: the label column {self.label_column!r} is empty in every row. With data.multi_label=true a row "
+                f"{path}: the label column {self.label_column!r} is empty in every row. With task=multi_label a row "
                 "may have no label, but not every row: check data.label_column and data.label_separator "
                 f"(now {self.label_separator!r})."
             )

@@ -7,7 +7,7 @@
     clf.predict(texts, top_k=3)                           # -> [(label, probability), ...] per text
     clf.explain(texts)                                    # -> the words behind each prediction, weighted
 
-A multi-label model (data.multi_label=true) gives each input the list of its labels at or above
+A multi-label model (task=multi_label) gives each input the list of its labels at or above
 their thresholds (``predict``), and every label's own probability (``predict_proba``: sigmoids,
 rows need not sum to 1).
 

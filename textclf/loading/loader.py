@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from textclf import __version__
+from textclf.core.config_history import current_config, current_data_args
 from textclf.core.errors import TextclfError, first_line
 from textclf.data.encoding import Encoding, MemoryLayout
 from textclf.data.encoding import settings as encoding_settings
@@ -53,13 +54,13 @@ class LoadedModel(NamedTuple):
 
 def checkpoint_task(checkpoint: dict[str, Any], encoding: Encoding, train_cfg: DictConfig) -> Task:
     """How the model decides: single-label (every checkpoint from before multi-label), or a
-    sigmoid per label with the thresholds best.pt stores; a last.pt (no stored thresholds) uses
-    the run's fixed trainer.threshold, or 0.5 where that was ``tuned``."""
+    sigmoid per label with the thresholds the checkpoint stores; one written before checkpoints
+    carried them uses the run's fixed task.threshold, or 0.5 where that was ``tuned``."""
     if not encoding.multi_label:
         return Task()
     stored = checkpoint.get("thresholds")
     if stored is None:
-        fixed = OmegaConf.select(train_cfg, "trainer.threshold", default=DEFAULT_THRESHOLD)
+        fixed = OmegaConf.select(train_cfg, "task.threshold", default=DEFAULT_THRESHOLD)
         stored = [DEFAULT_THRESHOLD if fixed == "tuned" else float(fixed)] * len(encoding.labels)
     return Task(True, tuple(float(t) for t in stored))
 
@@ -99,7 +100,8 @@ def checkpoint_encoding(checkpoint: dict[str, Any], train_cfg: DictConfig) -> En
 def stored_config(checkpoint: dict[str, Any], ckpt_path: str | Path) -> DictConfig:
     """The training config a checkpoint carries, checked for the parts that rebuild the model and
     find the data, so that a damaged one fails here by name rather than as a missing key later,
-    and with its classes where they live today (`with_current_classes`)."""
+    read under today's key names (core/config_history.py) and with its classes where they live
+    today (`with_current_classes`)."""
     needed = ("model.encoder._target_", "embedding._target_", "data._target_")
     try:
         cfg = OmegaConf.create(checkpoint["config"])
@@ -114,7 +116,7 @@ def stored_config(checkpoint: dict[str, Any], ckpt_path: str | Path) -> DictConf
             f"{ckpt_path}: the training config stored in the checkpoint lacks {', '.join(missing)}, so the model "
             "cannot be rebuilt. Use the best.pt/last.pt a training run wrote, or retrain."
         )
-    return with_current_classes(checkpoint, cfg, ckpt_path)
+    return with_current_classes(checkpoint, current_config(cfg), ckpt_path)
 
 
 def model_args(checkpoint: dict[str, Any], train_cfg: DictConfig) -> ModelArgs:
@@ -127,7 +129,8 @@ def model_args(checkpoint: dict[str, Any], train_cfg: DictConfig) -> ModelArgs:
 def data_source(checkpoint: dict[str, Any], train_cfg: DictConfig) -> Part:
     """The dataset's registry name and arguments, found the way `model_args` finds the model's."""
     stored = checkpoint.get("data_source")
-    return part_from_config("data", train_cfg.data) if stored is None else Part(**stored)
+    part = part_from_config("data", train_cfg.data) if stored is None else Part(**stored)
+    return Part(part.name, current_data_args(part.args))
 
 
 def with_current_classes(checkpoint: dict[str, Any], cfg: DictConfig, ckpt_path: str | Path) -> DictConfig:

@@ -1,5 +1,5 @@
-"""Imbalanced classes: weights in the loss (trainer.class_weights) and a balanced sampler
-(trainer.sampler=balanced), both computed from the encoded training labels.
+"""Imbalanced classes: weights in the loss (task.class_weights) and a balanced sampler
+(task.sampler=balanced), both computed from the encoded training labels.
 
 Only training is weighted: validation loss, early stopping and every report score the model as
 it is, so runs with and without weights are compared on the same terms.
@@ -34,7 +34,7 @@ def balanced_weights(targets: torch.Tensor, classes: int, task: Task) -> torch.T
 
 
 def class_weights(setting: Any, targets: torch.Tensor, labels: Sequence[str], task: Task) -> torch.Tensor | None:
-    """The loss weights ``trainer.class_weights`` asks for: None (none), balanced, or the list given
+    """The loss weights ``task.class_weights`` asks for: None (none), balanced, or the list given
     (one per class in label order, as reports list them; multi-label: one pos_weight per label)."""
     if setting is None or setting == "none":
         return None
@@ -44,9 +44,9 @@ def class_weights(setting: Any, targets: torch.Tensor, labels: Sequence[str], ta
     if len(weights) != len(labels):
         shown = ", ".join(labels[:10]) + (" ..." if len(labels) > 10 else "")
         raise TextclfError(
-            f"trainer.class_weights has {len(weights)} weight(s) but the data has {len(labels)} "
+            f"task.class_weights has {len(weights)} weight(s) but the data has {len(labels)} "
             f"{'labels' if task.multi_label else 'classes'} ({shown}); give one weight per class in this order, "
-            "or use trainer.class_weights=balanced."
+            "or use task.class_weights=balanced."
         )
     return torch.tensor(weights)
 

@@ -94,7 +94,7 @@ def baseline_results(cfg: DictConfig, data: PreparedData) -> dict[str, Any]:
     if cfg.baseline.kind == "none":
         log.info("baseline: none (baseline=none)")
         return {}
-    balanced = cfg.trainer.class_weights == "balanced" or cfg.trainer.sampler == "balanced"
+    balanced = cfg.task.class_weights == "balanced" or cfg.task.sampler == "balanced"
     results = fit_baseline(
         data, cfg.baseline, chars=bool(cfg.tokenizer.cjk_chars), lowercase=bool(cfg.tokenizer.lowercase), balanced=balanced, seed=cfg.seed,
     )

@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from textclf.core.atomic import atomic_write
+from textclf.core.config_history import current_config
 from textclf.core.errors import TextclfError
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 from textclf.training.distributed import Distributed
@@ -30,7 +31,7 @@ log = logging.getLogger("textclf.training.resume")
 # Config sections a resumed run must share with the run it continues: they decide the data, the
 # vocabulary, the shapes of the weights and the optimizer state. trainer.* (max_epochs, patience,
 # progress...) may change, so a finished run can be extended.
-MUST_MATCH = ("data", "tokenizer", "embedding", "model", "optimizer", "scheduler", "seed")
+MUST_MATCH = ("data", "task.multi_label", "tokenizer", "embedding", "model", "optimizer", "scheduler", "seed")
 # Keys of those sections that choose how the same update is computed, not what it computes, and so
 # may differ: a run saved before conf/optimizer/sgd.yaml asked for foreach resumes under it.
 IMPLEMENTATION_ONLY = {"optimizer": ("foreach",)}
@@ -38,16 +39,19 @@ IMPLEMENTATION_ONLY = {"optimizer": ("foreach",)}
 
 # Keys added to those sections after runs were saved, with the value that means what such a run did:
 # a last.pt from before tokenizer.kind existed was trained with word tokens, and resumes as such.
-ADDED_SINCE: dict[str, dict[str, Any]] = {
+ADDED_SINCE: dict[str, Any] = {
     "tokenizer": {"kind": "word"},
     "embedding": {"words": None},
-    "data": {"header": True, "label_names": None, "label_id_base": 0, "encoding": "utf-8", "multi_label": False, "label_separator": "|"},
+    "data": {"header": True, "label_names": None, "label_id_base": 0, "charset": "utf-8", "label_separator": "|"},
+    "task.multi_label": False,
     "model": {"encoder": {"cell": "lstm"}},
 }
 
 
 def _comparable(cfg: DictConfig, key: str) -> Any:
     node = OmegaConf.select(cfg, key)
+    if node is None:
+        return ADDED_SINCE.get(key)
     if not isinstance(node, DictConfig):
         return node
     values = OmegaConf.to_container(OmegaConf.merge(ADDED_SINCE.get(key, {}), node), resolve=True)
@@ -113,12 +117,12 @@ def load_resume_checkpoint(path: Path, cfg_yaml: str, tokenizer_json: str) -> di
             f"{path} holds weights only (a best.pt, or a last.pt from an older textclf) and cannot resume training. "
             "Resume from the last.pt of the same run folder."
         )
-    stored, current = OmegaConf.create(checkpoint["config"]), OmegaConf.create(cfg_yaml)
+    stored, current = current_config(OmegaConf.create(checkpoint["config"])), OmegaConf.create(cfg_yaml)
     changed = [key for key in MUST_MATCH if _comparable(stored, key) != _comparable(current, key)]
     if changed:
         raise TextclfError(
             f"{path} was trained with other {', '.join(changed)} settings than this command's. Resume with the "
-            "same overrides as the original run (its .hydra/overrides.yaml lists them); only trainer.* may change."
+            "same overrides as the original run (its .hydra/overrides.yaml lists them); only trainer.* and task.* (but task.multi_label) may change."
         )
     if checkpoint["tokenizer"] != tokenizer_json:
         raise TextclfError(

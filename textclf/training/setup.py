@@ -46,7 +46,7 @@ class Training:
     seed: int
     parameters: int  # trainable ones
     task: Task
-    class_weight: torch.Tensor | None  # trainer.class_weights, on the device; None: unweighted
+    class_weight: torch.Tensor | None  # task.class_weights, on the device; None: unweighted
     reduction: str  # trainer.loss_reduction: "mean" over a batch, or "sum" (MemN2N's paper recipe)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -73,8 +73,8 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = instantiate(cfg.optimizer)(params=trainable)
-    task = training_task(tc, data)
-    weight = class_weights(tc.class_weights, data.encoded["train"].labels, data.labels, task)
+    task = training_task(cfg.task, data)
+    weight = class_weights(cfg.task.class_weights, data.encoded["train"].labels, data.labels, task)
     clip = None
     if tc.grad_clip:
         clip = functools.partial(clip_gradients, max_norm=tc.grad_clip, scope=tc.grad_clip_scope)
@@ -95,22 +95,22 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
     )
 
 
-def training_task(tc: DictConfig, data: PreparedData) -> Task:
-    """The task while training: multi-label data decides at trainer.threshold (0.5 until the
-    end when it is ``tuned``: thresholds are chosen once, on the best model's validation scores)."""
+def training_task(task_cfg: DictConfig, data: PreparedData) -> Task:
+    """The task while training: multi-label data decides at task.threshold (0.5 while it is
+    ``tuned``: each checkpoint's thresholds are tuned on its own validation scores, fit.py)."""
     if not data.encoding.multi_label:
         return Task()
-    fixed = 0.5 if tc.threshold == "tuned" else float(tc.threshold)
+    fixed = 0.5 if task_cfg.threshold == "tuned" else float(task_cfg.threshold)
     return Task(True, (fixed,) * len(data.labels))
 
 
 def training_batches(cfg: DictConfig, data: PreparedData, training: Training, device: torch.device, dist: Distributed, start_epoch: int) -> BatchIterator:
     """The shuffled training batches, positioned at ``start_epoch`` (the shuffle of epoch e
     depends on seed + e only, so a resumed run sees the batches it would have seen).
-    trainer.sampler=balanced draws them so that every class is equally likely (training/balance.py)."""
+    task.sampler=balanced draws them so that every class is equally likely (training/balance.py)."""
     tc = cfg.trainer
     train = data.encoded["train"]
-    weights = sample_weights(train.labels, training.task) if tc.sampler == "balanced" else None
+    weights = sample_weights(train.labels, training.task) if cfg.task.sampler == "balanced" else None
     batches = BatchIterator(
         train, tc.batch_size, shuffle=True, seed=training.seed, device=device,
         pool_batches=tc.pool_batches,
