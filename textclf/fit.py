@@ -35,7 +35,7 @@ from textclf.core.config_rules import check_config
 from textclf.core.errors import TextclfError, debug_requested, exit_on_user_error
 from textclf.core.guards import RUN_FILES, RunFolder, refuse_overwriting_inputs
 from textclf.data.example import Example, label_text
-from textclf.data.pipeline import PreparedData, build_source, prepare
+from textclf.data.pipeline import PreparedData, build_source, label_setting, prepare
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 from textclf.loading.device import resolve_device
 from textclf.models.build import ModelArgs, reads_memory
@@ -72,6 +72,10 @@ def run_description(cfg: DictConfig, data: PreparedData, baseline: dict[str, Any
     Loading rebuilds the model from ``model_args`` and the dataset from ``data_source``, so that
     moving a class to another module breaks no checkpoint (models/registry.py)."""
     config = stored_config(cfg)
+    # From the stored config, whose data.root is absolute, so evaluation finds the data from anywhere;
+    # with the task's multi_label for readers that take it, so that the entry says how to read the data.
+    source = part_from_config("data", OmegaConf.create(config).data)
+    source.args.update(label_setting(cfg.data, cfg.task.multi_label))
     return {
         "tokenizer": data.vocab.to_json(),
         "labels": list(data.labels),
@@ -79,8 +83,7 @@ def run_description(cfg: DictConfig, data: PreparedData, baseline: dict[str, Any
         "encoding": data.encoding.settings(),
         "config": config,
         "model_args": ModelArgs.from_config(cfg).to_checkpoint(),
-        # From the stored config, whose data.root is absolute, so evaluation finds the data from anywhere.
-        "data_source": asdict(part_from_config("data", OmegaConf.create(config).data)),
+        "data_source": asdict(source),
         "synthetic": data.splits.synthetic,
         "data_description": data.splits.description,
         "data_files": data.fingerprint,
