@@ -80,7 +80,7 @@ def test_every_shipped_config_passes_its_rules():
     ("trainer.precision=8", "trainer.precision must be one of 32, bf16, 16, got 8"),
     ("trainer.monitor=test_acc", "trainer.monitor must be a validation metric"),
     ("trainer.progress=yes", "trainer.progress must be true or false, got 'yes'"),
-    ("+data.val_fraction=0", "data.val_fraction must be a number > 0 and < 1, got 0"),
+    ("data.val_fraction=0", "data.val_fraction must be a number > 0 and < 1, got 0"),
     ("data.tasks=[1,0]", "data.tasks must be all, a task number >= 1 or a list of them, got [1, 0]"),
     ("model.encoder.tying=both", "model.encoder.tying must be one of adjacent, layerwise, got 'both'"),
     ("data=table", None),

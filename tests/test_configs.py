@@ -7,6 +7,7 @@ from importlib.resources import files
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from textclf.data.example import DataSource
 from textclf.models.build import build_model
@@ -37,9 +38,15 @@ def test_model_configs_build(model):
 
 @pytest.mark.parametrize("data", options("data"))
 def test_data_configs_instantiate(data):
-    source = instantiate(compose_train([f"data={data}"]).data)
+    cfg = compose_train([f"data={data}"]).data
+    source = instantiate(cfg)
     assert isinstance(source, DataSource)
     assert source.max_tokens > 0
+    # The shared settings are in every dataset's config, with the class's defaults unless the file sets its own.
+    shared = DataSource.shared_settings()
+    assert set(shared) == {"seed", "val_fraction", "max_tokens", "max_memories", "memory_window", "download"} <= set(cfg)
+    own = set(OmegaConf.load(files("textclf.conf").joinpath("data", f"{data}.yaml")))
+    assert all(cfg[key] == value for key, value in shared.items() if key not in own)
 
 
 @pytest.mark.parametrize("group", ["optimizer", "scheduler", "trainer", "embedding", "tokenizer"])

@@ -17,7 +17,7 @@ from conftest import compose_train
 
 QUIET = ["trainer.max_epochs=1", "trainer.progress=false", "trainer.tensorboard=false"]
 CASES = {
-    "memn2n-stories": ["model=memn2n", "data=babi", "data.tasks=[1,6]", "embedding.dim=8", "+data.max_memories=7"],
+    "memn2n-stories": ["model=memn2n", "data=babi", "data.tasks=[1,6]", "embedding.dim=8", "data.max_memories=7"],
     "bilstm-table": ["model=bilstm", "data=table", "embedding.dim=8", "model.encoder.hidden_size=8", "data.max_tokens=5"],
 }
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textclf.core.errors import TextclfError
 
@@ -80,7 +80,9 @@ class DataSource:
     """Base of every dataset config: Hydra instantiates a subclass from ``conf/data/*.yaml``.
 
     Subclasses add their own fields (``root``, ``tasks``, ``variant`` ...) and implement `load`.
-    The fields here are shared pipeline settings whose right value depends on the dataset.
+    The fields here are shared pipeline settings whose right value depends on the dataset. Their
+    defaults are the config's too: conf/__init__.py registers them (`shared_settings`) as the
+    ``data/base`` node each conf/data/*.yaml starts from, so they are written only here.
     """
 
     root: str
@@ -96,6 +98,11 @@ class DataSource:
 
     def load(self) -> Splits:
         raise NotImplementedError
+
+    @classmethod
+    def shared_settings(cls) -> dict[str, Any]:
+        """The settings every dataset takes, with their defaults (``root`` has none: each dataset names its folder)."""
+        return {f.name: f.default for f in fields(cls) if f.init and f.default is not MISSING}
 
     def files(self) -> list[Path]:
         """The files this dataset may read: its folder's, and any a ``*_file`` setting names (a

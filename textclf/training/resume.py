@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from textclf.core.atomic import atomic_write
 from textclf.core.config_history import current_config
 from textclf.core.errors import TextclfError
+from textclf.data.example import DataSource
 from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
 from textclf.training.distributed import Distributed
 
@@ -42,7 +43,8 @@ IMPLEMENTATION_ONLY = {"optimizer": ("foreach",)}
 ADDED_SINCE: dict[str, Any] = {
     "tokenizer": {"kind": "word"},
     "embedding": {"words": None},
-    "data": {"header": True, "label_names": None, "label_id_base": 0, "charset": "utf-8", "label_separator": "|"},
+    # The shared dataset settings were in code only until conf/data/ listed them (data/base).
+    "data": {**DataSource.shared_settings(), "header": True, "label_names": None, "label_id_base": 0, "charset": "utf-8", "label_separator": "|"},
     "task.multi_label": False,
     "model": {"encoder": {"cell": "lstm"}},
 }
