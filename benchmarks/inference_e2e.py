@@ -35,8 +35,8 @@ from textclf.data.encoding import MemoryLayout, encode_examples
 from textclf.data.example import Example
 from textclf.data.sst import LABEL_NAMES, read_sst
 from textclf.data.vocab import Vocab
-from textclf.loading.onnx_runtime import OnnxRuntime
-from textclf.loading.predictor import Predictor, TorchRuntime
+from textclf.inference.onnx_runtime import OnnxRuntime
+from textclf.inference.predictor import Predictor, TorchRuntime
 from textclf.models.build import build_model, reads_memory
 
 

@@ -8,7 +8,7 @@ gradient clipping and batch sizes are fed two ways:
 
 * textclf: `prepare` -> `BatchIterator` (length-bucketed batches sliced from pre-padded tensors,
   trimmed to each batch's longest sequence) -> model, as train.py does; inference through
-  `textclf.loading.predictor.Predictor`;
+  `textclf.inference.predictor.Predictor`;
 * naive: a `torch.utils.data.Dataset` of per-example Python lists, a `DataLoader` whose collate_fn
   pads every batch to the longest sequence of the whole dataset (fixed padding, per-item Python
   work), shuffled batches for training.
@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, Dataset
 from textclf.data.batching import Batch, BatchIterator
 from textclf.data.memory import memories_and_query
 from textclf.data.pipeline import PreparedData, prepare
-from textclf.loading.predictor import Predictor, TorchRuntime
+from textclf.inference.predictor import Predictor, TorchRuntime
 from textclf.models.build import build_model, reads_memory
 
 MODELS = ("textrnn", "bilstm", "rcnn", "memn2n")

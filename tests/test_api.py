@@ -12,8 +12,8 @@ import torch
 from omegaconf import OmegaConf
 
 import textclf
+from textclf.commands.predict import predict
 from textclf.core.errors import TextclfError
-from textclf.predict import predict
 
 TEXTS = ["the film was superb and lovely", "a dull , boring plot", "", "very bright and fun cast"]
 

@@ -24,6 +24,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from textclf.commands.evaluate import evaluate
+from textclf.commands.predict import predict
+from textclf.commands.train import train
 from textclf.core.errors import MissingDataError, TextclfError, exit_on_user_error, misspelt_key_hint
 from textclf.data.babi import parse_babi
 from textclf.data.encoding import MemoryLayout, encode_examples
@@ -36,11 +39,8 @@ from textclf.data.subj import SUBJ
 from textclf.data.table import Table
 from textclf.data.vectors import read_vectors
 from textclf.data.vocab import Vocab
-from textclf.evaluate import evaluate
-from textclf.fit import train
-from textclf.loading.checkpoint import find_checkpoints, load_checkpoint, save_checkpoint
-from textclf.loading.loader import load_model
-from textclf.predict import predict
+from textclf.inference.checkpoint import find_checkpoints, load_checkpoint, save_checkpoint
+from textclf.inference.loader import load_model
 
 from conftest import compose_train, sentiment_rows
 from test_readers import babi_lines, write
@@ -540,7 +540,7 @@ def test_sweep_folders_list_their_runs_in_job_order_and_say_what_they_leave_out(
         if job != "3":  # job 3 failed: no best.pt
             (tmp_path / job / "best.pt").write_bytes(b"")
     (tmp_path / ".hydra").mkdir()
-    with caplog.at_level("WARNING", logger="textclf.loading.checkpoint"):
+    with caplog.at_level("WARNING", logger="textclf.inference.checkpoint"):
         found = find_checkpoints(tmp_path)
     assert [path.parent.name for path in found] == ["1", "2", "10"]
     assert "left out: 3" in caplog.text and ".hydra" not in caplog.text
@@ -567,7 +567,7 @@ def test_patterns_take_folders_and_pt_files_and_leave_out_failed_runs(tmp_path, 
         if job != "1":
             (tmp_path / job / "best.pt").write_bytes(b"")
     (tmp_path / "0.log").write_text("a log beside the run folders\n")
-    with caplog.at_level("WARNING", logger="textclf.loading.checkpoint"):
+    with caplog.at_level("WARNING", logger="textclf.inference.checkpoint"):
         found = find_checkpoints(tmp_path / "*")
     assert found == [tmp_path / "0" / "best.pt", tmp_path / "2" / "best.pt"]  # not the log, not the failed job
     assert "left out: 1" in caplog.text

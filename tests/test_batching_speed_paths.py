@@ -12,7 +12,7 @@ import torch
 from textclf.data.batching import BatchIterator, EncodedSplit, cut_by_tokens, eval_token_budget
 from textclf.data.encoding import pad_rows
 from textclf.data.memory import pack_memories
-from textclf.loading.predictor import Predictor, TorchRuntime
+from textclf.inference.predictor import Predictor, TorchRuntime
 from textclf.models.bilstm import BiLSTM
 from textclf.models.classifier import TextClassifier
 from textclf.models.embedding import Embedding

@@ -13,13 +13,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.pipeline import build_source, load_source
 from textclf.data.table import Table
-from textclf.fit import train
-from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
-from textclf.loading.loader import LoadedModel, data_config, load_model
-from textclf.loading.predictor import Predictor, TorchRuntime
+from textclf.inference.checkpoint import load_checkpoint, save_checkpoint
+from textclf.inference.loader import LoadedModel, data_config, load_model
+from textclf.inference.predictor import Predictor, TorchRuntime
 from textclf.models import registry
 from textclf.models.bilstm import BiLSTM
 from textclf.models.build import ModelArgs, build_model

@@ -15,13 +15,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from textclf.commands.export import export
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import build_source, group_names, load_source
-from textclf.export import export
-from textclf.loading.classifier import memory_slots
-from textclf.loading.explanation import hop_attention, word_salience
-from textclf.loading.loader import load_model
-from textclf.loading.predictor import model_predictor
+from textclf.inference.classifier import memory_slots
+from textclf.inference.explanation import hop_attention, word_salience
+from textclf.inference.loader import load_model
+from textclf.inference.predictor import model_predictor
 
 from conftest import MEMORY_SIZE
 

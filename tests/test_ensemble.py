@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
 
+from textclf.commands.evaluate import evaluate
+from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.pipeline import build_source, group_names, load_source
-from textclf.evaluate import evaluate
-from textclf.fit import train
-from textclf.loading.loader import load_model
-from textclf.loading.predictor import model_predictor
+from textclf.inference.loader import load_model
+from textclf.inference.predictor import model_predictor
 
 from conftest import compose_train
 

@@ -12,13 +12,13 @@ import torch
 from omegaconf import OmegaConf
 from tokenizers import Tokenizer
 
-import textclf.loading.exporting as exporting
+import textclf.inference.exporting as exporting
+from textclf.commands.export import export
 from textclf.core.errors import TextclfError
 from textclf.data.batching import Batch
 from textclf.data.example import Example
-from textclf.export import export
-from textclf.loading.exporting import TRACE_SIZES
-from textclf.loading.loader import load_model
+from textclf.inference.exporting import TRACE_SIZES
+from textclf.inference.loader import load_model
 
 from conftest import MEMORY_SIZE
 

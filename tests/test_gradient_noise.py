@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
+from textclf.commands.train import train
 from textclf.core.config_rules import config_problems
 from textclf.core.errors import TextclfError
-from textclf.fit import train
 from textclf.training.gradient_noise import GradientNoise
 
 from conftest import compose_train

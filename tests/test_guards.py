@@ -11,12 +11,12 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from textclf.commands.evaluate import evaluate
+from textclf.commands.export import export
+from textclf.commands.predict import predict
+from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.core.guards import RUN_PID, FolderLock, RunFolder, folder_owner, refuse_another_commands_folder
-from textclf.evaluate import evaluate
-from textclf.export import export
-from textclf.fit import train
-from textclf.predict import predict
 
 from conftest import compose_train
 

@@ -1,6 +1,7 @@
-"""The commands sit side by side on one loading layer: none imports another, and nothing below
-them imports a command (the design sketch's "Commands on one loading layer"); below them, each
-floor imports only the floors under it."""
+"""The layout is the architecture: the commands (textclf/commands/) sit side by side on the
+inference floor and import no other command; nothing below them imports one; below them, each
+floor imports only the floors under it; the entry modules (`python -m textclf.evaluate` ...) import
+their own command only."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 import textclf
 
 PACKAGE = Path(textclf.__file__).parent
-COMMANDS = {"textclf.fit", "textclf.evaluate", "textclf.predict", "textclf.explain", "textclf.export", "textclf.serve"}
-LAYERS = ("core", "data", "models", "loading", "training", "reporting", "serving")
+NAMES = ("train", "evaluate", "predict", "explain", "export", "serve")
+COMMANDS = {f"textclf.commands.{name}" for name in NAMES}
+LAYERS = ("core", "data", "models", "inference", "training", "reporting", "serving")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -28,10 +30,20 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_no_command_imports_another():
     for command in sorted(COMMANDS):
-        path = PACKAGE / f"{command.split('.')[1]}.py"
-        if path.exists():
-            others = imported_modules(path) & (COMMANDS - {command})
-            assert not others, f"{path.name} imports the command(s) {sorted(others)}; move the shared code below the commands"
+        path = PACKAGE / "commands" / f"{command.rsplit('.', 1)[1]}.py"
+        assert path.exists(), path
+        others = imported_modules(path) & (COMMANDS - {command})
+        assert not others, f"{path.name} imports the command(s) {sorted(others)}; move the shared code below the commands"
+
+
+def test_each_entry_module_starts_its_own_command_only():
+    """textclf/evaluate.py and its siblings are `python -m` entry points, nothing more."""
+    for name in NAMES[1:]:
+        path = PACKAGE / f"{name}.py"
+        assert imported_modules(path) == {f"textclf.commands.{name}", f"textclf.commands.{name}.main"}, path
+    assert imported_modules(PACKAGE / "__main__.py") & COMMANDS == {"textclf.commands.train"}
+    commands = {p.stem for p in (PACKAGE / "commands").glob("*.py")} - {"__init__"}
+    assert commands == set(NAMES), "a module in textclf/commands/ that is no command belongs on a floor below"
 
 
 def test_no_layer_below_the_commands_imports_one():
@@ -43,9 +55,10 @@ def test_no_layer_below_the_commands_imports_one():
 
 # The floors, bottom up: each may import itself and the floors below it, never one above. core is
 # errors, guards and files; data reads and encodes; models are the networks; reporting scores and
-# draws; loading turns checkpoints into predictors; training and serving use all of those.
-FLOORS = ("core", "data", "models", "reporting", "loading", "training")
-BESIDE = {"serving": "loading"}  # serving stands on loading, beside training (neither imports the other)
+# draws; inference turns checkpoints into predictors; training and serving use all of those, and the
+# commands everything.
+FLOORS = ("core", "data", "models", "reporting", "inference", "training")
+BESIDE = {"serving": "inference"}  # serving stands on inference, beside training (neither imports the other)
 
 
 def allowed(floor: str) -> set[str]:
@@ -64,5 +77,5 @@ def test_each_floor_imports_only_the_floors_below_it():
 def test_the_check_sees_imports(tmp_path):
     # The walk must catch both spellings, or the two tests above could not fail.
     sample = tmp_path / "sample.py"
-    sample.write_text("from textclf import evaluate\ndef f():\n    import textclf.predict\n")
-    assert {"textclf.evaluate", "textclf.predict"} <= imported_modules(sample)
+    sample.write_text("from textclf.commands import evaluate\ndef f():\n    import textclf.commands.predict\n")
+    assert {"textclf.commands.evaluate", "textclf.commands.predict"} <= imported_modules(sample)

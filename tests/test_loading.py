@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from textclf.commands.train import train
 from textclf.data.example import Example
 from textclf.data.pipeline import build_source, load_source
-from textclf.fit import train
-from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
-from textclf.loading.loader import load_model
-from textclf.loading.predictor import model_predictor
+from textclf.inference.checkpoint import load_checkpoint, save_checkpoint
+from textclf.inference.loader import load_model
+from textclf.inference.predictor import model_predictor
 
 from conftest import compose_train
 
@@ -64,7 +64,7 @@ def test_an_old_layout_checkpoint_loads_with_the_same_encoding_and_probabilities
 def test_new_input_is_encoded_without_a_dataset_reader(trained, monkeypatch):
     name, path, _ = trained
     loaded = load_model(path)
-    import textclf.loading.loader as loader
+    import textclf.inference.loader as loader
 
     monkeypatch.setattr(loader, "build_source", lambda cfg: pytest.fail("a dataset reader was built"))
     if loaded.encoding.stories:

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from textclf.commands.explain import explain
+from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.example import Example
-from textclf.explain import explain
-from textclf.fit import train
 from textclf.reporting.hop_table import attention_plot, attention_text
 
 from conftest import compose_train

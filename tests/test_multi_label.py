@@ -11,17 +11,17 @@ import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from textclf.commands.evaluate import evaluate
+from textclf.commands.predict import predict
+from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.babi import Babi
 from textclf.data.example import Example
 from textclf.data.generated import GeneratedBabi
 from textclf.data.table import Table
-from textclf.evaluate import evaluate
-from textclf.fit import train
-from textclf.loading.checkpoint import load_checkpoint
-from textclf.loading.loader import load_members, load_model
+from textclf.inference.checkpoint import load_checkpoint
+from textclf.inference.loader import load_members, load_model
 from textclf.models.task import Task, tune_thresholds
-from textclf.predict import predict
 
 from conftest import compose_train
 
@@ -98,7 +98,7 @@ def test_the_python_api_gives_label_sets_and_the_predict_commands_probabilities(
 
 
 def test_export_describes_sigmoid_outputs_and_ensembles_are_refused(tags_run, tmp_path):
-    from textclf.export import describe
+    from textclf.commands.export import describe
     from textclf.models.exportable import exportable
 
     run_dir, results = tags_run

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from textclf.core.config_rules import config_problems
 from textclf.core.errors import TextclfError
 from textclf.data.batching import Batch
-from textclf.loading.exporting import export_model, run_exported
+from textclf.inference.exporting import export_model, run_exported
 from textclf.models.bilstm import BiLSTM
 from textclf.models.build import build_model
 from textclf.models.classifier import TextClassifier

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from textclf.core.errors import TextclfError
-from textclf.loading.classifier import Classifier
-from textclf.loading.records import Story
+from textclf.inference.classifier import Classifier
+from textclf.inference.records import Story
 
 pytest.importorskip("onnxruntime")
 

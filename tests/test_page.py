@@ -16,10 +16,10 @@ import httpx
 import pytest
 import torch
 
+from textclf.commands.train import showcase
 from textclf.data.example import Example
-from textclf.fit import showcase
-from textclf.loading.checkpoint import load_checkpoint
-from textclf.loading.classifier import Classifier
+from textclf.inference.checkpoint import load_checkpoint
+from textclf.inference.classifier import Classifier
 from textclf.serving.app import Limits, create_app
 from textclf.serving.page import page
 

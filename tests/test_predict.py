@@ -9,8 +9,8 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
+from textclf.commands.predict import predict
 from textclf.core.errors import TextclfError
-from textclf.predict import predict
 
 
 @pytest.fixture

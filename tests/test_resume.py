@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from textclf.commands.train import train
 from textclf.core.errors import TextclfError
-from textclf.fit import train
-from textclf.loading.checkpoint import load_checkpoint
+from textclf.inference.checkpoint import load_checkpoint
 
 from conftest import compose_train
 
@@ -105,7 +105,7 @@ def test_a_checkpoint_saved_before_sgd_asked_for_foreach_still_resumes(table_dir
     """foreach picks how SGD computes the same update, so it may differ; the learning rate may not."""
     from omegaconf import OmegaConf
 
-    from textclf.loading.checkpoint import save_checkpoint
+    from textclf.inference.checkpoint import save_checkpoint
 
     train(tiny(table_dir, "optimizer=sgd", "trainer.max_epochs=1"), tmp_path / "first")
     last = tmp_path / "first" / "last.pt"
@@ -156,7 +156,7 @@ def test_an_early_stopped_run_can_be_extended_with_more_patience(table_dir, tmp_
 
 
 def test_a_kill_between_last_and_best_checkpoint_is_repaired(table_dir, tmp_path):
-    from textclf.loading.checkpoint import save_checkpoint
+    from textclf.inference.checkpoint import save_checkpoint
 
     train(tiny(table_dir, "trainer.max_epochs=1"), tmp_path / "one")
     run = tmp_path / "run"

@@ -11,7 +11,7 @@ from textclf.data.batching import Batch
 from textclf.data.encoding import Encoding
 from textclf.data.example import Example
 from textclf.data.vocab import UNK_ID, Vocab
-from textclf.loading.explanation import mistakes_first
+from textclf.inference.explanation import mistakes_first
 from textclf.models.bilstm import BiLSTM
 from textclf.models.classifier import TextClassifier
 from textclf.models.embedding import Embedding

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from omegaconf import OmegaConf
 
+from textclf.commands.predict import predict
+from textclf.commands.serve import bound_socket, require_serving
 from textclf.core.errors import TextclfError
-from textclf.loading.classifier import Classifier
-from textclf.predict import predict
-from textclf.serve import bound_socket, require_serving
+from textclf.inference.classifier import Classifier
 from textclf.serving.process import start_server
 
 TEXTS = ["the film was superb and lovely", "a dull , boring plot", "", "very bright and fun cast", "très bien 😀"]
@@ -191,7 +191,7 @@ def test_the_page_shows_the_labels_with_bars_in_a_browser(server, tmp_path):
 def test_a_taken_port_is_refused_before_the_model_is_loaded(tmp_path):
     from hydra import compose, initialize_config_module
 
-    from textclf.serve import serve
+    from textclf.commands.serve import serve
 
     with initialize_config_module("textclf.conf", version_base="1.3"):
         base = compose("serve", overrides=[f"ckpt_path={tmp_path / 'no_such_run'}"])

@@ -14,8 +14,8 @@ import pytest
 from omegaconf import OmegaConf
 
 import textclf
+from textclf.commands.predict import predict
 from textclf.core.errors import TextclfError
-from textclf.predict import predict
 from textclf.serving.process import start_server
 
 from conftest import sentiment_rows

@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
+from textclf.commands.train import train
 from textclf.core.errors import TextclfError
-from textclf.fit import train
-from textclf.loading.checkpoint import load_checkpoint
+from textclf.inference.checkpoint import load_checkpoint
 
 from conftest import compose_train
 

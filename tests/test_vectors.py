@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.vectors import read_vectors
 from textclf.data.vocab import Vocab
-from textclf.fit import train
 
 from conftest import compose_train
 
@@ -68,7 +68,7 @@ def test_training_with_frozen_pretrained_vectors(tmp_path, table_dir, caplog):
         train(cfg, tmp_path / "run")
     message = next(r.getMessage() for r in caplog.records if "pretrained vectors" in r.getMessage())
     assert "vocabulary words found" in message and "frozen" in message
-    from textclf.loading.checkpoint import load_checkpoint
+    from textclf.inference.checkpoint import load_checkpoint
 
     table = load_checkpoint(tmp_path / "run" / "best.pt")["state_dict"]["embedding.table.weight"]
     first = lines[0].split()
@@ -127,7 +127,7 @@ def test_training_reads_a_bare_npy_matrix_and_its_words(tmp_path, table_dir):
                          f"embedding.words={tmp_path / 'words.txt'}", "embedding.dim=8", "embedding.freeze=true", "model=bilstm",
                          "model.encoder.hidden_size=8", "trainer.max_epochs=1", "trainer.progress=false", "trainer.tensorboard=false"])
     train(cfg, tmp_path / "run")
-    from textclf.loading.checkpoint import load_checkpoint
+    from textclf.inference.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
     vocab = Vocab.from_json(checkpoint["tokenizer"])

@@ -1,4 +1,4 @@
-"""`python -m textclf [overrides]`: train (textclf/fit.py does the work).
+"""`python -m textclf [overrides]`: train (textclf/commands/train.py does the work).
 
 Only Hydra is imported here: torch, scikit-learn and the rest load when a run starts, so
 `python -m textclf --help` and config errors answer in a fraction of a second.
@@ -19,9 +19,9 @@ from textclf.core.scratch import scratch_run_folder
 @owns_run_folder("train")
 @hydra.main(config_path="pkg://textclf.conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    from textclf.fit import run
+    from textclf.commands.train import command
 
-    return run(cfg)
+    return command(cfg)
 
 
 def route_secondary_ranks(argv: list[str]) -> list[str]:

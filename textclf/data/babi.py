@@ -110,7 +110,7 @@ def parse_babi(path: Path, group: str) -> list[Example]:
 
 def story_line(line: str) -> tuple[int, str]:
     """(ID, the rest) of a bAbI line ``ID text``, the one reading of a story line: training's strict
-    `parse_babi` and the lenient reader of new stories (loading/records.py) both split lines here.
+    `parse_babi` and the lenient reader of new stories (inference/records.py) both split lines here.
     ValueError holding the line's first word where that is no positive integer ID."""
     head, _, text = line.strip(" ").partition(" ")
     if not (head.isascii() and head.isdigit()) or int(head) < 1:

@@ -1,4 +1,4 @@
-"""Classifiers with plain-tensor inputs, for tracing into TorchScript or ONNX (textclf/export.py).
+"""Classifiers with plain-tensor inputs, for tracing into TorchScript or ONNX (textclf/commands/export.py).
 
 `TextClassifier.forward` takes a `Batch`; a serving graph takes named tensors. These wrappers
 build the `Batch` from their inputs and call the trained model itself, so the exported graph runs

@@ -9,7 +9,7 @@
     GET  /docs      OpenAPI documentation (its scripts served from here: fastapi-offline, no CDN)
     GET  /          a page to try the model by hand (serving/page.py)
 
-Each record is the JSON line `textclf.predict` writes for the same input (loading/records.py).
+Each record is the JSON line `textclf.predict` writes for the same input (inference/records.py).
 Every request first passes `textclf.serving.gate` (its Host, JSON bodies only), and every
 connection `textclf.serving.connections` (a deadline to arrive, a cap on how many). Requests are
 read and checked by hand rather than through a pydantic body model (the body here, each input by
@@ -44,9 +44,9 @@ from textclf import __version__
 from textclf.core.errors import TextclfError, first_line
 from textclf.core.shipped import shipped
 from textclf.data.example import Example
-from textclf.loading.classifier import Classifier
-from textclf.loading.explanation import WordSalience
-from textclf.loading.records import input_example, prediction_records
+from textclf.inference.classifier import Classifier
+from textclf.inference.explanation import WordSalience
+from textclf.inference.records import input_example, prediction_records
 from textclf.serving.batcher import MicroBatcher
 from textclf.serving.gate import Gate, answer, json_errors
 from textclf.serving.page import page

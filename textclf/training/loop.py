@@ -22,7 +22,7 @@ from tqdm import tqdm
 from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import PreparedData
-from textclf.loading.predictor import Predictor, TorchRuntime
+from textclf.inference.predictor import Predictor, TorchRuntime
 from textclf.models.task import Task
 from textclf.reporting.metrics import summarize
 from textclf.training.distributed import Distributed

@@ -24,7 +24,7 @@ from textclf.core.atomic import atomic_write
 from textclf.core.config_history import current_config
 from textclf.core.errors import TextclfError
 from textclf.data.example import DataSource
-from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
+from textclf.inference.checkpoint import load_checkpoint, save_checkpoint
 from textclf.training.distributed import Distributed
 
 log = logging.getLogger("textclf.training.resume")

@@ -23,13 +23,13 @@ from textclf.core.errors import TextclfError, first_line
 from textclf.data.encoding import Encoding, MemoryLayout
 from textclf.data.encoding import settings as encoding_settings
 from textclf.data.pipeline import build_source
-from textclf.loading.checkpoint import find_checkpoints, load_checkpoint, one_checkpoint
-from textclf.loading.device import resolve_device
+from textclf.inference.checkpoint import find_checkpoints, load_checkpoint, one_checkpoint
+from textclf.inference.device import resolve_device
 from textclf.models.build import ModelArgs, build_model, reads_memory
 from textclf.models.registry import Part, class_path, part_from_config, resolve
 from textclf.models.task import DEFAULT_THRESHOLD, Task
 
-log = logging.getLogger("textclf.loading")
+log = logging.getLogger("textclf.inference")
 
 
 class LoadedModel(NamedTuple):

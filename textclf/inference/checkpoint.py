@@ -22,7 +22,7 @@ from textclf import __version__
 from textclf.core.atomic import atomic_write
 from textclf.core.errors import TextclfError, first_line
 
-log = logging.getLogger("textclf.loading.checkpoint")
+log = logging.getLogger("textclf.inference.checkpoint")
 GLOB_CHARACTERS = re.compile(r"[*?[]")  # what makes a ckpt_path entry a pattern for `glob`
 
 FORMAT = "textclf-checkpoint"

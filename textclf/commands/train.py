@@ -1,13 +1,11 @@
-"""Training: `python -m textclf [overrides]` (entry point in textclf/__main__.py).
+"""Training: `python -m textclf [overrides]` (entry point in textclf/__main__.py; the
+notebook function `textclf.train(overrides)` is `train_from_overrides`).
 
-The train command lives in `fit.py`, not `train.py`, so that `textclf.train` can be the
-notebook function (`textclf.train(["model=rcnn", ...])`) without a submodule of that name
-replacing it on import.
-
-A plain loop you can read top to bottom (nanoGPT style): prepare the data (`train`), then for
-each seed `fit`: set up the model and its optimizer (training/setup.py) or resume them
-(training/resume.py), `run_epochs` (train, validate, checkpoint, maybe stop early), and
-`score_best`: the best model on test, with the report. The inner loop is training/loop.py.
+A plain loop you can read top to bottom (nanoGPT style): `train` takes the run folder and
+prepares the data once (`train_in_folder`), then for each seed `train_seed`: set up the model and
+its optimizer (training/setup.py) or resume them (training/resume.py), `run_epochs` (train,
+validate, checkpoint, maybe stop early), and `score_best`: the best model on test, with the
+report. What every step reads travels in one `Run`. The inner loop is training/loop.py.
 """
 
 from __future__ import annotations
@@ -36,8 +34,8 @@ from textclf.core.errors import TextclfError, debug_requested, exit_on_user_erro
 from textclf.core.guards import RUN_FILES, RunFolder, refuse_overwriting_inputs
 from textclf.data.example import Example, label_text
 from textclf.data.pipeline import PreparedData, build_source, label_setting, prepare
-from textclf.loading.checkpoint import load_checkpoint, save_checkpoint
-from textclf.loading.device import resolve_device
+from textclf.inference.checkpoint import load_checkpoint, save_checkpoint
+from textclf.inference.device import resolve_device
 from textclf.models.build import ModelArgs, reads_memory
 from textclf.models.registry import part_from_config
 from textclf.models.task import Task, tune_thresholds
@@ -145,10 +143,10 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None)
     tc = cfg.trainer
     check_config(cfg)
     if not dist.is_main:  # rank 0 owns the run folder; the others write to scratch ones
-        return train_in(cfg, run_dir, dist)
+        return train_in_folder(cfg, run_dir, dist)
     continuing = bool(tc.resume) or bool(cfg.ckpt_path)
     with RunFolder(run_dir, continuing, overwrite=bool(tc.overwrite)):
-        return train_in(cfg, run_dir, dist)
+        return train_in_folder(cfg, run_dir, dist)
 
 
 def run_files(run_dir: Path) -> list[Path]:
@@ -170,7 +168,7 @@ class Run:
     baseline: dict[str, Any]
 
 
-def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any]:
+def train_in_folder(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any]:
     """`train` once the run folder is this run's."""
     tc = cfg.trainer
     device = dist.device or resolve_device(tc.device)
@@ -184,7 +182,7 @@ def train_in(cfg: DictConfig, run_dir: Path, dist: Distributed) -> dict[str, Any
     data = prepare(source, cfg.tokenizer, with_memory=reads_memory(cfg))
     # The baseline is fitted before the model, once for all restarts: seconds, and its log line comes first.
     run = Run(cfg, data, device, dist, baseline_results(cfg, data) if dist.is_main else {})
-    results = fit(run, run_dir, cfg.seed) if tc.restarts == 1 else best_of_restarts(run, run_dir)
+    results = train_seed(run, run_dir, cfg.seed) if tc.restarts == 1 else best_of_restarts(run, run_dir)
     if not dist.is_main:
         return results
     write_json(run_dir / "results.json", results)
@@ -215,7 +213,7 @@ def best_of_restarts(run: Run, run_dir: Path) -> dict[str, Any]:
             results = json.loads(done.read_text()) if dist.is_main else {}
         else:
             log.info("restart %d/%d (seed %d)", restart + 1, cfg.trainer.restarts, seed)
-            results = fit(run, restart_dir, seed)
+            results = train_seed(run, restart_dir, seed)
             if dist.is_main:
                 write_json(done, results)
         if not dist.is_main:
@@ -236,7 +234,7 @@ def best_of_restarts(run: Run, run_dir: Path) -> dict[str, Any]:
     return {**chosen, "restart": best, "restarts": len(runs), "train_seconds": round(total, 2)}
 
 
-def fit(run: Run, run_dir: Path, seed: int) -> dict[str, Any]:
+def train_seed(run: Run, run_dir: Path, seed: int) -> dict[str, Any]:
     """One training run from one seed into ``run_dir``: set up (or resume), train the epochs, score
     the best model.
 
@@ -471,7 +469,7 @@ def train_from_overrides(overrides: list[str], run_dir: str | Path | None = None
 
 
 @exit_on_user_error
-def run(cfg: DictConfig) -> float:
+def command(cfg: DictConfig) -> float:
     """The body of `python -m textclf` (see textclf/__main__.py, which keeps --help light)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)

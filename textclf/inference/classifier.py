@@ -41,11 +41,11 @@ from textclf.data.encoding import Encoding, recent_context
 from textclf.data.example import Example
 from textclf.data.memory import memories_and_query
 from textclf.data.table_columns import text_specs
-from textclf.loading.explanation import HopAttention, WordSalience, hop_attention, word_salience
-from textclf.loading.loader import LoadedModel, load_model
-from textclf.loading.onnx_runtime import OnnxRuntime
-from textclf.loading.predictor import Predictor, Runtime, TorchRuntime
-from textclf.loading.records import input_example, label_sets, prediction_records, top_labels
+from textclf.inference.explanation import HopAttention, WordSalience, hop_attention, word_salience
+from textclf.inference.loader import LoadedModel, load_model
+from textclf.inference.onnx_runtime import OnnxRuntime
+from textclf.inference.predictor import Predictor, Runtime, TorchRuntime
+from textclf.inference.records import input_example, label_sets, prediction_records, top_labels
 
 RUNTIMES = ("torch", "onnx")
 PATH_KEYS = ("root", "train_file", "val_file", "test_file")

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 
 from textclf.data.batching import Batch
-from textclf.loading.exporting import export_model, require_onnx
+from textclf.inference.exporting import export_model, require_onnx
 from textclf.models.classifier import TextClassifier
 
 
 class OnnxRuntime:
     """An onnxruntime session of ``model`` (trained on a vocabulary of ``vocab_size``), with
-    ``threads`` intra-op threads: a `Runtime` of `textclf.loading.predictor.Predictor`."""
+    ``threads`` intra-op threads: a `Runtime` of `textclf.inference.predictor.Predictor`."""
 
     device = torch.device("cpu")  # batches stay on the CPU, where onnxruntime reads them
 

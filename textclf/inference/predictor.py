@@ -6,7 +6,7 @@ Every caller that turns a model into probabilities comes here: training's valida
 that computes a batch's logits:
 
 * `TorchRuntime`: the PyTorch model as loaded (or as trained), on its device;
-* `OnnxRuntime` (loading/onnx_runtime.py): the same model exported to ONNX, run by onnxruntime.
+* `OnnxRuntime` (inference/onnx_runtime.py): the same model exported to ONNX, run by onnxruntime.
 
 `Predictor` holds the one batching loop, and ``task`` reads the logits (softmax and cross-entropy,
 or a sigmoid per label and the binary cross-entropy summed over labels, mean over rows).
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from textclf.data.batching import Batch, BatchIterator, EncodedSplit, eval_token_budget
-from textclf.loading.loader import LoadedModel
+from textclf.inference.loader import LoadedModel
 from textclf.models.task import Task
 
 # Inputs up to this many are scored as one batch. For a server's micro-batches the regrouping
@@ -132,7 +132,7 @@ def ensemble(members: Sequence[tuple[Predictor, EncodedSplit]]) -> tuple[np.ndar
     """`Predictor.proba_and_loss` of one model, or of several averaged, with the cross-entropy of
     the average (floored where float32 probabilities underflow to 0). Each model comes with the
     split encoded its own way (a memory network and a flat encoder read the same examples
-    differently). Single-label only: loading/loader.py refuses multi-label ensembles."""
+    differently). Single-label only: inference/loader.py refuses multi-label ensembles."""
     results = [predictor.proba_and_loss(split) for predictor, split in members]
     if len(results) == 1:
         return results[0]

@@ -17,8 +17,8 @@ import torch
 
 from textclf.data.batching import BatchIterator
 from textclf.data.example import Example
-from textclf.loading.loader import LoadedModel
-from textclf.loading.predictor import Predictor, model_predictor
+from textclf.inference.loader import LoadedModel
+from textclf.inference.predictor import Predictor, model_predictor
 from textclf.models.salience import token_salience
 from textclf.models.task import Task
 from textclf.reporting.metrics import row_errors
