@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_module
 
-import textclf.commands.train as train_module
+import textclf.training.trainer as train_module
 
 # Seconds spent in the trainer's phases; filled by `timed` wrappers around its functions.
 PHASES: dict[str, float] = {}

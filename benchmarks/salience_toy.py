@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' toy task
 
-from textclf.commands.train import train  # noqa: E402
 from textclf.data.example import Example  # noqa: E402
 from textclf.inference.explanation import word_salience  # noqa: E402
 from textclf.inference.loader import load_model  # noqa: E402
+from textclf.training.trainer import train  # noqa: E402
 
 from conftest import NEGATIVE, POSITIVE, compose_train, sentiment_rows  # noqa: E402
 

@@ -149,7 +149,7 @@ def tiny_run(tmp_path_factory, data_overrides):
     """``tiny_run(model, data="text", *extra)``: the run folder of a one-epoch run of ``small_model(model)``
     (MemN2N: memory_size MEMORY_SIZE) on a data kind of `data_overrides`, with ``extra`` overrides.
     Untrained in all but name: for tests of shapes, files and equalities, not of accuracy."""
-    from textclf.commands.train import train
+    from textclf.training.trainer import train
 
     runs: dict[tuple[str, ...], Path] = {}
 

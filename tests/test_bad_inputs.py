@@ -26,7 +26,6 @@ from omegaconf import OmegaConf
 
 from textclf.commands.evaluate import evaluate
 from textclf.commands.predict import predict
-from textclf.commands.train import train
 from textclf.core.errors import MissingDataError, TextclfError, exit_on_user_error, misspelt_key_hint
 from textclf.data.babi import parse_babi
 from textclf.data.encoding import MemoryLayout, encode_examples
@@ -41,6 +40,7 @@ from textclf.data.vectors import read_vectors
 from textclf.data.vocab import Vocab
 from textclf.inference.checkpoint import find_checkpoints, load_checkpoint, save_checkpoint
 from textclf.inference.loader import load_model
+from textclf.training.trainer import train
 
 from conftest import compose_train, sentiment_rows
 from test_readers import babi_lines, write

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from textclf.commands.train import train
 from textclf.data.pipeline import build_source, prepare
 from textclf.inference.checkpoint import load_checkpoint
 from textclf.reporting.summary import run_summary
 from textclf.reporting.sweep_summary import write_summary
 from textclf.training.baseline import NAME, classifier, fit_baseline, full_probabilities, vectorizer
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

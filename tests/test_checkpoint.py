@@ -13,7 +13,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.pipeline import build_source, load_source
 from textclf.data.table import Table
@@ -23,6 +22,7 @@ from textclf.inference.predictor import Predictor, TorchRuntime
 from textclf.models import registry
 from textclf.models.bilstm import BiLSTM
 from textclf.models.build import ModelArgs, build_model
+from textclf.training.trainer import train
 
 from conftest import compose_train, small_model
 

@@ -7,10 +7,10 @@ import random
 import pandas as pd
 import pytest
 
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.table import Table
 from textclf.data.vocab import Vocab
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

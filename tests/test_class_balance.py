@@ -7,11 +7,11 @@ import pytest
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator, EncodedSplit
 from textclf.models.task import Task
 from textclf.training.balance import class_weights, sample_weights
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

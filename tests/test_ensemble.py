@@ -10,11 +10,11 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from textclf.commands.evaluate import evaluate
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.pipeline import build_source, group_names, load_source
 from textclf.inference.loader import load_model
 from textclf.inference.predictor import model_predictor
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

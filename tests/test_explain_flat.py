@@ -11,12 +11,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from textclf.commands.explain import explain
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.example import Example
 from textclf.inference.explanation import word_salience
 from textclf.inference.loader import load_model
 from textclf.inference.predictor import model_predictor
+from textclf.training.trainer import train
 
 from conftest import NEGATIVE, POSITIVE, SMALL_NGRAMS, compose_train, sentiment_rows
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from textclf.commands.train import train
 from textclf.core.config_rules import config_problems
 from textclf.core.errors import TextclfError
 from textclf.training.gradient_noise import GradientNoise
+from textclf.training.trainer import train
 
 from conftest import compose_train
 from test_train import tiny

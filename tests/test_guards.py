@@ -14,9 +14,9 @@ from omegaconf import OmegaConf
 from textclf.commands.evaluate import evaluate
 from textclf.commands.export import export
 from textclf.commands.predict import predict
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.core.guards import RUN_PID, FolderLock, RunFolder, folder_owner, refuse_another_commands_folder
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

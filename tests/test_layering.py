@@ -13,7 +13,7 @@ import textclf
 PACKAGE = Path(textclf.__file__).parent
 NAMES = ("train", "evaluate", "predict", "explain", "export", "serve")
 COMMANDS = {f"textclf.commands.{name}" for name in NAMES}
-LAYERS = ("core", "data", "models", "inference", "training", "reporting", "serving")
+LAYERS = ("core", "data", "models", "inference", "training", "reporting", "serving", "experiments")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -55,9 +55,9 @@ def test_no_layer_below_the_commands_imports_one():
 
 # The floors, bottom up: each may import itself and the floors below it, never one above. core is
 # errors, guards and files; data reads and encodes; models are the networks; reporting scores and
-# draws; inference turns checkpoints into predictors; training and serving use all of those, and the
-# commands everything.
-FLOORS = ("core", "data", "models", "reporting", "inference", "training")
+# draws; inference turns checkpoints into predictors; training and serving use all of those;
+# experiments (searches) start training runs; the commands use everything.
+FLOORS = ("core", "data", "models", "reporting", "inference", "training", "experiments")
 BESIDE = {"serving": "inference"}  # serving stands on inference, beside training (neither imports the other)
 
 

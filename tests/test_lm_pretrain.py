@@ -6,11 +6,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.pipeline import build_source, prepare
 from textclf.models.build import build_model
 from textclf.training.lm_pretrain import LanguageModel, perplexity, pretrain_language_model
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

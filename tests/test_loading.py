@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from textclf.commands.train import train
 from textclf.data.example import Example
 from textclf.data.pipeline import build_source, load_source
 from textclf.inference.checkpoint import load_checkpoint, save_checkpoint
 from textclf.inference.loader import load_model
 from textclf.inference.predictor import model_predictor
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

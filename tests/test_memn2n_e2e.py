@@ -10,10 +10,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from textclf.commands.explain import explain
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.example import Example
 from textclf.reporting.hop_table import attention_plot, attention_text
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

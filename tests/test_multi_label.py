@@ -13,7 +13,6 @@ from omegaconf import OmegaConf
 
 from textclf.commands.evaluate import evaluate
 from textclf.commands.predict import predict
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.babi import Babi
 from textclf.data.example import Example
@@ -22,6 +21,7 @@ from textclf.data.table import Table
 from textclf.inference.checkpoint import load_checkpoint
 from textclf.inference.loader import load_members, load_model
 from textclf.models.task import Task, tune_thresholds
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

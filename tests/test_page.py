@@ -16,12 +16,12 @@ import httpx
 import pytest
 import torch
 
-from textclf.commands.train import showcase
 from textclf.data.example import Example
 from textclf.inference.checkpoint import load_checkpoint
 from textclf.inference.classifier import Classifier
 from textclf.serving.app import Limits, create_app
 from textclf.serving.page import page
+from textclf.training.trainer import showcase
 
 from conftest import FILLER, NEGATIVE, POSITIVE
 from test_serve import model, start, stop  # noqa: F401  (model: the trained fixture, reused)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from textclf.commands.train import train
+from textclf.training.trainer import train
 
 from conftest import compose_train
 from test_serve import start, stop

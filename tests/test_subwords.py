@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from textclf.commands.train import train
 from textclf.data.vocab import UNK, Vocab
 from textclf.inference.checkpoint import load_checkpoint
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.inference.checkpoint import load_checkpoint
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

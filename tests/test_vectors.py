@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from textclf.commands.train import train
 from textclf.core.errors import TextclfError
 from textclf.data.vectors import read_vectors
 from textclf.data.vocab import Vocab
+from textclf.training.trainer import train
 
 from conftest import compose_train
 

@@ -28,8 +28,8 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | None = Non
     """Train as `python -m textclf OVERRIDES...` would (same config, same run folder layout) and
     return the results dict (results.json). ``run_dir`` sets the run folder (default: Hydra's
     outputs/DATE/TIME under the current directory)."""
-    from textclf.commands.train import train_from_overrides
     from textclf.core.errors import TextclfError
+    from textclf.training.trainer import train_from_overrides
 
     if not isinstance(overrides, (list, tuple)) or not all(isinstance(item, str) for item in overrides):
         raise TextclfError(f"overrides must be a list of strings such as ['model=rcnn', 'data=sst2'], got {overrides!r}.")

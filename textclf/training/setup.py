@@ -97,7 +97,7 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
 
 def training_task(task_cfg: DictConfig, data: PreparedData) -> Task:
     """The task while training: multi-label data decides at task.threshold (0.5 while it is
-    ``tuned``: each checkpoint's thresholds are tuned on its own validation scores, commands/train.py)."""
+    ``tuned``: each checkpoint's thresholds are tuned on its own validation scores, training/trainer.py)."""
     if not data.encoding.multi_label:
         return Task()
     fixed = 0.5 if task_cfg.threshold == "tuned" else float(task_cfg.threshold)
