@@ -11,7 +11,8 @@ from pathlib import Path
 import textclf
 
 PACKAGE = Path(textclf.__file__).parent
-NAMES = ("train", "evaluate", "predict", "explain", "export", "serve")
+NAMES = ("train", "evaluate", "predict", "explain", "export", "serve", "search")
+ENTRY_MODULES = NAMES[1:-1]  # train and search start from `python -m textclf` (textclf/__main__.py)
 COMMANDS = {f"textclf.commands.{name}" for name in NAMES}
 LAYERS = ("core", "data", "models", "inference", "training", "reporting", "serving", "experiments")
 
@@ -38,10 +39,10 @@ def test_no_command_imports_another():
 
 def test_each_entry_module_starts_its_own_command_only():
     """textclf/evaluate.py and its siblings are `python -m` entry points, nothing more."""
-    for name in NAMES[1:]:
+    for name in ENTRY_MODULES:
         path = PACKAGE / f"{name}.py"
         assert imported_modules(path) == {f"textclf.commands.{name}", f"textclf.commands.{name}.main"}, path
-    assert imported_modules(PACKAGE / "__main__.py") & COMMANDS == {"textclf.commands.train"}
+    assert imported_modules(PACKAGE / "__main__.py") & COMMANDS == {"textclf.commands.train", "textclf.commands.search"}
     commands = {p.stem for p in (PACKAGE / "commands").glob("*.py")} - {"__init__"}
     assert commands == set(NAMES), "a module in textclf/commands/ that is no command belongs on a floor below"
 

@@ -41,8 +41,19 @@ def route_secondary_ranks(argv: list[str]) -> list[str]:
     return scratch_run_folder(argv, f"textclf-rank{rank}-")
 
 
+def searched(argv: list[str]) -> bool:
+    """Whether the command line asks for a hyperparameter search (hparams_search=NAME)."""
+    return any(arg.startswith("hparams_search=") and arg not in ("hparams_search=null", "hparams_search=none") for arg in argv)
+
+
 def cli() -> None:
-    """The `textclf` console script and `python -m textclf`."""
+    """The `textclf` console script and `python -m textclf`: a training run, a Hydra sweep (-m), or
+    with hparams_search=NAME a search that textclf drives itself (textclf/commands/search.py)."""
+    if searched(sys.argv[1:]) and "--help" not in sys.argv and "-h" not in sys.argv:
+        from textclf.commands.search import main as search
+
+        search([arg for arg in sys.argv[1:] if arg not in ("-m", "--multirun")])  # a search runs many jobs anyway
+        return
     sys.argv = route_secondary_ranks(sys.argv)
     main()
 

@@ -288,6 +288,19 @@ RULES: dict[str, Rule] = {
     "tokenizer.cjk_chars": Flag(),
     "tokenizer.drop_punctuation": Flag(),
     # trainer: conf/trainer/*.yaml
+    # search: conf/search/optuna.yaml, with conf/hparams_search/*.yaml
+    "search.study_name": Check(lambda v: isinstance(v, str) and v.strip() != "" and "/" not in v, "a name without /"),
+    "search.direction": OneOf(("maximize", "minimize")),
+    "search.n_trials": COUNT,
+    "search.n_jobs": COUNT,
+    "search.dir": Text(),
+    "search.storage": Text(null=True),
+    "search.sampler": OneOf(("tpe", "random")),
+    "search.seed": SEED,
+    "search.pruner": OneOf(("median", "hyperband", "none")),
+    "search.startup_trials": whole(0),
+    "search.warmup_epochs": whole(0),
+    "search.params": Check(lambda v: isinstance(v, dict) and len(v) > 0, "a mapping of settings to search, such as {optimizer.lr: 'interval(0.001, 0.1)'}"),
     # task: conf/task/*.yaml
     "task.multi_label": Flag(),
     "task.class_weights": WEIGHTS,
@@ -355,6 +368,10 @@ RULES: dict[str, Rule] = {
 }
 
 
+# Mappings checked whole: their keys are settings' names (a search space), not settings.
+WHOLE = ("search.params",)
+
+
 def leaves(cfg: DictConfig, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted key, resolved value) for every leaf of ``cfg`` but Hydra's own ``hydra.*``. Values
     still at ``???`` are skipped: the first code that needs one asks for it by name."""
@@ -363,7 +380,9 @@ def leaves(cfg: DictConfig, prefix: str = "") -> Iterator[tuple[str, Any]]:
         if path == "hydra" or OmegaConf.is_missing(cfg, key):
             continue
         value = cfg[key]
-        if isinstance(value, DictConfig):
+        if path in WHOLE:
+            yield path, OmegaConf.to_container(value, resolve=True)
+        elif isinstance(value, DictConfig):
             yield from leaves(value, f"{path}.")
         else:
             yield path, OmegaConf.to_container(value, resolve=True) if isinstance(value, ListConfig) else value

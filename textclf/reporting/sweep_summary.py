@@ -1,6 +1,7 @@
-"""One table for a whole Hydra multirun: `summary.csv` and `summary.md` in the sweep folder.
+"""One table for a whole Hydra multirun or search: `summary.csv` and `summary.md` in its folder.
 
-Registered as a Hydra callback in conf/train.yaml, so it runs when `python -m textclf -m ...` ends:
+Registered as a Hydra callback in conf/train.yaml, so it runs when `python -m textclf -m ...` ends,
+and written by a search (experiments/search.py) when it ends, a pruned trial's row saying so:
 one row per job with its overrides and the scalar metrics of its results.json (the baseline's
 beside the model's), sorted by ``optimized_metric``; a job that failed (failed.json) or never finished has a row saying so. When
 every job trained on one distinct bAbI task (experiment=babi1k_memn2n_single), their per-task
@@ -29,6 +30,8 @@ SKIPPED_OVERRIDES = ("hydra.", "trainer.progress", "trainer.num_threads")
 
 
 def job_rows(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One row per job folder (named by its number), its overrides reduced to those that differ
+    between jobs: the ones every job shares (a search's data and fixed settings) say nothing about a row."""
     rows = []
     job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
     for job_dir in sorted(job_dirs, key=lambda p: int(p.name)):
@@ -42,11 +45,18 @@ def job_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             row["status"] = "ok"
             row.update({k: v for k, v in results.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)})
             row["_per_task"] = results.get("per_task")
+        elif (job_dir / "pruned.json").is_file():  # a search's trial stopped by its pruner (experiments/search.py)
+            pruned = json.loads((job_dir / "pruned.json").read_text())
+            row["status"] = f"pruned after epoch {pruned['epoch']}"
+            row.update({"epochs": pruned["epoch"], **{k: v for k, v in pruned.items() if k.startswith("val_")}})
         elif (job_dir / "failed.json").is_file():
             row["status"] = "failed: " + json.loads((job_dir / "failed.json").read_text())["error"]
         else:
             row["status"] = "did not finish (see its log)"
         rows.append(row)
+    shared = set.intersection(*(set(row["overrides"].split()) for row in rows)) if len(rows) > 1 else set()
+    for row in rows:
+        row["overrides"] = " ".join(item for item in row["overrides"].split() if item not in shared)
     return rows
 
 

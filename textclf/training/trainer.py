@@ -425,10 +425,9 @@ def best_task(run: Run, task: Task, best: dict[str, Any]) -> Task:
     return task
 
 
-def train_from_overrides(overrides: list[str], run_dir: str | Path | None = None, on_epoch: EpochCallback | None = None) -> dict[str, Any]:
-    """`textclf.train(overrides)`: compose the config as `python -m textclf OVERRIDES` does (Hydra's
-    compose API, conf/train.yaml), train into the same run folder layout (.hydra/config.yaml and
-    overrides.yaml, train.log, checkpoints, report/) and return the results."""
+def compose_train_config(overrides: list[str]) -> DictConfig:
+    """The config `python -m textclf OVERRIDES` runs with, through Hydra's compose API, with Hydra's
+    own node (``hydra.run.dir``, ``hydra.runtime.choices``: the option chosen in each group)."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
@@ -436,11 +435,18 @@ def train_from_overrides(overrides: list[str], run_dir: str | Path | None = None
     GlobalHydra.instance().clear()  # a notebook may have initialised Hydra before
     try:
         with initialize_config_module("textclf.conf", version_base="1.3"):
-            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+            return compose("train", overrides=list(overrides), return_hydra_config=True)
     except HydraException as err:
         raise TextclfError(f"textclf.train({list(overrides)!r}): {err}") from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def train_from_overrides(overrides: list[str], run_dir: str | Path | None = None, on_epoch: EpochCallback | None = None) -> dict[str, Any]:
+    """`textclf.train(overrides)`: compose the config as `python -m textclf OVERRIDES` does (Hydra's
+    compose API, conf/train.yaml), train into the same run folder layout (.hydra/config.yaml and
+    overrides.yaml, train.log, checkpoints, report/) and return the results."""
+    cfg = compose_train_config(overrides)
     folder = Path(run_dir if run_dir is not None else cfg.hydra.run.dir)
     with open_dict(cfg):
         del cfg["hydra"]  # the command line's run has no hydra node in its config either
