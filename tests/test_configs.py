@@ -44,7 +44,7 @@ def test_data_configs_instantiate(data):
     assert source.max_tokens > 0
     # The shared settings are in every dataset's config, with the class's defaults unless the file sets its own.
     shared = DataSource.shared_settings()
-    assert set(shared) == {"seed", "val_fraction", "max_tokens", "max_memories", "memory_window", "download"} <= set(cfg)
+    assert set(shared) == {"seed", "val_fraction", "max_tokens", "max_memories", "memory_window", "download", "folds", "fold"} <= set(cfg)
     own = set(OmegaConf.load(files("textclf.conf").joinpath("data", f"{data}.yaml")))
     assert all(cfg[key] == value for key, value in shared.items() if key not in own)
 

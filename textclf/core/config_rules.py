@@ -211,7 +211,9 @@ RULES: dict[str, Rule] = {
     "data._target_": TARGET,
     "data.root": Text(),
     "data.download": Flag(),
-    "data.seed": SEED,  # the held-out validation split's shuffle
+    "data.seed": SEED,
+    "data.folds": whole(2, null=True),
+    "data.fold": whole(0, null=True),  # the held-out validation split's shuffle
     "data.tasks": TASKS,
     "data.val_fraction": Number(0, 1, low_open=True, high_open=True),
     "data.max_tokens": COUNT,

@@ -92,6 +92,8 @@ class DataSource:
     max_memories: int = 50  # memory encoders: most recent story sentences kept
     memory_window: int = 6  # memory encoders on single texts: tokens per memory window
     download: bool = False  # fetch the dataset from its official address into root first (download.py)
+    folds: int | None = None  # cross-validation: K folds of train + validation (data/folds.py); None: the splits as they are
+    fold: int | None = None  # with folds: the fold this run validates on, 0 .. K-1 (training runs them all when it is None)
 
     # Which entry of textclf.data.download.source_for fetches this dataset; None: no download known.
     download_name: ClassVar[str | None] = None

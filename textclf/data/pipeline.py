@@ -20,6 +20,7 @@ from textclf.data.checks import check_training_data
 from textclf.data.encoding import Encoding, MemoryLayout
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import fingerprint
+from textclf.data.folds import fold_of
 from textclf.data.vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,17 @@ def label_setting(data_cfg: DictConfig, multi_label: bool | None) -> dict[str, b
 
 
 def load_source(source: DataSource) -> Splits:
-    """Download first if the config asks for it (data.download=true), then read."""
+    """Download first if the config asks for it (data.download=true), then read; with data.folds,
+    the fold data.fold of the training examples becomes validation (data/folds.py)."""
+    if source.folds is None:
+        if source.fold is not None:
+            raise TextclfError(f"data.fold={source.fold} needs data.folds=K, the number of folds.")
+        source.fetch()
+        return source.load()
+    if source.fold is None or not 0 <= source.fold < source.folds:
+        raise TextclfError(f"data.fold must be one of 0 .. {source.folds - 1} with data.folds={source.folds}, got {source.fold}.")
     source.fetch()
-    return source.load()
+    return fold_of(source.load(), source.folds, source.fold, source.seed)
 
 
 def prepare(source: DataSource, tokenizer: Mapping[str, Any] | None = None, with_memory: bool = False) -> PreparedData:

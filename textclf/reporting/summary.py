@@ -38,10 +38,31 @@ def beside_baseline(results: dict[str, Any]) -> str:
     return line + f"  ({results['model'] if gap > 0 else 'the baseline'} ahead by {abs(gap):.1f} points)"
 
 
-def run_summary(results: dict[str, Any], run_dir: str | Path) -> str:
+def shown_folder(run_dir: str | Path) -> Path:
     run = Path(run_dir)
     if run.is_absolute() and run.is_relative_to(Path.cwd()):
         run = run.relative_to(Path.cwd())  # outputs/DATE/TIME reads better than the full path
+    return run
+
+
+def folds_summary(results: dict[str, Any], run_dir: str | Path) -> str:
+    """The lines a cross-validation (data.folds=K) ends with: means ± standard deviations over the folds."""
+    run, key = shown_folder(run_dir), headline_key(results, "")
+    name = "micro-F1" if key == "micro_f1" else "accuracy"
+    figure = lambda prefix: f"{100 * results[prefix + key]:.1f} ± {100 * results[prefix + key + '_std']:.1f} %"  # noqa: E731
+    lines = ["", f"{results['model']} on {results['data']}: {results['folds']}-fold cross-validation (mean ± sd over the folds)",
+             f"  validation {name} {figure('val_')}   test {name} {figure('test_')}"]
+    if f"baseline_test_{key}" in results:
+        lines.append(f"  baseline test {name} {figure('baseline_test_')}")
+    lines += [f"  per fold: {run / 'folds.md'}   each fold's model: {run / 'fold_<i>'}/best.pt",
+              "next:", f"  python -m textclf.evaluate ckpt_path={shlex.quote(str(run / 'fold_0'))} split=val"]
+    return "\n".join(lines) + "\n"
+
+
+def run_summary(results: dict[str, Any], run_dir: str | Path) -> str:
+    if "folds" in results:
+        return folds_summary(results, run_dir)
+    run = shown_folder(run_dir)
     shown = shlex.quote(str(run))
     multi_label = "test_micro_f1" in results
     headline = (

@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+from pandas.api.types import is_numeric_dtype
 
 from textclf.reporting.metrics import FAILED_ERROR
 from textclf.reporting.report import write_task_table
@@ -78,6 +79,9 @@ def write_summary(sweep_dir: Path, metric: str | None) -> pd.DataFrame | None:
     for _, row in frame[shown].iterrows():
         cells = [f"{v:.4f}" if isinstance(v, float) and not math.isnan(v) else ("" if isinstance(v, float) else str(v)) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
+    if len(frame) > 1 and frame["overrides"].str.fullmatch(r"data\.fold=\d+").all():  # the folds of one cross-validation
+        spread = [f"{frame[c].mean():.4f} ± {frame[c].std(ddof=1):.4f}" if c in frame and is_numeric_dtype(frame[c]) and c != "job" else "" for c in shown]
+        lines.append("| " + " | ".join(["mean ± sd", *spread[1:]]) + " |")
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
     combine_single_task_tables(sweep_dir, per_task)
     return frame

@@ -41,6 +41,7 @@ from textclf.models.task import Task, tune_thresholds
 from textclf.reporting.report import REPORT_FILES, ScoredSplit, write_json, write_report
 from textclf.reporting.summary import baseline_line, beside_baseline
 from textclf.training.baseline import baseline_results
+from textclf.training.cross_validation import cross_validate
 from textclf.training.distributed import Distributed
 from textclf.training.lm_pretrain import pretrain_language_model
 from textclf.training.loop import Scoring, append_csv, evaluate_split, train_one_epoch
@@ -139,17 +140,35 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None,
     With ``trainer.restarts=N`` (N > 1), N models are trained from seeds seed .. seed+N-1 in
     ``restart_<i>/`` folders and the one with the best validation score (``trainer.monitor``, never
     test) becomes the run's result: its best.pt, last.pt, metrics.csv and report/ are copied up.
-    Under DDP (``dist``) only rank 0 returns results; the other ranks return an empty dict.
+    With ``data.folds=K`` (and no ``data.fold``), K runs in ``fold_<i>/``, one per fold, and their
+    means (training/cross_validation.py). Under DDP (``dist``) only rank 0 returns results; the
+    other ranks return an empty dict.
     """
     dist = dist or Distributed(False)
     run_dir = Path(run_dir)
     tc = cfg.trainer
     check_config(cfg)
     if not dist.is_main:  # rank 0 owns the run folder; the others write to scratch ones
-        return train_in_folder(cfg, run_dir, dist, on_epoch)
+        return train_all(cfg, run_dir, dist, on_epoch)
     continuing = bool(tc.resume) or bool(cfg.ckpt_path)
     with RunFolder(run_dir, continuing, overwrite=bool(tc.overwrite)):
+        return train_all(cfg, run_dir, dist, on_epoch)
+
+
+def train_all(cfg: DictConfig, run_dir: Path, dist: Distributed, on_epoch: EpochCallback | None) -> dict[str, Any]:
+    """The run in its folder: one training, or with data.folds=K one per fold and their means."""
+    if cfg.data.folds is None or cfg.data.fold is not None:
         return train_in_folder(cfg, run_dir, dist, on_epoch)
+    if cfg.ckpt_path:
+        raise TextclfError("ckpt_path resumes a single run; resume a cross-validation with trainer.resume=true and the "
+                           "same hydra.run.dir as the interrupted run.")
+    results = cross_validate(cfg, run_dir, lambda fold_cfg, folder: train_in_folder(fold_cfg, folder, dist, on_epoch), dist.is_main)
+    if dist.is_main:
+        write_json(run_dir / "results.json", results)
+        key = "micro_f1" if "val_micro_f1" in results else "acc"
+        log.info("%d-fold cross-validation: val %s %.4f ± %.4f | test %s %.4f ± %.4f | folds.md in %s", results["folds"], key,
+                 results[f"val_{key}"], results[f"val_{key}_std"], key, results[f"test_{key}"], results[f"test_{key}_std"], run_dir)
+    return results
 
 
 def run_files(run_dir: Path) -> list[Path]:
