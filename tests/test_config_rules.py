@@ -16,7 +16,7 @@ from textclf.core.errors import TextclfError
 from conftest import CONFIG_MODULE, compose_train
 
 CONF = files(CONFIG_MODULE)
-TRAIN_GROUPS = ("data", "embedding", "model", "tokenizer", "trainer", "task", "optimizer", "scheduler", "pretrain", "baseline", "experiment", "hparams_search")
+TRAIN_GROUPS = ("data", "embedding", "model", "tokenizer", "trainer", "task", "logger", "optimizer", "scheduler", "pretrain", "baseline", "experiment", "hparams_search")
 COMMANDS = ("eval", "predict", "explain", "export")
 
 

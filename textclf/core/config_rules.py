@@ -303,6 +303,10 @@ RULES: dict[str, Rule] = {
     "search.startup_trials": whole(0),
     "search.warmup_epochs": whole(0),
     "search.params": Check(lambda v: isinstance(v, dict) and len(v) > 0, "a mapping of settings to search, such as {optimizer.lr: 'interval(0.001, 0.1)'}"),
+    # logger: conf/logger/*.yaml
+    "logger.kind": OneOf(("none", "mlflow")),
+    "logger.tracking_uri": Text(null=True),
+    "logger.experiment": Text(),
     # task: conf/task/*.yaml
     "task.multi_label": Flag(),
     "task.class_weights": WEIGHTS,

@@ -33,7 +33,7 @@ from textclf.experiments.search_space import SearchSpace
 from textclf.reporting.report import write_json
 from textclf.reporting.sweep_summary import write_summary
 from textclf.training.stopping import monitored_metric
-from textclf.training.trainer import compose_train_config, train_from_overrides
+from textclf.training.trainer import StopRun, compose_train_config, train_from_overrides
 
 log = logging.getLogger("textclf.search")
 
@@ -195,6 +195,10 @@ def run_trial(study: optuna.Study, trial: Trial, overrides: list[str], folder: P
     return True
 
 
+class Pruned(StopRun, optuna.TrialPruned):
+    """A trial stopped by the pruner: Optuna's signal, and to the trainer a run stopped on purpose."""
+
+
 class EpochReporter:
     """The per-epoch callback of a trial's run: reports the validation figure to Optuna and stops the
     run (by raising `optuna.TrialPruned`) when the pruner says so."""
@@ -212,7 +216,7 @@ class EpochReporter:
         self.epoch, self.value = int(row["epoch"]), float(row[self.metric])
         self.trial.report(self.value, self.epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {self.epoch}")
+            raise Pruned(f"pruned after epoch {self.epoch}")
 
 
 def chosen_groups(cfg: DictConfig, base: list[str]) -> list[str]:

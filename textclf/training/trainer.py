@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,18 @@ from textclf.training.lm_pretrain import pretrain_language_model
 from textclf.training.loop import Scoring, append_csv, evaluate_split, train_one_epoch
 from textclf.training.resume import capture_state, restore_state, resume_checkpoint
 from textclf.training.setup import Training, data_parallel, setup_training, training_batches
-from textclf.training.signals import held
+from textclf.training.signals import Interrupted, held
 from textclf.training.stopping import EarlyStopping, monitored_metric
+from textclf.training.tracking import Tracker, open_tracker
 
 log = logging.getLogger("textclf.train")
 
 EpochCallback = Callable[[dict[str, Any]], None]
+
+
+class StopRun(Exception):
+    """Raised by an `on_epoch` callback to end a run on purpose (a search's pruned trial): the run
+    folder keeps what was saved, and a tracker marks the run stopped rather than failed."""
 
 
 def stored_config(cfg: DictConfig) -> str:
@@ -189,6 +195,7 @@ class Run:
     dist: Distributed
     baseline: dict[str, Any]
     on_epoch: EpochCallback | None = None
+    tracker: Tracker = field(default_factory=Tracker)  # logger=mlflow: each epoch and the results to a store too
 
 
 def train_in_folder(cfg: DictConfig, run_dir: Path, dist: Distributed, on_epoch: EpochCallback | None) -> dict[str, Any]:
@@ -204,11 +211,16 @@ def train_in_folder(cfg: DictConfig, run_dir: Path, dist: Distributed, on_epoch:
         refuse_overwriting_inputs(run_files(run_dir), source.files(), "Train into another folder (hydra.run.dir=DIR).")
     data = prepare(source, cfg.tokenizer, with_memory=reads_memory(cfg))
     # The baseline is fitted before the model, once for all restarts: seconds, and its log line comes first.
-    run = Run(cfg, data, device, dist, baseline_results(cfg, data) if dist.is_main else {}, on_epoch)
-    results = train_seed(run, run_dir, cfg.seed) if tc.restarts == 1 else best_of_restarts(run, run_dir)
+    run = Run(cfg, data, device, dist, baseline_results(cfg, data) if dist.is_main else {}, on_epoch, open_tracker(cfg, run_dir, dist.is_main))
+    try:
+        results = train_seed(run, run_dir, cfg.seed) if tc.restarts == 1 else best_of_restarts(run, run_dir)
+    except BaseException as err:  # the tracker's run says how it ended; the error goes on
+        run.tracker.fail(stopped=isinstance(err, (Interrupted, StopRun, KeyboardInterrupt)))
+        raise
     if not dist.is_main:
         return results
     write_json(run_dir / "results.json", results)
+    run.tracker.finish(results, run_dir)
     log.info("test acc %.4f | macro-F1 %.4f | results in %s", results["test_acc"], results["test_macro_f1"], run_dir)
     if baseline_line(results):
         log.info("%s", beside_baseline(results))
@@ -309,6 +321,7 @@ def run_epochs(run: Run, training: Training, description: dict[str, Any], run_di
             task = epoch_task(run, training.task, val_prob)
             payload = checkpoint_payload(description, training.model, row, epoch, task) if main else None
             log_epoch(row, improved, training.linear.on, run_dir if main else None, writer)
+            run.tracker.epoch(row)
             if training.linear.update(row["val_loss"], epoch):
                 # The softmax is back: the model changed kind, so best.pt is selected from here on.
                 training.stopper = EarlyStopping(training.stopper.monitor, tc.patience)
