@@ -175,6 +175,7 @@ def refuse_failing_study(study: optuna.Study, folder: Path, first: int = 3) -> N
 def run_trial(study: optuna.Study, trial: Trial, overrides: list[str], folder: Path, metric: str) -> bool:
     """Train one trial into ``folder/<number>`` and tell Optuna how it ended; False if it failed."""
     run_dir = folder / str(trial.number)
+    run_dir.mkdir(parents=True, exist_ok=True)  # its marker files go here even if the run fails before it starts
     reporter = EpochReporter(trial, metric)
     log.info("trial %d: %s", trial.number, " ".join(f"{k}={v}" for k, v in trial.params.items()))
     try:
