@@ -182,6 +182,7 @@ RULES: dict[str, Rule] = {
     "seed": SEED,
     "ckpt_path": Check(lambda v: v is None or CHECKPOINTS.accepts(v), "null, a checkpoint file or run folder, or a list of them"),
     "optimized_metric": Text(),
+    "init_from": Text(null=True),
     "paths.data_dir": Text(),
     "split": OneOf(("train", "val", "test")),
     "batch_size": COUNT,

@@ -118,25 +118,20 @@ def load_source(source: DataSource) -> Splits:
     return fold_of(source.load(), source.folds, source.fold, source.seed)
 
 
-def prepare(source: DataSource, tokenizer: Mapping[str, Any] | None = None, with_memory: bool = False) -> PreparedData:
+def prepare(source: DataSource, tokenizer: Mapping[str, Any] | None = None, with_memory: bool = False, parent: Encoding | None = None) -> PreparedData:
     """Read the dataset, fit vocabulary and labels on train, encode train/val/test (with memory
     tensors too when the encoder reads memories). ``tokenizer`` holds the settings of
     conf/tokenizer/ (kind, lowercase, min_freq, max_size, cjk_chars, drop_punctuation), passed on to
-    `Vocab.fit` together; None: its defaults (words, lowercased, every word kept)."""
+    `Vocab.fit` together; None: its defaults (words, lowercased, every word kept).
+
+    ``parent``: continued training (init_from): the parent's vocabulary is kept as it is (a word it
+    never saw reads as <unk>, as it does when the parent predicts), and its labels keep their
+    places, this data's new labels after them."""
     splits = load_source(source)
     for name in ("train", "val", "test"):
         if not splits.split(name):
             raise TextclfError(f"{splits.description or type(source).__name__}: the {name} split is empty; check the data files.")
-    texts = training_texts(splits.train)
-    if with_memory:
-        # The answer words too: MemN2N's tied answer layer (W^T = C^K) scores a class through its
-        # label's word vectors, and bAbI answers such as yes, no, two or "n,w" never occur in a
-        # story or question, so without this they would all be <unk> and indistinguishable.
-        texts += [label for example in splits.train for label in example.labels]
-    vocab = Vocab.fit(texts, **(tokenizer or {}), max_tokens=source.max_tokens)
-    labels = splits.labels()
-    if with_memory:
-        vocab.add_answer_tokens(labels)  # after the words, so every word keeps its id
+    vocab, labels = fitted(splits, source, tokenizer, with_memory) if parent is None else grown(splits, parent)
     encoding = Encoding(
         vocab=vocab,
         labels=labels,
@@ -154,3 +149,26 @@ def prepare(source: DataSource, tokenizer: Mapping[str, Any] | None = None, with
         len(vocab), len(labels), int(encoded["train"].lengths.max()),
     )
     return PreparedData(splits=splits, encoding=encoding, encoded=encoded, fingerprint=fingerprint(source.files()))
+
+
+def grown(splits: Splits, parent: Encoding) -> tuple[Vocab, list[str]]:
+    """A continued model's vocabulary (the parent's) and labels (the parent's, then the new ones)."""
+    new = [label for label in splits.labels() if label not in parent.labels]
+    if new:
+        log.info("init_from: %d new label(s) beside the parent's %d: %s", len(new), len(parent.labels), ", ".join(new))
+    return parent.vocab, [*parent.labels, *new]
+
+
+def fitted(splits: Splits, source: DataSource, tokenizer: Mapping[str, Any] | None, with_memory: bool) -> tuple[Vocab, list[str]]:
+    """The vocabulary fitted on the training texts, and the labels."""
+    texts = training_texts(splits.train)
+    if with_memory:
+        # The answer words too: MemN2N's tied answer layer (W^T = C^K) scores a class through its
+        # label's word vectors, and bAbI answers such as yes, no, two or "n,w" never occur in a
+        # story or question, so without this they would all be <unk> and indistinguishable.
+        texts += [label for example in splits.train for label in example.labels]
+    vocab = Vocab.fit(texts, **(tokenizer or {}), max_tokens=source.max_tokens)
+    labels = splits.labels()
+    if with_memory:
+        vocab.add_answer_tokens(labels)  # after the words, so every word keeps its id
+    return vocab, labels

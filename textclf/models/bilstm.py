@@ -19,7 +19,6 @@ pooling runs under a mask.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from textclf.models.encoder import FlatEncoder
 from textclf.models.pooling import AttentionPooling, mask_from_lengths, masked_max, masked_mean

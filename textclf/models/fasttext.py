@@ -29,7 +29,6 @@ BiLSTM's mean pooling; models/salience.py).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from textclf.models.encoder import FlatEncoder
 from textclf.models.pooling import mask_from_lengths, masked_mean

@@ -19,7 +19,6 @@ final states are taken at each row's true length, so padding never reaches them.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from textclf.models.encoder import FlatEncoder
 from textclf.models.rnn import PaddedRNN

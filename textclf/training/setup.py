@@ -23,6 +23,7 @@ from textclf.data.vectors import load_pretrained
 from textclf.models.build import build_model
 from textclf.models.task import Task
 from textclf.training.balance import class_weights, sample_weights
+from textclf.training.continued import load_grown
 from textclf.training.distributed import Distributed
 from textclf.training.grad_clip import clip_gradients
 from textclf.training.gradient_noise import GradientNoise
@@ -61,8 +62,9 @@ class Training:
             self.scheduler.step()
 
 
-def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, seed: int) -> Training:
-    """A fresh model and everything that trains it, seeded with ``seed``."""
+def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, seed: int, init: dict | None = None) -> Training:
+    """A fresh model and everything that trains it, seeded with ``seed``; ``init``: the weights of the
+    model it continues (init_from, training/continued.py), copied in over any pretrained vectors."""
     tc = cfg.trainer
     seed_everything(seed, tc.deterministic)
     model = build_model(cfg, len(data.vocab), len(data.labels), data.vocab.label_ids(data.labels))
@@ -70,6 +72,8 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
         if OmegaConf.is_missing(cfg.embedding, "path"):
             raise TextclfError("embedding=pretrained needs the vectors file: add embedding.path=FILE (.txt, .vec, .npz or .npy).")
         load_pretrained(model.embedding, cfg.embedding.path, data.vocab, cfg.embedding.words)
+    if init is not None:  # after any pretrained vectors: the parent's trained tables replace them
+        load_grown(model, init)
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = instantiate(cfg.optimizer)(params=trainable)

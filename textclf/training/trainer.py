@@ -35,12 +35,14 @@ from textclf.data.example import Example, label_text
 from textclf.data.pipeline import PreparedData, build_source, label_setting, prepare
 from textclf.inference.checkpoint import load_checkpoint, save_checkpoint
 from textclf.inference.device import resolve_device
+from textclf.inference.loader import LoadedModel
 from textclf.models.build import ModelArgs, reads_memory
 from textclf.models.registry import part_from_config
 from textclf.models.task import Task, tune_thresholds
 from textclf.reporting.report import REPORT_FILES, ScoredSplit, write_json, write_report
 from textclf.reporting.summary import baseline_line, beside_baseline
 from textclf.training.baseline import baseline_results
+from textclf.training.continued import adopt_parent, parent_record
 from textclf.training.cross_validation import cross_validate
 from textclf.training.distributed import Distributed
 from textclf.training.lm_pretrain import pretrain_language_model
@@ -70,13 +72,15 @@ def stored_config(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(resolved)
 
 
-def run_description(cfg: DictConfig, data: PreparedData, baseline: dict[str, Any]) -> dict[str, Any]:
+def run_description(run: Run) -> dict[str, Any]:
     """What every checkpoint of a run shares (tokenizer, labels, config, the model and dataset by
     registry name and arguments, the data's one-line description, the baseline's scores, a few
     validation examples to show, when training started (a resumed run: when it resumed)):
     built once per run, not per epoch, since serialising a 15k-word tokenizer is not free.
     Loading rebuilds the model from ``model_args`` and the dataset from ``data_source``, so that
-    moving a class to another module breaks no checkpoint (models/registry.py)."""
+    moving a class to another module breaks no checkpoint (models/registry.py). A continued run
+    (init_from) records its parent."""
+    cfg, data, baseline = run.cfg, run.data, run.baseline
     config = stored_config(cfg)
     # From the stored config, whose data.root is absolute, so evaluation finds the data from anywhere;
     # with the task's multi_label for readers that take it, so that the entry says how to read the data.
@@ -96,6 +100,7 @@ def run_description(cfg: DictConfig, data: PreparedData, baseline: dict[str, Any
         "baseline": baseline,
         "examples": showcase(data.splits.val),
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parent": parent_record(run.parent),
     }
 
 
@@ -196,10 +201,12 @@ class Run:
     baseline: dict[str, Any]
     on_epoch: EpochCallback | None = None
     tracker: Tracker = field(default_factory=Tracker)  # logger=mlflow: each epoch and the results to a store too
+    parent: LoadedModel | None = None  # init_from: the trained model this run starts from
 
 
 def train_in_folder(cfg: DictConfig, run_dir: Path, dist: Distributed, on_epoch: EpochCallback | None) -> dict[str, Any]:
     """`train` once the run folder is this run's."""
+    cfg, parent = adopt_parent(cfg)  # init_from: the parent's architecture and vocabulary (training/continued.py)
     tc = cfg.trainer
     device = dist.device or resolve_device(tc.device)
     if tc.num_threads:
@@ -209,9 +216,9 @@ def train_in_folder(cfg: DictConfig, run_dir: Path, dist: Distributed, on_epoch:
     source = build_source(cfg.data, cfg.task.multi_label)
     if dist.is_main:  # hydra.run.dir=DATA_FOLDER: the run's files must not replace the data's
         refuse_overwriting_inputs(run_files(run_dir), source.files(), "Train into another folder (hydra.run.dir=DIR).")
-    data = prepare(source, cfg.tokenizer, with_memory=reads_memory(cfg))
+    data = prepare(source, cfg.tokenizer, with_memory=reads_memory(cfg), parent=parent.encoding if parent else None)
     # The baseline is fitted before the model, once for all restarts: seconds, and its log line comes first.
-    run = Run(cfg, data, device, dist, baseline_results(cfg, data) if dist.is_main else {}, on_epoch, open_tracker(cfg, run_dir, dist.is_main))
+    run = Run(cfg, data, device, dist, baseline_results(cfg, data) if dist.is_main else {}, on_epoch, open_tracker(cfg, run_dir, dist.is_main), parent)
     try:
         results = train_seed(run, run_dir, cfg.seed) if tc.restarts == 1 else best_of_restarts(run, run_dir)
     except BaseException as err:  # the tracker's run says how it ended; the error goes on
@@ -277,9 +284,9 @@ def train_seed(run: Run, run_dir: Path, seed: int) -> dict[str, Any]:
     other ranks return an empty dict."""
     cfg, data, device, dist = run.cfg, run.data, run.device, run.dist
     run_dir.mkdir(parents=True, exist_ok=True)
-    training = setup_training(cfg, data, device, seed)
+    training = setup_training(cfg, data, device, seed, run.parent.model.state_dict() if run.parent else None)
     log.info("model: %s | %d trainable parameters | device %s", cfg.model.name, training.parameters, device)
-    description = run_description(cfg, data, run.baseline)
+    description = run_description(run)
     start_epoch, elapsed = 0, 0.0
     checkpoint = resume_checkpoint(cfg, run_dir, description, dist)
     if checkpoint is not None:
