@@ -233,6 +233,7 @@ RULES: dict[str, Rule] = {
     "data.label_column": COLUMN,
     "data.context_column": Check(lambda v: v is None or COLUMN.accepts(v), "null, a column name or position (0 = the first)"),
     "data.label_names": Text(null=True),
+    "data.weight_column": Check(lambda v: v is None or COLUMN.accepts(v), "null, a column name or position (0 = the first)"),
     "data.label_id_base": whole(0, 1),
     "data.charset": Check(known_codec, "auto or a Python codec name such as utf-8, latin-1 or gb18030"),  # auto: data/charsets.py
     "data.label_separator": Check(lambda v: isinstance(v, str) and v != "", "a non-empty text (a space or a tab is allowed)"),

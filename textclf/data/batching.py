@@ -19,6 +19,7 @@ class Batch:
     query:           [B, Q] the question alone (for memory encoders), or None.
     group:           [B] group index (e.g. bAbI task) per example, or None.
     index:           [B] position of each row's example in its split (batches are length-sorted).
+    weights:         [B] each row's weight in the loss (data.weight_column), or None: every row counts 1.
     """
 
     tokens: torch.Tensor
@@ -29,6 +30,7 @@ class Batch:
     query: torch.Tensor | None = None
     group: torch.Tensor | None = None
     index: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         moved = {
@@ -49,6 +51,7 @@ class EncodedSplit:
     0/1 floats), group [N] or None.
     For memory encoders also (see memory.py): memory [N, M, S] int32, memory_lengths [N],
     memory_widths [N] (longest sentence per example), query [N, Q], query_lengths [N].
+    weights [N] float: each example's weight (data.weight_column), or None when every one counts 1.
     """
 
     tokens: torch.Tensor
@@ -60,6 +63,7 @@ class EncodedSplit:
     memory_widths: torch.Tensor | None = None
     query: torch.Tensor | None = None
     query_lengths: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.tokens.shape[0]
@@ -195,6 +199,7 @@ class BatchIterator:
                 labels=split.labels[index],
                 group=None if split.group is None else split.group[index],
                 index=index,
+                weights=None if split.weights is None else split.weights[index],
             )
             if split.memory is not None:
                 # Trim to this batch's most memories, longest sentence and longest query.

@@ -169,6 +169,13 @@ def label_tensor(examples: Sequence[Example], labels: Sequence[str], labelled: b
     return targets
 
 
+def row_weights(examples: Sequence[Example]) -> torch.Tensor | None:
+    """[N] the examples' weights, or None when all are 1 (no data.weight_column): the loss and the
+    metrics then skip weighting altogether."""
+    weights = [ex.weight for ex in examples]
+    return None if all(w == 1.0 for w in weights) else torch.tensor(weights, dtype=torch.float32)
+
+
 def encode_examples(
     examples: Sequence[Example],
     vocab: Vocab,
@@ -208,6 +215,7 @@ def encode_examples(
         lengths=lengths,
         labels=label_tensor(examples, labels, labelled, multi_label),
         group=group,
+        weights=row_weights(examples) if labelled else None,
     )
     if memory is not None:
         encoded.memory, encoded.memory_lengths, encoded.memory_widths = pack_memories(memory_rows)

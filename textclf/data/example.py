@@ -19,6 +19,7 @@ class Example:
     context:    the bAbI story sentences before the question, oldest first; empty for single texts.
     group:      a sub-population for per-group reports, e.g. ``"qa3"`` for bAbI task 3.
     supporting: indices into ``context`` of the supporting facts (bAbI), for attention plots.
+    weight:     how much the example counts in the loss and the metrics (data.weight_column); 1 by default.
     """
 
     text: str
@@ -26,6 +27,7 @@ class Example:
     context: tuple[str, ...] = ()
     group: str | None = None
     supporting: tuple[int, ...] = ()
+    weight: float = 1.0
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ import functools
 import itertools
 import json
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,7 @@ class Table(DataSource):
     text_column: Spec | list[Spec] = "text"
     label_column: Spec = "label"
     context_column: Spec | None = None
+    weight_column: Spec | None = None  # a column of row weights >= 0 for the loss and the metrics; None: every row counts 1
     label_names: str | None = None
     label_id_base: int = 0
     charset: str = "utf-8"  # the files' text encoding (data.charset); not the model's `Encoding`
@@ -121,7 +123,7 @@ class Table(DataSource):
 
     def roles(self) -> list[Role]:
         """(setting, column) for every column read (table_columns.py)."""
-        return table_columns.roles(self.text_column, self.label_column, self.context_column)
+        return table_columns.roles(self.text_column, self.label_column, self.context_column, self.weight_column)
 
     def columns(self) -> list[Spec]:
         return [spec for _, spec in self.roles()]
@@ -164,7 +166,8 @@ class Table(DataSource):
         context: tuple[str, ...] = ()
         if self.context_column is not None:  # a position may be 0
             context = cell_context(record[self.context_column], path, number, self.context_column)
-        return Example(text=text, label=label, context=context)
+        weight = 1.0 if self.weight_column is None else cell_weight(record[self.weight_column], path, number, self.weight_column)
+        return Example(text=text, label=label, context=context, weight=weight)
 
 
     def label_missing(self, cell: object, path: Path, number: int) -> bool:
@@ -351,6 +354,18 @@ def cell_text(value: object, path: Path, number: int, column: str) -> str:
     if text is None:
         raise TextclfError(f"{path}:{number}: column {column!r} holds a {type(value).__name__}, expected a string.")
     return text
+
+
+def cell_weight(value: object, path: Path, number: int, column: Spec) -> float:
+    """A row's weight (data.weight_column): a finite number >= 0, or a message naming the row."""
+    try:
+        weight = float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        weight = math.nan
+    if not math.isfinite(weight) or weight < 0:
+        raise TextclfError(f"{path}:{number}: the weight column {column!r} holds {value!r}; a row's weight is a number >= 0 "
+                           "(data.weight_column). Fix the row, or drop data.weight_column to count every row once.")
+    return weight
 
 
 def joined_text(record: Record, columns: Sequence[Spec], path: Path, number: int) -> str:

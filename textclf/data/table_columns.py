@@ -26,13 +26,15 @@ def text_specs(value: Spec | Sequence[Spec]) -> tuple[Spec, ...]:
     return (value,) if isinstance(value, (str, int)) else tuple(value)
 
 
-def roles(text: Spec | Sequence[Spec], label: Spec, context: Spec | None) -> list[Role]:
+def roles(text: Spec | Sequence[Spec], label: Spec, context: Spec | None, weight: Spec | None = None) -> list[Role]:
     """Every column the settings name, with the setting that names it."""
     texts = text_specs(text)
     found = [("data.text_column", texts[0])] if len(texts) == 1 else [(f"data.text_column[{i}]", s) for i, s in enumerate(texts)]
     found.append(("data.label_column", label))
     if context is not None:
         found.append(("data.context_column", context))
+    if weight is not None:
+        found.append(("data.weight_column", weight))
     return found
 
 

@@ -27,15 +27,26 @@ class Task:
     # (trainer.threshold, or tuned on validation and stored in the checkpoint); None: 0.5 each.
     thresholds: tuple[float, ...] | None = None
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self, logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean", weight: torch.Tensor | None = None,
+        rows: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Cross-entropy (``weight``: one per class), or binary cross-entropy summed over the
         labels of a row (``weight``: each label's ``pos_weight``, the factor on its positive
         examples). ``reduction`` is over rows either way, so a multi-label "mean" loss is per text,
-        on the scale of `predict_proba`'s validation loss, not per (text, label) pair."""
+        on the scale of `predict_proba`'s validation loss, not per (text, label) pair.
+        ``rows``: each row's own weight (data.weight_column); "mean" is then the weighted mean, the
+        weights of the classes included as PyTorch's weighted cross-entropy divides by them."""
         if self.multi_label:
             per_row = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weight, reduction="none").sum(dim=1)
+            if rows is not None:
+                return (per_row * rows).sum() / (1 if reduction == "sum" else rows.sum().clamp_min(1e-12))
             return per_row.sum() if reduction == "sum" else per_row.mean()
-        return F.cross_entropy(logits, targets, weight=weight, reduction=reduction)
+        if rows is None:
+            return F.cross_entropy(logits, targets, weight=weight, reduction=reduction)
+        per_row = F.cross_entropy(logits, targets, weight=weight, reduction="none") * rows
+        norm = rows * (weight[targets] if weight is not None else 1)
+        return per_row.sum() / (1 if reduction == "sum" else norm.sum().clamp_min(1e-12))
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)

@@ -27,18 +27,19 @@ def present_classes(gold: np.ndarray, pred: np.ndarray) -> list[int]:
     return sorted(set(gold.tolist()) | set(pred.tolist()))
 
 
-def scores(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+def scores(gold: np.ndarray, pred: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
     """Accuracy and macro-F1 over the classes that occur in gold or predictions (a class the split
     never has and the model never predicts would only add a meaningless 0 to the average).
-    Multi-label (0/1 rows): acc is subset accuracy (the exact set), with micro-F1 and the Hamming loss."""
+    Multi-label (0/1 rows): acc is subset accuracy (the exact set), with micro-F1 and the Hamming loss.
+    ``weights`` (data.weight_column): each row counts by its weight, as scikit-learn's sample_weight."""
     present = present_classes(gold, pred)
     result = {
-        "acc": float(accuracy_score(gold, pred)),
-        "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)) if present else 0.0,
+        "acc": float(accuracy_score(gold, pred, sample_weight=weights)),
+        "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0, sample_weight=weights)) if present else 0.0,
     }
     if gold.ndim == 2:
-        result["micro_f1"] = float(f1_score(gold, pred, average="micro", zero_division=0))
-        result["hamming_loss"] = float(hamming_loss(gold, pred))
+        result["micro_f1"] = float(f1_score(gold, pred, average="micro", zero_division=0, sample_weight=weights))
+        result["hamming_loss"] = float(hamming_loss(gold, pred, sample_weight=weights))
     return result
 
 
@@ -69,10 +70,12 @@ def group_errors(gold: np.ndarray, pred: np.ndarray, group: np.ndarray, groups: 
 
 def summarize(
     prob: np.ndarray, gold: np.ndarray, group: np.ndarray | None, groups: Sequence[str], task: Task | None = None,
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """All headline metrics of one split's predictions, decided as ``task`` decides (default: argmax)."""
+    """All headline metrics of one split's predictions, decided as ``task`` decides (default: argmax),
+    each row counted by its weight (``weights``, data.weight_column) where given; per-task errors unweighted."""
     pred = (task or Task()).decide(prob)
-    result: dict[str, Any] = scores(gold, pred)
+    result: dict[str, Any] = scores(gold, pred, weights)
     if group is not None and len(groups):
         result.update(group_errors(gold, pred, group, groups))
     return result

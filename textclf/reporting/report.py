@@ -48,12 +48,14 @@ class ScoredSplit:
     labels: Sequence[str]
     group: np.ndarray | None = None
     groups: Sequence[str] = ()
+    weights: np.ndarray | None = None  # each row's weight (data.weight_column); None: each counts 1
 
     @classmethod
     def of(cls, examples: Sequence[Example], prob: np.ndarray, encoded: EncodedSplit, labels: Sequence[str], groups: Sequence[str]) -> ScoredSplit:
-        """Gold labels and groups as the encoded split holds them."""
+        """Gold labels, groups and weights as the encoded split holds them."""
         group = None if encoded.group is None else encoded.group.numpy()
-        return cls(examples, prob, encoded.labels.numpy(), labels, group, groups)
+        weights = None if encoded.weights is None else encoded.weights.numpy()
+        return cls(examples, prob, encoded.labels.numpy(), labels, group, groups, weights)
 
 
 def write_report(
@@ -66,11 +68,12 @@ def write_report(
     task = task or Task()
     examples, prob, gold, labels = split.examples, split.prob, split.gold, split.labels
     pred = task.decide(prob)
-    metrics = summarize(prob, gold, split.group, split.groups, task)
+    metrics = summarize(prob, gold, split.group, split.groups, task, split.weights)
     present = present_classes(gold, pred)
     names = [labels[i] for i in present]
-    text = classification_report(gold, pred, labels=present, target_names=names, digits=4, zero_division=0)
-    table = classification_report(gold, pred, labels=present, target_names=names, zero_division=0, output_dict=True)
+    common = {"labels": present, "target_names": names, "zero_division": 0, "sample_weight": split.weights}
+    text = classification_report(gold, pred, digits=4, **common)
+    table = classification_report(gold, pred, output_dict=True, **common)
     if task.multi_label:
         # scikit-learn scores a text with no gold and no predicted label 0 in "samples avg" (zero
         # division), though the empty set was right; acc (exact sets) is the per-text view instead.

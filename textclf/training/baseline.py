@@ -114,15 +114,18 @@ def fit_baseline(data: PreparedData, settings: DictConfig, *, chars: bool, lower
     task = Task(data.encoding.multi_label)
     splits = {name: [baseline_text(ex) for ex in data.splits.split(name)] for name in ("train", "val", "test")}
     gold = {name: data.encoded[name].labels.numpy() for name in ("train", "val", "test")}
+    weights = data.encoded["train"].weights  # data.weight_column: the fit weighs rows as the model's loss does
+    weights = None if weights is None else weights.numpy()
     rows = training_rows(len(splits["train"]), int(settings.max_train_rows), seed)
     if rows is not None:
         log.info("baseline: fitted on a sample of %d of %d training rows (baseline.max_train_rows)", len(rows), len(splits["train"]))
         splits["train"] = [splits["train"][i] for i in rows]
         gold["train"] = gold["train"][rows]
+        weights = None if weights is None else weights[rows]
     vec = vectorizer(chars, lowercase)
     x = {"train": vec.fit_transform(splits["train"])}
     x.update({name: vec.transform(splits[name]) for name in ("val", "test")})
-    model, strength, val_metrics = choose_strength(x, gold, data, task, settings, balanced)
+    model, strength, val_metrics = choose_strength(x, gold, data, task, settings, balanced, weights)
     test_prob = full_probabilities(model, x["test"], len(data.labels), task.multi_label)
     test_metrics = summary(test_prob, gold["test"], data, "test", task)
     seconds = round(time.perf_counter() - started, 2)
@@ -132,9 +135,12 @@ def fit_baseline(data: PreparedData, settings: DictConfig, *, chars: bool, lower
     }
 
 
-def choose_strength(x: dict, gold: dict, data: PreparedData, task: Task, settings: DictConfig, balanced: bool):
+def choose_strength(x: dict, gold: dict, data: PreparedData, task: Task, settings: DictConfig, balanced: bool, weights=None):
     """(model, C, validation metrics) of the C with the best validation accuracy (multi-label:
-    micro-F1, as best.pt is chosen); the first of equals, so the strongest regulariser wins ties."""
+    micro-F1, as best.pt is chosen); the first of equals, so the strongest regulariser wins ties.
+    ``weights``: the training rows' weights (data.weight_column), given to the fit; a multi-label
+    one-vs-rest fit takes none (scikit-learn passes them on only with metadata routing turned on)."""
+    fit_weights = {"sample_weight": weights} if weights is not None and not task.multi_label else {}
     key = "micro_f1" if task.multi_label else "acc"
     best = None
     model = classifier(1.0, task.multi_label, balanced, int(settings.max_iter))
@@ -144,7 +150,7 @@ def choose_strength(x: dict, gold: dict, data: PreparedData, task: Task, setting
             # saga stops at max_iter before its tolerance on some C: the score on validation is
             # what decides, and a warning per C would bury the training log.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(x["train"], gold["train"])
+            model.fit(x["train"], gold["train"], **fit_weights)
         metrics = summary(full_probabilities(model, x["val"], len(data.labels), task.multi_label), gold["val"], data, "val", task)
         if best is None or metrics[key] > best[2][key]:
             best = (copy.deepcopy(model), strength, metrics)  # a copy: the next C refits this one
@@ -152,5 +158,5 @@ def choose_strength(x: dict, gold: dict, data: PreparedData, task: Task, setting
 
 
 def summary(prob: np.ndarray, gold: np.ndarray, data: PreparedData, split: str, task: Task) -> dict[str, Any]:
-    group = data.encoded[split].group
-    return summarize(prob, gold, None if group is None else group.numpy(), data.groups, task)
+    group, weights = data.encoded[split].group, data.encoded[split].weights
+    return summarize(prob, gold, None if group is None else group.numpy(), data.groups, task, None if weights is None else weights.numpy())

@@ -74,7 +74,7 @@ def train_one_epoch(model: torch.nn.Module, batches: BatchIterator, training: Tr
     for step, batch in enumerate(bar):
         with precision.autocast():
             logits = model(batch)
-            loss = training.loss(logits.float(), batch.labels, reduction)
+            loss = training.loss(logits.float(), batch.labels, reduction, batch.weights)
         if step % 25 == 0:  # one sync every 25 steps: cheap, and catches NaN before it is applied
             value = loss.item()
             check_finite(value, f"at epoch {epoch}, step {step}")
@@ -125,7 +125,8 @@ def evaluate_split(model: torch.nn.Module, data: PreparedData, name: str, scorin
         (loss_sum,) = dist.sum([loss * len(rows)])
         loss = loss_sum / len(full)
     group = None if full.group is None else full.group.numpy()
-    metrics = summarize(prob, full.labels.numpy(), group, data.groups, task)
+    weights = None if full.weights is None else full.weights.numpy()
+    metrics = summarize(prob, full.labels.numpy(), group, data.groups, task, weights)
     metrics["loss"] = loss
     return {f"{name}_{k}": v for k, v in metrics.items()}, prob
 

@@ -50,8 +50,8 @@ class Training:
     class_weight: torch.Tensor | None  # task.class_weights, on the device; None: unweighted
     reduction: str  # trainer.loss_reduction: "mean" over a batch, or "sum" (MemN2N's paper recipe)
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
-        return self.task.loss(logits, targets, reduction, self.class_weight)
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str, rows: torch.Tensor | None = None) -> torch.Tensor:
+        return self.task.loss(logits, targets, reduction, self.class_weight, rows)
 
     def step_scheduler(self, val_loss: float) -> None:
         if self.scheduler is None:
