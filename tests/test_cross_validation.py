@@ -58,6 +58,7 @@ def test_a_fold_out_of_place_is_refused(setting, message, tmp_path):
         load_source(build_source(data))
 
 
+@pytest.mark.slow
 def test_a_cross_validation_trains_each_fold_and_reports_their_spread(tmp_path):
     cfg = compose_train(["data=babi_gen", f"data.root={tmp_path / 'data'}", "data.n_train=60", "data.n_test=30", "data.tasks=[1,6]",
                          "model=fasttext", "embedding.dim=16", "trainer.max_epochs=2", "trainer.progress=false",

@@ -60,6 +60,7 @@ def request(ckpt, **keys) -> OmegaConf:
                              "device": "cpu", **keys})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENCODERS)
 def test_the_deciding_word_gets_the_highest_salience(runs, name):
     found = word_salience(load_model(runs[name]), [Example(text, label) for text, label in sentiment_rows(60, seed=1)])
@@ -73,6 +74,7 @@ def test_the_deciding_word_gets_the_highest_salience(runs, name):
         assert all(abs(f.weights.sum() - 1) < 1e-4 for f in found)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENCODERS)
 def test_explain_writes_a_png_and_the_words_with_weights(runs, name, tmp_path):
     written = explain(request(runs[name], indices=[0, 5]), tmp_path)
@@ -110,6 +112,7 @@ def test_without_indices_or_group_explain_shows_the_most_confident_mistakes(tmp_
     assert [float(p) for _, _, p in shown] == [round(float(p), 2) for p in expected]
 
 
+@pytest.mark.slow
 def test_explain_of_a_flat_model_refuses_to_overwrite_its_inputs(runs, tmp_path):
     ckpt = tmp_path / "salience.txt"  # a checkpoint under the name of explain's summary file
     ckpt.write_bytes((runs["textrnn"] / "best.pt").read_bytes())
@@ -119,6 +122,7 @@ def test_explain_of_a_flat_model_refuses_to_overwrite_its_inputs(runs, tmp_path)
     assert ckpt.read_bytes() == before and not (tmp_path / "example_0.png").exists()
 
 
+@pytest.mark.slow
 def test_indices_outside_the_split_and_unknown_groups_are_refused(runs, tmp_path):
     with pytest.raises(TextclfError, match=r"indices \[60\] are outside the test split \(0\.\.59\)\. Give positions from 0 to 59"):
         explain(request(runs["rcnn"], indices=[3, 60]), tmp_path)

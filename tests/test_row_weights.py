@@ -50,6 +50,7 @@ def test_a_table_reads_weights_and_refuses_a_bad_one(tmp_path):
             Table(root=str(tmp_path), weight_column="w", val_file="test.csv").load()
 
 
+@pytest.mark.slow
 def test_rows_of_weight_zero_do_not_teach_the_model(tmp_path):
     """Half the training rows carry the wrong label at weight 0: weighted training learns the right rule."""
     rng = random.Random(0)

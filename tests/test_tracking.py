@@ -16,6 +16,7 @@ TINY = ["data=babi_gen", "data.n_train=60", "data.n_test=30", "data.tasks=[1,6]"
         "trainer.max_epochs=2", "trainer.patience=null", "trainer.progress=false", "trainer.tensorboard=false", "logger=mlflow"]
 
 
+@pytest.mark.slow
 def test_a_run_logs_its_config_epochs_results_and_files(tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = compose_train([*TINY, f"data.root={tmp_path / 'data'}", f"logger.tracking_uri={store}", "logger.experiment=tests"])
@@ -30,6 +31,7 @@ def test_a_run_logs_its_config_epochs_results_and_files(tmp_path):
     assert {"best.pt", "metrics.csv", "results.json", "report/classification_report.txt"} <= artifacts
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_marked_failed(tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = compose_train([*TINY, f"data.root={tmp_path / 'data'}", f"logger.tracking_uri={store}", "optimizer.lr=1e30"])
@@ -47,6 +49,7 @@ def test_an_unreachable_store_is_one_message(tmp_path, monkeypatch):
         train(cfg, tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_without_a_uri_runs_go_to_a_store_under_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -33,6 +33,7 @@ from textclf.core.guards import FolderLock, owns_run_folder, refuse_overwriting_
 from textclf.data.vocab import PAD_ID, SEP_ID, UNK_ID
 from textclf.inference.exporting import ONNX_OPSET, export_model, require_onnx
 from textclf.inference.loader import LoadedModel, load_model
+from textclf.inference.quantize import check_int8, quantize_int8
 from textclf.models.exportable import FlatInputs, MemoryInputs
 
 log = logging.getLogger("textclf.export")
@@ -105,7 +106,9 @@ def to_json(value: Any) -> bytes:
 def export(cfg: DictConfig, run_dir: str | Path) -> Path:
     """Export cfg.ckpt_path as cfg.format into cfg.out_dir (or run_dir); returns the folder."""
     check_config(cfg)
-    fmt = cfg.format
+    fmt, quantize = cfg.format, cfg.get("quantize")
+    if quantize and fmt != "onnx":
+        raise TextclfError(f"quantize={quantize} quantizes an ONNX graph: add format=onnx (format={fmt} has no int8 form here).")
     out_dir = Path(cfg.out_dir).expanduser() if cfg.get("out_dir") else Path(run_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise TextclfError(f"out_dir {out_dir} is a file; pass out_dir=DIR, a folder (created if missing).")
@@ -114,11 +117,16 @@ def export(cfg: DictConfig, run_dir: str | Path) -> Path:
     loaded = load_model(cfg.ckpt_path, "cpu")
     vocab = loaded.encoding.vocab
     data, wrapper, diff = export_model(loaded.model, len(vocab), fmt)
+    metadata = describe(fmt, wrapper, loaded)
+    if quantize:  # int8 weights, checked against the float32 graph just made (inference/quantize.py)
+        quantized = quantize_int8(data)
+        metadata["quantization"] = check_int8(data, quantized, wrapper, len(vocab), loaded.task).as_metadata()
+        data = quantized
     files = {
         MODEL_FILES[fmt]: data,
         "tokenizer.json": vocab.to_json().encode("utf-8"),
         "labels.json": to_json(list(loaded.labels)),
-        METADATA: to_json(describe(fmt, wrapper, loaded)),  # last: see write_export
+        METADATA: to_json(metadata),  # last: see write_export
     }
     refuse_overwriting_inputs([out_dir / name for name in files], [loaded.path], "Pass another out_dir=DIR.")
     write_export(out_dir, files)

@@ -199,7 +199,8 @@ RULES: dict[str, Rule] = {
     # serve.yaml
     "host": Text(),
     "port": whole(1, 65535),
-    "runtime": OneOf(("torch", "onnx")),
+    "runtime": OneOf(("torch", "onnx", "onnx-int8")),
+    "quantize": Check(lambda v: v in (None, "int8"), "null or int8"),
     "num_threads": whole(1, null=True),
     "max_texts": COUNT,
     "max_chars": COUNT,

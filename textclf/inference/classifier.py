@@ -47,7 +47,7 @@ from textclf.inference.onnx_runtime import OnnxRuntime
 from textclf.inference.predictor import Predictor, Runtime, TorchRuntime
 from textclf.inference.records import input_example, label_sets, prediction_records, top_labels
 
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("torch", "onnx", "onnx-int8")
 PATH_KEYS = ("root", "train_file", "val_file", "test_file")
 
 
@@ -58,9 +58,10 @@ def check_runtime(runtime: str) -> None:
 
 def runtime_of(loaded: LoadedModel, runtime: str, threads: int | None) -> Runtime:
     """What computes the logits: the model as loaded, or (onnx) exported to an onnxruntime session
-    of ``threads`` threads (default: torch's count)."""
-    if runtime == "onnx":
-        return OnnxRuntime(loaded.model, len(loaded.encoding.vocab), threads or torch.get_num_threads())
+    of ``threads`` threads (default: torch's count); onnx-int8: with int8 weights (inference/quantize.py)."""
+    if runtime.startswith("onnx"):
+        int8 = loaded.task if runtime == "onnx-int8" else None
+        return OnnxRuntime(loaded.model, len(loaded.encoding.vocab), threads or torch.get_num_threads(), int8)
     return TorchRuntime(loaded.model, loaded.device)
 
 
@@ -69,13 +70,15 @@ class Classifier:
 
     def __init__(self, loaded: LoadedModel, batch_size: int = 256, runtime: str = "torch", threads: int | None = None) -> None:
         """``runtime="onnx"`` exports the model to ONNX in memory (a second or two) and runs it with
-        onnxruntime on ``threads`` threads (default: torch's count); ``"torch"`` runs it as loaded."""
+        onnxruntime on ``threads`` threads (default: torch's count); ``"onnx-int8"`` quantizes that
+        graph's weights to int8 first (checked against float32; `metadata()["quantization"]`);
+        ``"torch"`` runs it as loaded."""
         check_runtime(runtime)
         positive_int(batch_size, "batch_size")
         if threads is not None:
             positive_int(threads, "threads")
-        if runtime == "onnx" and loaded.device.type != "cpu":
-            raise TextclfError(f"runtime=onnx runs on the CPU, but the model was loaded on {loaded.device}; use device=cpu, or runtime=torch.")
+        if runtime.startswith("onnx") and loaded.device.type != "cpu":
+            raise TextclfError(f"runtime={runtime} runs on the CPU, but the model was loaded on {loaded.device}; use device=cpu, or runtime=torch.")
         self.loaded = loaded
         self.runtime = runtime
         self.predictor = Predictor(runtime_of(loaded, runtime, threads), loaded.task, batch_size)
@@ -186,6 +189,8 @@ class Classifier:
             "examples": checkpoint.get("examples", []),
             "trained_at": checkpoint.get("trained_at"),
             "runtime": self.runtime,
+            # onnx-int8: how the int8 model compared with float32 when it was made (inference/quantize.py).
+            "quantization": quantization.as_metadata() if (quantization := getattr(self.predictor.runtime, "quantization", None)) else None,
             "trained_with": checkpoint.get("textclf_version"),
             "textclf_version": __version__,
         }
