@@ -1,6 +1,6 @@
 """End-to-end inference speed: raw strings -> tokenizer -> tensors -> model -> probabilities.
 
-    python benchmarks/inference_e2e.py [--model bilstm|textrnn,bilstm,rcnn,memn2n] [--runtime torch|onnx|torch,onnx]
+    python benchmarks/inference_e2e.py [--model bilstm|textrnn,bilstm,rcnn,memn2n] [--runtime torch|onnx|onnx-int8|torch,onnx-int8]
         [--tokens 32] [--sentences 20000] [--chunk 512] [--batch 512] [--threads 2] [--workers 1]
         [--root ../shared/data] [--real]
 
@@ -11,7 +11,7 @@ the `Predictor` (inference_mode, softmax) in batches of ``--batch``, ``--workers
 time (each on one intra-op thread; 1 = every operation on ``--threads`` threads). ``--runtime onnx``
 scores through `runtime=onnx`'s `OnnxRuntime` instead (the model exported to ONNX in memory, run by
 onnxruntime on ``--threads`` intra-op threads, the same length-sorted batches; ``--workers`` is
-torch's only). Several models and runtimes (comma-separated) are measured one after another. The model has the project's default config for ``--model`` (BiLSTM:
+torch's only); ``--runtime onnx-int8`` quantizes that graph's weights to int8 first. Several models and runtimes (comma-separated) are measured one after another. The model has the project's default config for ``--model`` (BiLSTM:
 embedding 128, hidden 128, max pooling) with random weights, which cost the same as trained ones.
 The vocabulary is fitted on SST-2's training sentences (``ROOT/sst``) or, without them, on
 made-up words. Texts are ``--tokens`` words drawn from that vocabulary, so each is exactly that
@@ -38,6 +38,7 @@ from textclf.data.vocab import Vocab
 from textclf.inference.onnx_runtime import OnnxRuntime
 from textclf.inference.predictor import Predictor, TorchRuntime
 from textclf.models.build import build_model, reads_memory
+from textclf.models.task import Task
 
 
 def vocabulary_and_texts(root: Path, tokens: int, count: int, real: bool, seed: int = 0) -> tuple[Vocab, list[str], str]:
@@ -79,8 +80,8 @@ def run(score, vocab: Vocab, texts: list[str], labels: list[str], chunk: int, ma
 
 def scorer(runtime: str, model, vocab_size: int, args):
     """encoded split -> probabilities, by the runtime named."""
-    if runtime == "onnx":
-        return Predictor(OnnxRuntime(model, vocab_size, args.threads), batch_size=args.batch).proba
+    if runtime.startswith("onnx"):  # onnx-int8: the graph's weights quantized (inference/quantize.py)
+        return Predictor(OnnxRuntime(model, vocab_size, args.threads, Task() if runtime == "onnx-int8" else None), batch_size=args.batch).proba
     return Predictor(TorchRuntime(model), batch_size=args.batch, workers=args.workers).proba
 
 
@@ -113,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--model", default="bilstm", help="one or several of textrnn,bilstm,rcnn,memn2n")
-    parser.add_argument("--runtime", default="torch", help="torch, onnx, or both: torch,onnx")
+    parser.add_argument("--runtime", default="torch", help="torch, onnx, onnx-int8, or several: torch,onnx-int8")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--sentences", type=int, default=20000)
     parser.add_argument("--chunk", type=int, default=512, help="texts encoded at a time (predict's batch_size)")

@@ -52,3 +52,21 @@ def test_int8_is_an_onnx_option(tiny_run, tmp_path):
     cfg = OmegaConf.create({"ckpt_path": str(tiny_run("bilstm") / "best.pt"), "format": "torchscript", "quantize": "int8", "out_dir": str(tmp_path)})
     with pytest.raises(TextclfError, match="quantize=int8 quantizes an ONNX graph: add format=onnx"):
         export(cfg, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_server_answers_with_the_int8_model(tiny_run, tmp_path):
+    import httpx
+
+    from test_serve import start, stop  # a real server process on a loopback port
+
+    checkpoint = tiny_run("bilstm") / "best.pt"
+    proc, url = start(checkpoint, tmp_path / "serve", runtime="onnx-int8")
+    try:
+        answer = httpx.post(f"{url}/predict", json={"texts": TEXTS[:3]}, timeout=30).json()
+        metadata = httpx.get(f"{url}/metadata", timeout=30).json()
+    finally:
+        stop(proc)
+    expected = Classifier.load(checkpoint, runtime="onnx-int8", threads=1).records(TEXTS[:3])
+    assert [row["label"] for row in answer["predictions"]] == [row["label"] for row in expected]
+    assert metadata["runtime"] == "onnx-int8" and metadata["quantization"]["agreement"] >= 0.95

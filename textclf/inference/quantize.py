@@ -52,11 +52,24 @@ def quantize_int8(fp32: bytes) -> bytes:
     """The ONNX model ``fp32`` with its weights dynamically quantized to int8."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory(prefix="textclf-int8-") as folder:  # quantize_dynamic reads and writes files
-        source, target = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
-        source.write_bytes(fp32)
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
-        return target.read_bytes()
+    root, advice = logging.getLogger(), AdviceFilter()
+    root.addFilter(advice)
+    try:
+        with tempfile.TemporaryDirectory(prefix="textclf-int8-") as folder:  # quantize_dynamic reads and writes files
+            source, target = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+            source.write_bytes(fp32)
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+            return target.read_bytes()
+    finally:
+        root.removeFilter(advice)
+
+
+class AdviceFilter(logging.Filter):
+    """Drops onnxruntime's advice to run its shape pre-processing first, logged on the root logger
+    at every quantization: it is for image models' static quantization, and would read as a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Please consider to run pre-processing before quantization")
 
 
 def check_int8(fp32: bytes, int8: bytes, wrapper: FlatInputs | MemoryInputs, vocab_size: int, task: Task) -> QuantizationCheck:
