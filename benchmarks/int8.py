@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--batches", default="1,128")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--sentences", type=int, default=4000)
+    parser.add_argument("--no-speed", action="store_true", help="accuracy and size only")
     args = parser.parse_args()
     batches, threads = [int(b) for b in args.batches.split(",")], [int(t) for t in args.threads.split(",")]
     print("| run | model | fp32 acc | int8 acc | decided alike | ONNX fp32 / int8 MB |")
@@ -69,9 +70,11 @@ def main() -> None:
         print(f"| {Path(run).name} | {loaded.config.model.name} | {100 * (decided['torch'] == gold).mean():.1f} | "
               f"{100 * (decided['onnx-int8'] == gold).mean():.1f} | {100 * (decided['torch'] == decided['onnx-int8']).mean():.1f} % | {size} |")
         repeated = (texts * (args.sentences // len(texts) + 1))[: args.sentences]
-        for t in threads:
+        for t in threads if not args.no_speed else ():
             for b in batches:
                 speeds.append((Path(run).name, t, b, *(speed(run, rt, b, t, repeated) for rt in ("torch", "onnx", "onnx-int8"))))
+    if not speeds:
+        return
     print("\n| run | threads | batch | torch /s | onnx /s | onnx-int8 /s | int8 vs torch |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, t, b, pt, ox, q8 in speeds:
