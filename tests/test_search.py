@@ -144,6 +144,8 @@ def test_a_killed_search_continues_where_it_stopped(tmp_path):
     summary = pd.read_csv(study / "summary.csv")
     assert len(summary) == 8 and summary["status"].str.startswith("pruned").sum() == states.count(TrialState.PRUNED)
     assert "train it again: python -m textclf model=fasttext data=babi_gen" in output
+    search_log = (study / "search.log").read_text()
+    assert search_log.count("trials ended") == 2 and search_log.count(": optimizer.lr=") >= 8  # both runs' lines, every trial
 
 
 @pytest.mark.slow

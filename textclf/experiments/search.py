@@ -14,10 +14,12 @@ process of its own taking trials from the shared storage. At the end: summary.cs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import shlex
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,7 @@ def run_search(overrides: list[str]) -> Path:
     base = [item for item in overrides if not item.startswith(("hydra.", "search."))]
     SearchSpace.parse(settings.params)  # a bad space is refused before anything is written
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # textclf logs each trial itself
-    with FolderLock(folder, "the search", "search.dir"):
+    with FolderLock(folder, "the search", "search.dir"), search_log(folder):
         refuse_another_study(folder, base)
         study = open_study(settings, folder)
         interrupted = adopt_interrupted(study, settings)
@@ -61,6 +63,20 @@ def run_search(overrides: list[str]) -> Path:
         frame = write_summary(folder, cfg.optimized_metric)
     report_best(open_study(settings, folder), chosen_groups(cfg, base), settings, frame is not None)
     return folder
+
+
+@contextlib.contextmanager
+def search_log(folder: Path) -> Iterator[None]:
+    """The search's own lines (trials started, their ends, the best) in search.log in the study's
+    folder too, across continuations; each trial's full log is its folder's train.log."""
+    handler = logging.FileHandler(folder / "search.log")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def refuse_another_study(folder: Path, base: list[str]) -> None:

@@ -2,11 +2,12 @@
 (textclf/commands/train.py) and the notebook function `textclf.train(overrides)`
 (`train_from_overrides`) both start here, and so does every trial of a search.
 
-A plain loop you can read top to bottom (nanoGPT style): `train` takes the run folder and
-prepares the data once (`train_in_folder`), then for each seed `train_seed`: set up the model and
-its optimizer (training/setup.py) or resume them (training/resume.py), `run_epochs` (train,
-validate, checkpoint, maybe stop early), and `score_best`: the best model on test, with the
-report. What every step reads travels in one `Run`. The inner loop is training/loop.py.
+A plain loop you can read top to bottom (nanoGPT style): `train` takes the run folder, `train_all`
+trains once or once per fold (data.folds), `train_in_folder` takes a parent model's architecture
+(init_from) and prepares the data once, then for each seed `train_seed`: set up the model and its
+optimizer (training/setup.py) or resume them (training/resume.py), `run_epochs` (train, validate,
+checkpoint, maybe stop early), and `score_best`: the best model on test, with the report. What
+every step reads travels in one `Run`. The inner loop is training/loop.py.
 """
 
 from __future__ import annotations
