@@ -58,10 +58,12 @@ def check_runtime(runtime: str) -> None:
 
 def runtime_of(loaded: LoadedModel, runtime: str, threads: int | None) -> Runtime:
     """What computes the logits: the model as loaded, or (onnx) exported to an onnxruntime session
-    of ``threads`` threads (default: torch's count); onnx-int8: with int8 weights (inference/quantize.py)."""
+    of ``threads`` threads (default: one: on two cores one intra-op thread scored batches of 128
+    faster than two for every encoder in int8 and all but TextRCNN in float32, docs/speed.md);
+    onnx-int8: with int8 weights (inference/quantize.py)."""
     if runtime.startswith("onnx"):
         int8 = loaded.task if runtime == "onnx-int8" else None
-        return OnnxRuntime(loaded.model, len(loaded.encoding.vocab), threads or torch.get_num_threads(), int8)
+        return OnnxRuntime(loaded.model, len(loaded.encoding.vocab), threads or 1, int8)
     return TorchRuntime(loaded.model, loaded.device)
 
 
@@ -70,7 +72,7 @@ class Classifier:
 
     def __init__(self, loaded: LoadedModel, batch_size: int = 256, runtime: str = "torch", threads: int | None = None) -> None:
         """``runtime="onnx"`` exports the model to ONNX in memory (a second or two) and runs it with
-        onnxruntime on ``threads`` threads (default: torch's count); ``"onnx-int8"`` quantizes that
+        onnxruntime on ``threads`` threads (default: one); ``"onnx-int8"`` quantizes that
         graph's weights to int8 first (checked against float32; `metadata()["quantization"]`);
         ``"torch"`` runs it as loaded."""
         check_runtime(runtime)
