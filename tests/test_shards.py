@@ -1,0 +1,97 @@
+"""Token shards (data/shards.py): a table tokenized once into memory-mapped files, cached by file and
+settings, served in shuffled, length-bucketed batches per rank."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from textclf.data.encoding import encode_examples
+from textclf.data.example import Example
+from textclf.data.shards import CACHE, ShardBatches, Shards, build_shards, cached_shards
+from textclf.data.vocab import Vocab
+
+from conftest import sentiment_rows
+
+LABELS = ["neg", "pos"]
+
+
+def examples(n: int, seed: int = 0) -> list[Example]:
+    rows = [Example(text, label) for text, label in sentiment_rows(n, seed)]
+    return rows + [Example("", "pos")]  # an empty text: one padding token, as the in-memory path reads it
+
+
+def test_shards_hold_the_ids_the_in_memory_encoding_gives(tmp_path):
+    rows = examples(300)
+    vocab = Vocab.fit([ex.text for ex in rows])
+    build_shards(iter(rows), vocab, LABELS, 8, tmp_path / "shards")
+    shards = Shards.open(tmp_path / "shards")
+    tokens, lengths, labels = shards.block(0, len(shards))
+    expected = encode_examples(rows, vocab, LABELS, [], 8)
+    assert len(shards) == len(rows) and torch.equal(lengths, expected.lengths) and torch.equal(labels, expected.labels)
+    assert torch.equal(tokens, expected.tokens[:, : tokens.shape[1]])
+    middle = shards.block(100, 140)  # any range, one read
+    assert torch.equal(middle[0], expected.tokens[100:140, : middle[0].shape[1]])
+
+
+def test_the_cache_is_reused_and_rebuilt_when_the_file_or_the_tokenizer_changes(tmp_path):
+    source = tmp_path / "train.csv"
+    source.write_text("text,label\n" + "\n".join(f"{t},{label}" for t, label in sentiment_rows(200, 0)) + "\n")
+    rows = examples(200)
+    built = []
+
+    def reading():  # counts the builds: the rows are read only when shards must be built
+        built.append(1)
+        yield from rows
+
+    vocab = Vocab.fit([ex.text for ex in rows])
+    cached_shards(source, reading(), vocab, LABELS, 8)
+    cached_shards(source, reading(), vocab, LABELS, 8)
+    assert len(built) == 1 and len(list((tmp_path / CACHE).iterdir())) == 1
+    cached_shards(source, reading(), Vocab.fit([ex.text for ex in rows], lowercase=False), LABELS, 8)  # other tokenizer settings
+    assert len(built) == 2
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))  # the file changed
+    cached_shards(source, reading(), vocab, LABELS, 8)
+    assert len(built) == 3 and len(list((tmp_path / CACHE).iterdir())) == 3
+    assert not any(p.name.endswith(".building") or ".building-" in p.name for p in (tmp_path / CACHE).iterdir())
+
+
+def test_each_epoch_serves_every_row_once_in_a_new_order_and_ranks_split_the_blocks(tmp_path):
+    rows = examples(1000, seed=3)
+    vocab = Vocab.fit([ex.text for ex in rows])
+    build_shards(iter(rows), vocab, LABELS, 16, tmp_path / "shards")
+    shards = Shards.open(tmp_path / "shards")
+    batches = ShardBatches(shards, batch_size=32, seed=1, block=128, buffer_blocks=2, pool_batches=2)
+    first = [batch.index.tolist() for batch in batches]
+    second = [batch.index.tolist() for batch in batches]
+    assert sorted(i for b in first for i in b) == list(range(len(rows))) == sorted(i for b in second for i in b)
+    assert first != second and len(first) == len(second) == len(batches)  # a new order each epoch, the same count
+    for batch in ShardBatches(shards, batch_size=32, seed=1, block=128, buffer_blocks=2, pool_batches=2):
+        expected = encode_examples([rows[i] for i in batch.index.tolist()], vocab, LABELS, [], 16)
+        assert torch.equal(batch.labels, expected.labels) and torch.equal(batch.lengths, expected.lengths)
+        assert torch.equal(batch.tokens, expected.tokens[:, : batch.tokens.shape[1]])
+        assert int(batch.lengths.max()) == batch.tokens.shape[1]  # padded to its own longest row only
+    ranks = [[i for b in ShardBatches(shards, 32, seed=1, block=128, rank=r, world_size=2) for i in b.index.tolist()] for r in (0, 1)]
+    assert not set(ranks[0]) & set(ranks[1]) and sorted(ranks[0] + ranks[1]) == list(range(len(rows)))
+
+
+def test_batches_come_from_a_bounded_buffer(tmp_path):
+    rows = examples(2000, seed=4)
+    vocab = Vocab.fit([ex.text for ex in rows])
+    build_shards(iter(rows), vocab, LABELS, 16, tmp_path / "shards")
+    shards = Shards.open(tmp_path / "shards")
+    read = []
+    original = Shards.block
+    Shards.block = lambda self, start, stop: (read.append(stop - start), original(self, start, stop))[1]
+    try:
+        batches = ShardBatches(shards, batch_size=16, seed=0, block=100, buffer_blocks=3)
+        seen = 0
+        for batch in batches:
+            seen += len(batch)
+            assert sum(read) - seen < 3 * 100  # never more than the buffer's rows read ahead of what was served
+    finally:
+        Shards.block = original
+    assert seen == len(rows)
+    np.testing.assert_array_equal(np.diff(np.asarray(shards.offsets)), encode_examples(rows, vocab, LABELS, [], 16).lengths.numpy())
