@@ -54,6 +54,7 @@ def rows(n: int, seed: int, labels: tuple[str, ...]) -> list[tuple[str, str]]:
     return found
 
 
+@pytest.mark.slow  # trains several runs: the full suite's
 def test_a_continued_run_keeps_the_parent_s_model_and_vocabulary_and_adds_labels(tmp_path):
     write_table(tmp_path / "old", rows(300, 0, ("pos", "neg")))
     write_table(tmp_path / "new", rows(300, 1, ("pos", "neg", "neu")))

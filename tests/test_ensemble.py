@@ -85,6 +85,7 @@ def test_runs_on_other_labels_or_vocabulary_are_refused(babi_dir, two_seeds, tmp
     assert not (tmp_path / "a" / "results.json").exists()
 
 
+@pytest.mark.slow  # trains several runs: the full suite's
 def test_folders_and_patterns_name_the_runs_in_them(two_seeds, tmp_path):
     """A sweep folder means the best.pt of each run in it, a run folder its own best.pt, a glob its
     matches: each scores exactly as the files listed by hand."""

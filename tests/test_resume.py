@@ -80,6 +80,7 @@ def tiny(table_dir, *extra):
     ])
 
 
+@pytest.mark.slow  # trains several runs: the full suite's
 def test_ckpt_path_continues_another_folder_and_may_extend_training(table_dir, tmp_path):
     first = train(tiny(table_dir, "trainer.max_epochs=2"), tmp_path / "first")
     assert first["epochs"] == 2
@@ -90,6 +91,7 @@ def test_ckpt_path_continues_another_folder_and_may_extend_training(table_dir, t
     assert load_checkpoint(tmp_path / "more" / "last.pt")["epoch"] == 4
 
 
+@pytest.mark.slow  # trains several runs: the full suite's
 def test_resume_refuses_a_checkpoint_of_another_model(table_dir, tmp_path):
     train(tiny(table_dir, "trainer.max_epochs=1"), tmp_path / "first")
     last = tmp_path / "first" / "last.pt"
@@ -126,6 +128,7 @@ def test_resume_without_a_checkpoint_starts_from_scratch(table_dir, tmp_path):
     assert results["epochs"] == 1
 
 
+@pytest.mark.slow  # trains several runs: the full suite's
 @pytest.mark.parametrize("cap", [1, 3])
 def test_memn2n_linear_start_carries_over_a_resume(babi_dir, tmp_path, cap):
     # A run stopped after epoch 2 comes back linear (cap 3) or not (cap 1) as it was, and switches
@@ -217,6 +220,7 @@ def test_a_signal_during_a_checkpoint_write_waits_for_the_write():
     assert written == ["checkpoint"]
 
 
+@pytest.mark.slow  # trains several runs: the full suite's
 def test_resume_on_changed_data_is_refused_naming_the_file(table_dir, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
