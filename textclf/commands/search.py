@@ -25,7 +25,7 @@ def main(overrides: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s", stream=sys.stderr)
     try:
         with stop_on_signals():
-            run_search(overrides)
+            print(run_search(overrides), end="", flush=True)
     except Interrupted as stop:
         log.error("search stopped by %s: run the same command again to continue the study where it stopped.", stop)
         raise SystemExit(stop.exit_status) from None

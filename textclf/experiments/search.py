@@ -43,8 +43,9 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 RECORD = "search.yaml"  # the overrides a study was started with
 
 
-def run_search(overrides: list[str]) -> Path:
-    """Run (or continue) the study ``overrides`` describe; returns its folder."""
+def run_search(overrides: list[str]) -> str:
+    """Run (or continue) the study ``overrides`` describe; returns the lines to end with: the best
+    trial, and the command that trains its settings on their own."""
     cfg = compose_train_config(overrides)
     settings = cfg.search
     folder = Path(str(settings.dir)).expanduser()
@@ -61,8 +62,7 @@ def run_search(overrides: list[str]) -> Path:
                  f" ({len(interrupted)} continued from where they stopped)" if interrupted else "")
         run_workers(base, settings, cfg.optimized_metric, folder, interrupted)
         frame = write_summary(folder, cfg.optimized_metric)
-    report_best(open_study(settings, folder), chosen_groups(cfg, base), settings, frame is not None)
-    return folder
+    return report_best(open_study(settings, folder), chosen_groups(cfg, base), settings, frame is not None)
 
 
 @contextlib.contextmanager
@@ -245,9 +245,9 @@ def chosen_groups(cfg: DictConfig, base: list[str]) -> list[str]:
     return chosen + [item for item in base if not item.startswith("hparams_search=")]
 
 
-def report_best(study: optuna.Study, base: list[str], settings: DictConfig, summarised: bool) -> None:
-    """Log the best trial and print the command that trains its settings on their own (``base``:
-    the study's overrides without the search, `chosen_groups`)."""
+def report_best(study: optuna.Study, base: list[str], settings: DictConfig, summarised: bool) -> str:
+    """Log the best trial; the lines that name it and the command that trains its settings on their
+    own (``base``: the study's overrides without the search, `chosen_groups`)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise TextclfError(f"no trial of study {settings.study_name} completed: see the trials' train.log under {settings.dir}.")
@@ -257,5 +257,5 @@ def report_best(study: optuna.Study, base: list[str], settings: DictConfig, summ
     pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
     log.info("best trial %d of %d (%d pruned): value %.4f | run folder %s", best.number, len(complete) + pruned, pruned,
              best.value, Path(str(settings.dir)) / str(best.number))
-    print(f"best trial {best.number}: {best.value:.4f}" + (f" (summary: {settings.dir}/summary.md)" if summarised else ""))
-    print(f"train it again: {command}")
+    summary = f" (summary: {settings.dir}/summary.md)" if summarised else ""
+    return f"best trial {best.number}: {best.value:.4f}{summary}\ntrain it again: {command}\n"
