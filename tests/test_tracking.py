@@ -29,6 +29,7 @@ def test_a_run_logs_its_config_epochs_results_and_files(tmp_path):
     assert run.data.metrics["test_acc"] == pytest.approx(results["test_acc"])
     artifacts = {f.path for f in client.list_artifacts(run.info.run_id)} | {f.path for f in client.list_artifacts(run.info.run_id, "report")}
     assert {"best.pt", "metrics.csv", "results.json", "report/classification_report.txt"} <= artifacts
+    assert list((tmp_path / "artifacts" / "tests").rglob("best.pt"))  # beside the store, not in the working directory
 
 
 @pytest.mark.slow

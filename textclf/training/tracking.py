@@ -82,7 +82,7 @@ class MlflowTracker(Tracker):
         if found is not None:
             return found.experiment_id
         try:
-            return self.client.create_experiment(name)
+            return self.client.create_experiment(name, artifact_location=artifact_location(self.client.tracking_uri, name))
         except Exception:  # another job created it in the meantime
             return self.client.get_experiment_by_name(name).experiment_id
 
@@ -129,6 +129,15 @@ def flat(cfg: DictConfig) -> list[tuple[str, Any]]:
 
     walk(plain, "")
     return found
+
+
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Where a new experiment's files go: beside a SQLite store (``artifacts/`` next to the .db),
+    not in ./mlruns of whatever directory the first run happened to start from; other stores
+    (a server, a database) decide for themselves (None)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri[len("sqlite:///") :]).parent / "artifacts" / experiment).absolute().as_uri()
 
 
 def run_name(run_dir: Path) -> str:
