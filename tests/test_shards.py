@@ -10,7 +10,7 @@ import torch
 
 from textclf.data.encoding import encode_examples
 from textclf.data.example import Example
-from textclf.data.shards import CACHE, ShardBatches, Shards, build_shards, cached_shards
+from textclf.data.shards import CACHE, Buffer, ShardBatches, Shards, build_shards, cached_shards
 from textclf.data.vocab import Vocab
 
 from conftest import sentiment_rows
@@ -63,17 +63,17 @@ def test_each_epoch_serves_every_row_once_in_a_new_order_and_ranks_split_the_blo
     vocab = Vocab.fit([ex.text for ex in rows])
     build_shards(iter(rows), vocab, LABELS, 16, tmp_path / "shards")
     shards = Shards.open(tmp_path / "shards")
-    batches = ShardBatches(shards, batch_size=32, seed=1, block=128, buffer_blocks=2, pool_batches=2)
+    batches = ShardBatches(shards, batch_size=32, seed=1, buffer=Buffer(block=128, blocks=2, pool_batches=2))
     first = [batch.index.tolist() for batch in batches]
     second = [batch.index.tolist() for batch in batches]
     assert sorted(i for b in first for i in b) == list(range(len(rows))) == sorted(i for b in second for i in b)
     assert first != second and len(first) == len(second) == len(batches)  # a new order each epoch, the same count
-    for batch in ShardBatches(shards, batch_size=32, seed=1, block=128, buffer_blocks=2, pool_batches=2):
+    for batch in ShardBatches(shards, batch_size=32, seed=1, buffer=Buffer(block=128, blocks=2, pool_batches=2)):
         expected = encode_examples([rows[i] for i in batch.index.tolist()], vocab, LABELS, [], 16)
         assert torch.equal(batch.labels, expected.labels) and torch.equal(batch.lengths, expected.lengths)
         assert torch.equal(batch.tokens, expected.tokens[:, : batch.tokens.shape[1]])
         assert int(batch.lengths.max()) == batch.tokens.shape[1]  # padded to its own longest row only
-    ranks = [[i for b in ShardBatches(shards, 32, seed=1, block=128, rank=r, world_size=2) for i in b.index.tolist()] for r in (0, 1)]
+    ranks = [[i for b in ShardBatches(shards, 32, seed=1, buffer=Buffer(block=128), rank=r, world_size=2) for i in b.index.tolist()] for r in (0, 1)]
     assert not set(ranks[0]) & set(ranks[1]) and sorted(ranks[0] + ranks[1]) == list(range(len(rows)))
 
 
@@ -86,7 +86,7 @@ def test_batches_come_from_a_bounded_buffer(tmp_path):
     original = Shards.block
     Shards.block = lambda self, start, stop: (read.append(stop - start), original(self, start, stop))[1]
     try:
-        batches = ShardBatches(shards, batch_size=16, seed=0, block=100, buffer_blocks=3)
+        batches = ShardBatches(shards, batch_size=16, seed=0, buffer=Buffer(block=100, blocks=3))
         seen = 0
         for batch in batches:
             seen += len(batch)

@@ -121,27 +121,36 @@ def chunks(rows: Iterable[Example], size: int) -> Iterator[list[Example]]:
         yield chunk
 
 
+@dataclass(frozen=True)
+class Buffer:
+    """How `ShardBatches` reads: blocks of ``block`` rows, ``blocks`` of them in the shuffle buffer
+    at once, rows sorted by length in pools of ``pool_batches`` batches."""
+
+    block: int = 8192
+    blocks: int = 4
+    pool_batches: int = 50
+
+
 class ShardBatches:
     """Training batches from `Shards` without reading them whole. Each epoch takes the blocks of
-    ``block`` rows in an order shuffled by ``seed`` + epoch (a rank of ``world_size`` takes every
-    world_size-th block: its own shards), reads ``buffer_blocks`` blocks at a time into a shuffle
-    buffer, shuffles its rows, sorts them by length in pools of ``batch_size`` x ``pool_batches``
+    rows in an order shuffled by ``seed`` + epoch (a rank of ``world_size`` takes every
+    world_size-th block: its own shards), reads `Buffer.blocks` blocks at a time into a shuffle
+    buffer, shuffles its rows, sorts them by length in pools of ``batch_size`` x `Buffer.pool_batches`
     rows (little padding, as `BatchIterator` does) and yields the batches of the buffer in a
-    shuffled order. At most ``buffer_blocks`` x ``block`` rows are in memory at once."""
+    shuffled order. At most `Buffer.blocks` x `Buffer.block` rows are in memory at once."""
 
-    def __init__(self, shards: Shards, batch_size: int, seed: int = 0, block: int = 8192, buffer_blocks: int = 4,
-                 pool_batches: int = 50, rank: int = 0, world_size: int = 1) -> None:
-        self.shards, self.batch_size, self.seed = shards, batch_size, seed
-        self.block, self.buffer_blocks, self.pool_batches = block, buffer_blocks, pool_batches
+    def __init__(self, shards: Shards, batch_size: int, seed: int = 0, buffer: Buffer = Buffer(), rank: int = 0, world_size: int = 1) -> None:
+        self.shards, self.batch_size, self.seed, self.buffer = shards, batch_size, seed, buffer
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
 
     def blocks(self) -> list[tuple[int, int]]:
         """This rank's (start, stop) blocks for the current epoch, in their shuffled order."""
-        starts = list(range(0, len(self.shards), self.block))
+        block = self.buffer.block
+        starts = list(range(0, len(self.shards), block))
         order = torch.randperm(len(starts), generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
         mine = [starts[i] for i in order][self.rank :: self.world_size]
-        return [(start, min(start + self.block, len(self.shards))) for start in mine]
+        return [(start, min(start + block, len(self.shards))) for start in mine]
 
     def __len__(self) -> int:
         rows = sum(stop - start for start, stop in self.blocks())
@@ -150,8 +159,8 @@ class ShardBatches:
     def __iter__(self) -> Iterator[Batch]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         blocks = self.blocks()
-        for first in range(0, len(blocks), self.buffer_blocks):
-            yield from self.buffer_batches(blocks[first : first + self.buffer_blocks], generator)
+        for first in range(0, len(blocks), self.buffer.blocks):
+            yield from self.buffer_batches(blocks[first : first + self.buffer.blocks], generator)
         self.epoch += 1
 
     def buffer_batches(self, blocks: list[tuple[int, int]], generator: torch.Generator) -> Iterator[Batch]:
@@ -161,7 +170,7 @@ class ShardBatches:
         lengths, labels, index = (torch.cat([part[i] for part in parts]) for i in (1, 2, 3))
         order = torch.randperm(len(lengths), generator=generator)
         batches = []
-        for pool in torch.split(order, self.batch_size * self.pool_batches):
+        for pool in torch.split(order, self.batch_size * self.buffer.pool_batches):
             pool = pool[torch.argsort(lengths[pool], stable=True)]
             batches.extend(torch.split(pool, self.batch_size))
         for i in torch.randperm(len(batches), generator=generator).tolist():

@@ -25,6 +25,7 @@ import copy
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -125,7 +126,8 @@ def fit_baseline(data: PreparedData, settings: DictConfig, *, chars: bool, lower
     vec = vectorizer(chars, lowercase)
     x = {"train": vec.fit_transform(splits["train"])}
     x.update({name: vec.transform(splits[name]) for name in ("val", "test")})
-    model, strength, val_metrics = choose_strength(x, gold, data, task, settings, balanced, weights)
+    fit = Fit(x, gold, {"sample_weight": weights} if weights is not None and not task.multi_label else {})
+    model, strength, val_metrics = choose_strength(fit, data, task, settings, balanced)
     test_prob = full_probabilities(model, x["test"], len(data.labels), task.multi_label)
     test_metrics = summary(test_prob, gold["test"], data, "test", task)
     seconds = round(time.perf_counter() - started, 2)
@@ -135,12 +137,22 @@ def fit_baseline(data: PreparedData, settings: DictConfig, *, chars: bool, lower
     }
 
 
-def choose_strength(x: dict, gold: dict, data: PreparedData, task: Task, settings: DictConfig, balanced: bool, weights=None):
+@dataclass(frozen=True)
+class Fit:
+    """What the baseline is fitted and chosen on: each split's features and gold labels, and the
+    arguments of the fit beyond them: the training rows' weights (data.weight_column), which a
+    multi-label one-vs-rest fit does not take (scikit-learn passes them on only with metadata
+    routing turned on)."""
+
+    x: dict
+    gold: dict
+    fit_args: dict
+
+
+def choose_strength(fit: Fit, data: PreparedData, task: Task, settings: DictConfig, balanced: bool):
     """(model, C, validation metrics) of the C with the best validation accuracy (multi-label:
-    micro-F1, as best.pt is chosen); the first of equals, so the strongest regulariser wins ties.
-    ``weights``: the training rows' weights (data.weight_column), given to the fit; a multi-label
-    one-vs-rest fit takes none (scikit-learn passes them on only with metadata routing turned on)."""
-    fit_weights = {"sample_weight": weights} if weights is not None and not task.multi_label else {}
+    micro-F1, as best.pt is chosen); the first of equals, so the strongest regulariser wins ties."""
+    x, gold = fit.x, fit.gold
     key = "micro_f1" if task.multi_label else "acc"
     best = None
     model = classifier(1.0, task.multi_label, balanced, int(settings.max_iter))
@@ -150,7 +162,7 @@ def choose_strength(x: dict, gold: dict, data: PreparedData, task: Task, setting
             # saga stops at max_iter before its tolerance on some C: the score on validation is
             # what decides, and a warning per C would bury the training log.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(x["train"], gold["train"], **fit_weights)
+            model.fit(x["train"], gold["train"], **fit.fit_args)
         metrics = summary(full_probabilities(model, x["val"], len(data.labels), task.multi_label), gold["val"], data, "val", task)
         if best is None or metrics[key] > best[2][key]:
             best = (copy.deepcopy(model), strength, metrics)  # a copy: the next C refits this one
