@@ -1,18 +1,21 @@
 """How training's cost grows with the table: textclf beside fastText on the same generated files.
 
     python benchmarks/scale.py [--rows 100000 1000000] [--models fasttext bilstm] [--bilstm-max 100000]
-        [--threads 2] [--epochs 1]
+        [--threads 2] [--epochs 1] [--streaming auto|true|false] [--keep DIR]
 
 For each ``--rows`` size, writes a table of short texts (benchmarks/baseline_scale.py's generator:
 4 topics among 2 000 Zipf-distributed filler words, 5-13 words a row; test a tenth of train, at
-least 1 000 rows) and trains, each in a process of its own so that its peak memory is its own:
+least 1 000 and at most 100 000 rows) and trains, each in a process of its own so that its peak memory is its own:
 ``python -m textclf data=table model=M trainer.max_epochs=EPOCHS baseline=none`` for each
 ``--models`` entry (BiLSTM only up to ``--bilstm-max`` rows), and fastText's
 ``train_supervised`` (dim 100, the same epochs, ``--threads`` threads) on the same rows. Prints per
 run: the seconds until the data is read and encoded (textclf: from the process's start, imports included,
 to its "data:" log line), the
 seconds of one epoch, training tokens per second, the wall time of the whole process, and its peak
-resident memory; then the time per row relative to the smallest size.
+resident memory; then the time per row relative to the smallest size. ``--streaming`` is passed on
+as ``data.streaming`` (true: the token-shard path of textclf/data/streaming.py at every size).
+``--keep DIR`` writes the tables into DIR/<rows>/ and keeps them (a second run then reads a
+streamed table's cache), instead of a temporary folder.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def write_tables(folder: Path, n: int) -> tuple[int, int]:
     """train.csv / test.csv for textclf and train.txt / test.txt (``__label__x text``) for fastText;
     returns (training rows, training tokens)."""
     tokens = 0
-    for name, count, seed in (("train", n, 0), ("test", max(1000, n // 10), 1)):
+    for name, count, seed in (("train", n, 0), ("test", min(100_000, max(1000, n // 10)), 1)):
         data = rows(count, seed)
         with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
@@ -73,6 +76,7 @@ def textclf_run(folder: Path, model: str, args) -> dict:
     run = folder / f"run_{model}"
     command = [sys.executable, "-m", "textclf", "data=table", f"data.root={folder}", f"model={model}", f"trainer.max_epochs={args.epochs}",
                f"trainer.num_threads={args.threads}", "trainer.progress=false", "trainer.tensorboard=false", "baseline=none",
+               f"data.streaming={args.streaming}", "trainer.overwrite=true",
                f"hydra.run.dir={run}"]
     started, first = time.perf_counter(), datetime.now()  # the log's clock: local time
     _, peak = timed(command, folder)
@@ -99,14 +103,20 @@ def main() -> None:
     parser.add_argument("--bilstm-max", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--streaming", default="auto", choices=["auto", "true", "false"])
+    parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args()
     print("| rows | trainer | prepare s | epoch s | tokens/s (epoch) | wall s | peak RSS MB | test acc |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     per_row: dict[str, list[tuple[int, float]]] = {}
     for n in args.rows:
         with tempfile.TemporaryDirectory(prefix="textclf-scale-") as tmp:
-            folder = Path(tmp)
-            _, tokens = write_tables(folder, n)
+            folder = Path(tmp) if args.keep is None else args.keep / str(n)
+            folder.mkdir(parents=True, exist_ok=True)
+            if (folder / "train.txt").is_file():  # kept from an earlier run: the same generator and seeds
+                tokens = sum(len(line.split()) - 1 for line in open(folder / "train.txt", encoding="utf-8"))
+            else:
+                _, tokens = write_tables(folder, n)
             runs = [(f"textclf model={m}", lambda m=m: textclf_run(folder, m, args)) for m in args.models if m != "bilstm" or n <= args.bilstm_max]
             runs.append(("fastText train_supervised", lambda: fasttext_run(folder, args)))
             for name, go in runs:

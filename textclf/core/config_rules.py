@@ -239,6 +239,9 @@ RULES: dict[str, Rule] = {
     "data.charset": Check(known_codec, "auto or a Python codec name such as utf-8, latin-1 or gb18030"),  # auto: data/charsets.py
     "data.label_separator": Check(lambda v: isinstance(v, str) and v != "", "a non-empty text (a space or a tab is allowed)"),
     "data.missing_labels": OneOf(("refuse", "drop")),
+    "data.streaming": Check(lambda v: v in (True, False, "auto"), "true, false or auto"),
+    "data.streaming_above_mb": Number(0, None),
+    "data.val_max_rows": COUNT,
     # embedding: conf/embedding/*.yaml
     "embedding._target_": TARGET,
     "embedding.path": Text(),
@@ -279,6 +282,7 @@ RULES: dict[str, Rule] = {
     "model.linear_start_max_epochs": whole(1, null=True),
     "model.linear_start_lr_scale": Number(0, low_open=True),
     "model.tie_answers": Flag(),
+    "model.sparse": Flag(),  # sparse gradients for the word and n-gram tables (training/sparse.py); absent = false
     # the n-gram branch: conf/model/ngrams/*.yaml, chosen with model/ngrams=NAME; absent or null = off
     "model.ngrams": Check(lambda v: v is None, "null (no branch) or the branch's settings: choose them with model/ngrams=bigrams"),
     "model.ngrams.max_n": whole(2),

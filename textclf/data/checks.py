@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from textclf.core.errors import TextclfError
 from textclf.data.batching import EncodedSplit
@@ -49,9 +49,16 @@ def check_label_spellings(labels: Sequence[str], where: str) -> None:
 
 def check_training_data(train: Sequence[Example], labels: Sequence[str], encoded_train: EncodedSplit, where: str) -> None:
     """Run every check above on a dataset about to be trained on (``labels``: all classes)."""
-    check_label_spellings(labels, where)
     counts = Counter(label for ex in train for label in ex.labels)
     multi_label = any(isinstance(ex.label, tuple) for ex in train)
+    empty = float((encoded_train.tokens[:, 0] == PAD_ID).float().mean())
+    check_label_counts(counts, labels, multi_label, empty, where)
+
+
+def check_label_counts(counts: Mapping[str, int], labels: Sequence[str], multi_label: bool, empty: float, where: str) -> None:
+    """The checks on what training holds: ``counts``, its rows per label; ``empty``, the share of its
+    texts with no token. A streamed table (data/streaming.py) counts while it streams."""
+    check_label_spellings(labels, where)
     if multi_label and not counts:
         raise TextclfError(
             f"{where}: no training example has a label, so there is nothing to learn. Check data.label_column "
@@ -63,7 +70,6 @@ def check_training_data(train: Sequence[Example], labels: Sequence[str], encoded
             f"{where}: every training example has the label {only!r}, so there is nothing to tell apart. "
             "Check data.label_column (or the label field) and that the training file holds at least two classes."
         )
-    empty = float((encoded_train.tokens[:, 0] == PAD_ID).float().mean())
     if empty > EMPTY_SHARE:
         raise TextclfError(
             f"{where}: {100 * empty:.0f} % of the training texts have no token left after tokenizing. Check "

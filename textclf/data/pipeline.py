@@ -10,17 +10,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from textclf.core.errors import TextclfError
 from textclf.data.batching import EncodedSplit
-from textclf.data.checks import check_training_data
+from textclf.data.checks import check_label_counts, check_training_data
 from textclf.data.encoding import Encoding, MemoryLayout
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import fingerprint
 from textclf.data.folds import fold_of
+from textclf.data.shards import Shards
+from textclf.data.streaming import streamed_split, streamed_tokens
+from textclf.data.table import Table
 from textclf.data.vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,20 @@ class PreparedData:
     encoding: Encoding
     encoded: dict[str, EncodedSplit]
     fingerprint: dict[str, dict] = field(default_factory=dict)  # the files read (data/files.py `fingerprint`)
+    # A streamed table (data/streaming.py): every training row, in token shards; splits.train and
+    # encoded["train"] then hold a sample of them (what the baseline fits on). None: all in memory.
+    shards: Shards | None = None
+
+    @property
+    def train_labels(self) -> torch.Tensor:
+        """Every training row's class index (or label set), wherever the rows are."""
+        if self.shards is not None:
+            return torch.from_numpy(np.asarray(self.shards.labels, dtype=np.int64))
+        return self.encoded["train"].labels
+
+    @property
+    def train_rows(self) -> int:
+        return len(self.shards) if self.shards is not None else len(self.encoded["train"])
 
     @property
     def vocab(self) -> Vocab:
@@ -127,6 +146,8 @@ def prepare(source: DataSource, tokenizer: Mapping[str, Any] | None = None, with
     ``parent``: continued training (init_from): the parent's vocabulary is kept as it is (a word it
     never saw reads as <unk>, as it does when the parent predicts), and its labels keep their
     places, this data's new labels after them."""
+    if isinstance(source, Table) and source.streams():
+        return prepare_streamed(source, tokenizer, with_memory, parent)
     splits = load_source(source)
     for name in ("train", "val", "test"):
         if not splits.split(name):
@@ -143,12 +164,36 @@ def prepare(source: DataSource, tokenizer: Mapping[str, Any] | None = None, with
     )
     encoded = {name: encoding.encode(splits.split(name), name) for name in ("train", "val", "test")}
     check_training_data(splits.train, labels, encoded["train"], splits.description or type(source).__name__)
+    prepared = PreparedData(splits=splits, encoding=encoding, encoded=encoded, fingerprint=fingerprint(source.files()))
+    log_prepared(prepared)
+    return prepared
+
+
+def log_prepared(data: PreparedData) -> None:
+    splits = data.splits
     log.info(
         "data: %s | train %d, val %d, test %d | vocab %d | %d labels | max tokens %d",
-        splits.description, len(splits.train), len(splits.val), len(splits.test),
-        len(vocab), len(labels), int(encoded["train"].lengths.max()),
+        splits.description, data.train_rows, len(splits.val), len(splits.test),
+        len(data.vocab), len(data.labels), int(data.encoded["train"].lengths.max()),
     )
-    return PreparedData(splits=splits, encoding=encoding, encoded=encoded, fingerprint=fingerprint(source.files()))
+
+
+def prepare_streamed(source: Table, tokenizer: Mapping[str, Any] | None, with_memory: bool, parent: Encoding | None) -> PreparedData:
+    """`prepare` for a streamed table (data/streaming.py): validation and test encoded in memory,
+    the training rows into token shards, and a sample of them encoded for the baseline."""
+    if with_memory:
+        raise TextclfError("a memory encoder (model=memn2n) reads stories, which a streamed table does not keep. Train a flat "
+                           "encoder on it, or read the table into memory with data.streaming=false.")
+    split = streamed_split(source)
+    splits = split.splits(source)
+    labels = splits.labels() if parent is None else grown(splits, parent)[1]
+    vocab, shards = streamed_tokens(split, source, tokenizer, None if parent is None else parent.vocab, labels)
+    encoding = Encoding(vocab=vocab, labels=labels, groups=[], max_tokens=source.max_tokens, memory=None, stories=False)
+    encoded = {name: encoding.encode(splits.split(name), name) for name in ("train", "val", "test")}
+    check_label_counts(split.label_counts, labels, False, shards.empty / max(1, len(shards)), splits.description)
+    prepared = PreparedData(splits=splits, encoding=encoding, encoded=encoded, fingerprint=fingerprint(source.files()), shards=shards)
+    log_prepared(prepared)
+    return prepared
 
 
 def grown(splits: Splits, parent: Encoding) -> tuple[Vocab, list[str]]:

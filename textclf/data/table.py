@@ -21,6 +21,7 @@ from textclf.data import table_columns
 from textclf.data.class_folder import is_class_folder, name_for_id, read_class_folder, read_class_names
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import hold_out, read_lines, require_files
+from textclf.data.streaming import streamed_split
 from textclf.data.table_columns import JOIN, Role, Spec
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,11 @@ class Table(DataSource):
     multi_label: bool = False
     label_separator: str = "|"
     missing_labels: str = "refuse"  # a label cell NA / null / NaN / None / empty: refuse, or drop the row (counted)
+    # Tables larger than memory (data/streaming.py): true, false, or auto (a training file of at least
+    # streaming_above_mb megabytes); a streamed table holds out at most val_max_rows rows for validation.
+    streaming: bool | str = "auto"
+    streaming_above_mb: float = 512.0
+    val_max_rows: int = 50_000
     # The class names read from label_names, in id order (None: labels are used as they are).
     names: list[str] | None = field(default=None, init=False, repr=False)
 
@@ -85,6 +91,21 @@ class Table(DataSource):
         if is_class_folder(self.root):  # train/dev/test.txt + class.txt (see class_folder.py)
             self.refuse_table_options()
             return read_class_folder(self.root, self.charset)
+        if self.streams():  # too large for memory: training rows stay in the file (data/streaming.py)
+            return streamed_split(self).splits(self)
+        train_path, val_path, test_path = self.locate()
+        train, test = self.read(train_path), self.read(test_path)
+        if val_path is not None:
+            val, where = self.read(val_path), val_path.name
+        else:
+            train, val = hold_out(train, self.val_fraction, seed=self.seed)
+            where = f"{self.val_fraction:g} of {train_path.name} held out (seed {self.seed})"
+        description = f"table {Path(self.root).name}: train {train_path.name}, val {where}, test {test_path.name}"
+        return Splits(train, val, test, label_names=self.names, description=description, multi_label=self.multi_label)
+
+    def locate(self) -> tuple[Path, Path | None, Path]:
+        """The train, val (None: held out of train) and test files, checked to exist and to have a
+        known format; the class names too, when data.label_names names their file."""
         self.check_columns_differ()
         if not self.header:
             table_columns.check_positions_only(self.roles())
@@ -95,16 +116,35 @@ class Table(DataSource):
         paths = require_files("Table", self.root, names + ([self.label_names] if self.label_names else []), hint=NAMING_HINT)
         if self.label_names:
             self.names = read_class_names(paths[-1], self.charset)
-        train = self.read(paths[0])
-        test = self.read(paths[1])
-        if val_file:
-            val = self.read(paths[2])
-            where = val_file
-        else:
-            train, val = hold_out(train, self.val_fraction, seed=self.seed)
-            where = f"{self.val_fraction:g} of {train_file} held out (seed {self.seed})"
-        description = f"table {Path(self.root).name}: train {train_file}, val {where}, test {test_file}"
-        return Splits(train, val, test, label_names=self.names, description=description, multi_label=self.multi_label)
+        return paths[0], paths[2] if val_file else None, paths[1]
+
+    def streams(self) -> bool:
+        """Whether the training file is streamed (data.streaming): always with true, never with
+        false, and with auto when it is at least data.streaming_above_mb large. What streaming
+        cannot do (`stream_blockers`) is refused with true and reads the table into memory with auto."""
+        if str(self.streaming).lower() == "false" or is_class_folder(self.root):
+            return False
+        blockers = self.stream_blockers()
+        if str(self.streaming).lower() == "true":
+            if blockers:
+                raise TextclfError(f"data.streaming=true cannot stream this table with {' and '.join(blockers)}: a streamed table is read "
+                                   "as single-label rows of text, without weights or stories. Drop them, or set data.streaming=false.")
+            return True
+        train_path = self.locate()[0]
+        megabytes = train_path.stat().st_size / 2**20
+        if megabytes < self.streaming_above_mb:
+            return False
+        if blockers:
+            log.warning("%s is %.0f MB, over data.streaming_above_mb, but is read into memory: %s cannot stream.",
+                        train_path, megabytes, " and ".join(blockers))
+            return False
+        return True
+
+    def stream_blockers(self) -> list[str]:
+        """The settings a streamed table cannot honour: shards hold one class per row and token ids only."""
+        given = [("task=multi_label", self.multi_label), ("data.weight_column", self.weight_column is not None),
+                 ("data.context_column", self.context_column is not None), ("data.folds", self.folds is not None)]
+        return [name for name, on in given if on]
 
     def refuse_table_options(self) -> None:
         """A class.txt folder has its own fixed layout (one text, one id, names in class.txt): the
@@ -132,15 +172,8 @@ class Table(DataSource):
         return read_lines(path, self.charset, setting="data.charset")
 
     def read(self, path: Path) -> list[Example]:
-        """Every record of one file as an example, with `path:line` messages for bad rows; rows
-        whose label is missing (NA, null, ...) refused, or dropped and counted (data.missing_labels=drop)."""
-        found = [self.example(path, number, record) for number, record in records(path, self)]
-        examples = [ex for ex in found if ex is not None]
-        if len(examples) < len(found):
-            log.warning("%s: dropped %d of %d rows whose label is missing (%s; data.missing_labels=drop)",
-                        path, len(found) - len(examples), len(found), ", ".join(MISSING_SHOWN))
-        if not examples:
-            raise TextclfError(f"{path}: has a header but no rows; expected one row per example.")
+        """Every record of one file as an example (`stream`), in memory."""
+        examples = list(self.stream(path))
         if self.multi_label and not any(ex.label for ex in examples):
             raise TextclfError(
                 f"{path}: the label column {self.label_column!r} is empty in every row. With task=multi_label a row "
@@ -148,6 +181,23 @@ class Table(DataSource):
                 f"(now {self.label_separator!r})."
             )
         return examples
+
+    def stream(self, path: Path) -> Iterator[Example]:
+        """Every record of one file as an example, one at a time, with `path:line` messages for bad
+        rows; rows whose label is missing (NA, null, ...) refused, or dropped and counted
+        (data.missing_labels=drop). The streaming path (data/streaming.py) reads files through this."""
+        found = kept = 0
+        for number, record in records(path, self):
+            found += 1
+            example = self.example(path, number, record)
+            if example is not None:
+                kept += 1
+                yield example
+        if kept < found:
+            log.warning("%s: dropped %d of %d rows whose label is missing (%s; data.missing_labels=drop)",
+                        path, found - kept, found, ", ".join(MISSING_SHOWN))
+        if not kept:
+            raise TextclfError(f"{path}: has a header but no rows; expected one row per example.")
 
     def example(self, path: Path, number: int, record: Record) -> Example | None:
         """The row as an example; None for a row whose label is missing, with data.missing_labels=drop."""

@@ -123,7 +123,10 @@ class Vocab:
         # token, but the trainer would count its pieces "<", "sep" and ">" as words.
         texts = (text.replace(SEP, " ") for text in texts)
         if max_tokens is not None:
-            texts = [head(tokenizer, text, max_tokens) for text in texts]  # a list: the tokenizer is busy while it trains
+            # Cut by a copy: the tokenizer itself is busy while it trains. A generator, not a list, so
+            # that a streamed table's texts are never all in memory at once (data/streaming.py).
+            cutter = Tokenizer.from_str(tokenizer.to_str())
+            texts = (head(cutter, text, max_tokens) for text in texts)
         tokenizer.train_from_iterator(texts, trainer=trainer)
         return cls(tokenizer)
 

@@ -79,10 +79,13 @@ class HashedNgrams(nn.Module):
         # nothing from the random stream: the other weights start as they would without it.
         self.table = nn.Parameter(torch.zeros(buckets, dim))
         self.dropout = nn.Dropout(dropout)
+        # True: the table's gradient holds only the rows a batch read (model.sparse, training/sparse.py).
+        # Gradients only: the looked-up vectors, and so inference and export, are the same.
+        self.sparse = False
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         lengths = lengths.to(tokens.device)
         ids, real = ngram_buckets(tokens, lengths, self.max_n, self.buckets)
-        vectors = self.dropout(F.embedding(ids, self.table)).masked_fill(~real.unsqueeze(-1), 0.0)
+        vectors = self.dropout(F.embedding(ids, self.table, sparse=self.sparse)).masked_fill(~real.unsqueeze(-1), 0.0)
         count = real.sum(dim=1, keepdim=True).clamp(min=1).to(vectors.dtype)  # no n-gram: 0 / 1 = 0
         return vectors.sum(dim=1) / count

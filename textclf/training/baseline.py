@@ -118,8 +118,11 @@ def fit_baseline(data: PreparedData, settings: DictConfig, *, chars: bool, lower
     weights = data.encoded["train"].weights  # data.weight_column: the fit weighs rows as the model's loss does
     weights = None if weights is None else weights.numpy()
     rows = training_rows(len(splits["train"]), int(settings.max_train_rows), seed)
+    # A streamed table's splits.train is already a sample of its rows (data/streaming.py).
+    if rows is not None or len(splits["train"]) < data.train_rows:
+        log.info("baseline: fitted on a sample of %d of %d training rows (baseline.max_train_rows)",
+                 len(splits["train"]) if rows is None else len(rows), data.train_rows)
     if rows is not None:
-        log.info("baseline: fitted on a sample of %d of %d training rows (baseline.max_train_rows)", len(rows), len(splits["train"]))
         splits["train"] = [splits["train"][i] for i in rows]
         gold["train"] = gold["train"][rows]
         weights = None if weights is None else weights[rows]

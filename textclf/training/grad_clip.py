@@ -13,6 +13,10 @@
 
 Clipping per parameter keeps one large gradient (say, the answer table's) from shrinking the
 step of every other table, which a global norm does.
+
+Sparse gradients (model.sparse, training/sparse.py) are coalesced first (one value row per table row
+read, duplicates summed) and clipped through their values: the zero rows they leave out add nothing
+to a Frobenius norm, nor to a spectral one, so every scope clips them as it clips the dense gradient.
 """
 
 from __future__ import annotations
@@ -24,12 +28,18 @@ SCOPES = ("global", "parameter", "spectral")
 
 def clip_gradients(params: list[torch.nn.Parameter], max_norm: float, scope: str = "global") -> None:
     """Clip the gradients of ``params`` in place to norm ``max_norm`` under ``scope`` (see module)."""
-    if scope == "global":
-        torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
-        return
     if scope not in SCOPES:
         raise ValueError(f"grad_clip_scope must be one of {SCOPES}, got {scope!r}")
-    grads = [p.grad for p in params if p.grad is not None]
+    if scope == "global" and not any(p.grad is not None and p.grad.is_sparse for p in params):
+        torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+        return
+    grads = gradient_values(params)
+    if scope == "global":  # torch's clip takes no sparse .grad: the same arithmetic on the values
+        total = torch.nn.utils.get_total_norm(grads, foreach=True)
+        scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        for grad in grads:
+            grad.mul_(scale)
+        return
     if not grads:
         return
     # One synchronisation for all Frobenius norms. A spectral norm is at most the Frobenius norm, so
@@ -43,3 +53,18 @@ def clip_gradients(params: list[torch.nn.Parameter], max_norm: float, scope: str
             if norm <= max_norm:
                 continue
         grad.mul_(max_norm / (norm + 1e-6))
+
+
+def gradient_values(params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+    """Each gradient as a dense tensor that shares its storage: a dense gradient itself, a sparse one
+    (coalesced in place of the uncoalesced one) its [rows read, ...] values."""
+    grads = []
+    for param in params:
+        if param.grad is None:
+            continue
+        if param.grad.is_sparse:
+            param.grad = param.grad.coalesce()
+            grads.append(param.grad.values())  # a view: scaling it scales the gradient
+        else:
+            grads.append(param.grad)
+    return grads

@@ -108,6 +108,9 @@ def perplexity(lm: LanguageModel, split: EncodedSplit, batch_size: int, device: 
 def pretrain_language_model(settings: DictConfig, data: PreparedData, model: TextClassifier, device: torch.device, seed: int) -> float:
     """Train ``model``'s word table and recurrence as a language model, in place (module
     docstring); returns the seconds it took."""
+    if data.shards is not None:
+        raise TextclfError("pretrain=lm reads the training texts in memory, and this table is streamed (data.streaming). Leave "
+                           "pretraining out, or read the table into memory with data.streaming=false.")
     begun = time.perf_counter()
     lm = LanguageModel(model).to(device)
     texts = [data.encoded["train"]]

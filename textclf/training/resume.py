@@ -44,9 +44,10 @@ ADDED_SINCE: dict[str, Any] = {
     "tokenizer": {"kind": "word"},
     "embedding": {"words": None},
     # The shared dataset settings were in code only until conf/data/ listed them (data/base).
-    "data": {**DataSource.shared_settings(), "header": True, "label_names": None, "label_id_base": 0, "charset": "utf-8", "label_separator": "|"},
+    "data": {**DataSource.shared_settings(), "header": True, "label_names": None, "label_id_base": 0, "charset": "utf-8", "label_separator": "|",
+             "streaming": "auto", "streaming_above_mb": 512.0, "val_max_rows": 50_000},
     "task.multi_label": False,
-    "model": {"encoder": {"cell": "lstm"}},
+    "model": {"encoder": {"cell": "lstm"}, "sparse": False},
 }
 
 

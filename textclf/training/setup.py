@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from textclf.core.errors import TextclfError
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import PreparedData
+from textclf.data.shards import Buffer, ShardBatches
 from textclf.data.vectors import load_pretrained
 from textclf.models.build import build_model
 from textclf.models.task import Task
@@ -29,6 +30,7 @@ from textclf.training.grad_clip import clip_gradients
 from textclf.training.gradient_noise import GradientNoise
 from textclf.training.loop import seed_everything
 from textclf.training.precision import Precision
+from textclf.training.sparse import make_optimizer
 from textclf.training.stopping import EarlyStopping, LinearStart, monitored_metric
 
 log = logging.getLogger("textclf.train")
@@ -76,9 +78,9 @@ def setup_training(cfg: DictConfig, data: PreparedData, device: torch.device, se
         load_grown(model, init)
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = instantiate(cfg.optimizer)(params=trainable)
+    optimizer = make_optimizer(cfg, model, trainable)  # model.sparse: sparse tables, their own update (training/sparse.py)
     task = training_task(cfg.task, data)
-    weight = class_weights(cfg.task.class_weights, data.encoded["train"].labels, data.labels, task)
+    weight = class_weights(cfg.task.class_weights, data.train_labels, data.labels, task)
     clip = None
     if tc.grad_clip:
         clip = functools.partial(clip_gradients, max_norm=tc.grad_clip, scope=tc.grad_clip_scope)
@@ -108,23 +110,35 @@ def training_task(task_cfg: DictConfig, data: PreparedData) -> Task:
     return Task(True, (fixed,) * len(data.labels))
 
 
-def training_batches(cfg: DictConfig, data: PreparedData, training: Training, device: torch.device, dist: Distributed, start_epoch: int) -> BatchIterator:
+def training_batches(cfg: DictConfig, data: PreparedData, training: Training, device: torch.device, dist: Distributed,
+                     start_epoch: int) -> BatchIterator | ShardBatches:
     """The shuffled training batches, positioned at ``start_epoch`` (the shuffle of epoch e
-    depends on seed + e only, so a resumed run sees the batches it would have seen).
+    depends on seed + e only, so a resumed run sees the batches it would have seen): from the
+    encoded split, or from a streamed table's shards (data/streaming.py), each DDP rank its own.
     task.sampler=balanced draws them so that every class is equally likely (training/balance.py)."""
     tc = cfg.trainer
-    train = data.encoded["train"]
-    weights = sample_weights(train.labels, training.task) if cfg.task.sampler == "balanced" else None
-    batches = BatchIterator(
-        train, tc.batch_size, shuffle=True, seed=training.seed, device=device,
-        pool_batches=tc.pool_batches,
-        rank=dist.rank, world_size=dist.world_size, sample_weights=weights,
-    )
+    if data.shards is not None:
+        if cfg.task.sampler == "balanced":
+            raise TextclfError("task.sampler=balanced draws rows from anywhere in the training split, which a streamed table reads "
+                               "block by block. Use task.class_weights=balanced instead, or data.streaming=false.")
+        batches: BatchIterator | ShardBatches = ShardBatches(
+            data.shards, tc.batch_size, seed=training.seed, buffer=Buffer(pool_batches=tc.pool_batches),
+            rank=dist.rank, world_size=dist.world_size, device=device,
+        )
+    else:
+        train = data.encoded["train"]
+        weights = sample_weights(train.labels, training.task) if cfg.task.sampler == "balanced" else None
+        batches = BatchIterator(
+            train, tc.batch_size, shuffle=True, seed=training.seed, device=device,
+            pool_batches=tc.pool_batches,
+            rank=dist.rank, world_size=dist.world_size, sample_weights=weights,
+        )
     batches.epoch = start_epoch
     return batches
 
 
-def data_parallel(cfg: DictConfig, model: torch.nn.Module, device: torch.device, dist: Distributed, batches: BatchIterator, val_size: int) -> torch.nn.Module:
+def data_parallel(cfg: DictConfig, model: torch.nn.Module, device: torch.device, dist: Distributed, batches: BatchIterator | ShardBatches,
+                  val_size: int) -> torch.nn.Module:
     """The module the loop trains: ``model`` itself, or under DDP its DistributedDataParallel."""
     if not dist.enabled:
         return model

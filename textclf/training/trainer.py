@@ -51,6 +51,7 @@ from textclf.training.loop import Scoring, append_csv, evaluate_split, train_one
 from textclf.training.resume import capture_state, restore_state, resume_checkpoint
 from textclf.training.setup import Training, data_parallel, setup_training, training_batches
 from textclf.training.signals import Interrupted, held
+from textclf.training.sparse import refuse_combinations
 from textclf.training.stopping import EarlyStopping, monitored_metric
 from textclf.training.tracking import Tracker, open_tracker
 
@@ -160,6 +161,7 @@ def train(cfg: DictConfig, run_dir: str | Path, dist: Distributed | None = None,
     run_dir = Path(run_dir)
     tc = cfg.trainer
     check_config(cfg)
+    refuse_combinations(cfg)  # model.sparse with settings that need dense gradients: before any data is read
     if not dist.is_main:  # rank 0 owns the run folder; the others write to scratch ones
         return train_all(cfg, run_dir, dist, on_epoch)
     continuing = bool(tc.resume) or bool(cfg.ckpt_path)
