@@ -1,7 +1,7 @@
 """How training's cost grows with the table: textclf beside fastText on the same generated files.
 
     python benchmarks/scale.py [--rows 100000 1000000] [--models fasttext bilstm] [--bilstm-max 100000]
-        [--threads 2] [--epochs 1] [--streaming auto|true|false] [--keep DIR]
+        [--threads 2] [--epochs 1] [--streaming auto|true|false] [--keep DIR] [--set KEY=VALUE ...]
 
 For each ``--rows`` size, writes a table of short texts (benchmarks/baseline_scale.py's generator:
 4 topics among 2 000 Zipf-distributed filler words, 5-13 words a row; test a tenth of train, at
@@ -15,7 +15,8 @@ seconds of one epoch, training tokens per second, the wall time of the whole pro
 resident memory; then the time per row relative to the smallest size. ``--streaming`` is passed on
 as ``data.streaming`` (true: the token-shard path of textclf/data/streaming.py at every size).
 ``--keep DIR`` writes the tables into DIR/<rows>/ and keeps them (a second run then reads a
-streamed table's cache), instead of a temporary folder.
+streamed table's cache), instead of a temporary folder. ``--set`` adds overrides to every textclf
+run (e.g. ``--set trainer.batch_size=1024 optimizer.lr=0.05``), shown in the trainer's name.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def textclf_run(folder: Path, model: str, args) -> dict:
     run = folder / f"run_{model}"
     command = [sys.executable, "-m", "textclf", "data=table", f"data.root={folder}", f"model={model}", f"trainer.max_epochs={args.epochs}",
                f"trainer.num_threads={args.threads}", "trainer.progress=false", "trainer.tensorboard=false", "baseline=none",
-               f"data.streaming={args.streaming}", "trainer.overwrite=true",
+               f"data.streaming={args.streaming}", "trainer.overwrite=true", *args.set,
                f"hydra.run.dir={run}"]
     started, first = time.perf_counter(), datetime.now()  # the log's clock: local time
     _, peak = timed(command, folder)
@@ -105,6 +106,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--streaming", default="auto", choices=["auto", "true", "false"])
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--set", nargs="*", default=[])
     args = parser.parse_args()
     print("| rows | trainer | prepare s | epoch s | tokens/s (epoch) | wall s | peak RSS MB | test acc |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
@@ -117,7 +119,8 @@ def main() -> None:
                 tokens = sum(len(line.split()) - 1 for line in open(folder / "train.txt", encoding="utf-8"))
             else:
                 _, tokens = write_tables(folder, n)
-            runs = [(f"textclf model={m}", lambda m=m: textclf_run(folder, m, args)) for m in args.models if m != "bilstm" or n <= args.bilstm_max]
+            runs = [(" ".join([f"textclf model={m}", *args.set]), lambda m=m: textclf_run(folder, m, args))
+                    for m in args.models if m != "bilstm" or n <= args.bilstm_max]
             runs.append(("fastText train_supervised", lambda: fasttext_run(folder, args)))
             for name, go in runs:
                 result = go()
