@@ -25,6 +25,7 @@ import argparse
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,7 @@ def timed(command: list[str], folder: Path) -> tuple[subprocess.CompletedProcess
 
 def textclf_run(folder: Path, model: str, args) -> dict:
     run = folder / f"run_{model}"
+    shutil.rmtree(run, ignore_errors=True)  # a kept folder's earlier run: its train.log would be appended to
     command = [sys.executable, "-m", "textclf", "data=table", f"data.root={folder}", f"model={model}", f"trainer.max_epochs={args.epochs}",
                f"trainer.num_threads={args.threads}", "trainer.progress=false", "trainer.tensorboard=false", "baseline=none",
                f"data.streaming={args.streaming}", "trainer.overwrite=true", *args.set,

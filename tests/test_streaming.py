@@ -245,3 +245,13 @@ def test_a_split_that_holds_out_no_row_says_how_to_get_validation_rows(tmp_path)
                                            r"or give a validation file \(data.val_file=FILE\)"):
         streamed_split(Table(root=str(root), streaming=True, val_fraction=0.0001))
     assert [path.suffix for path in (root / CACHE).iterdir()] == [".lock"]  # nothing half-made is left behind
+
+
+def test_a_streamed_table_with_one_class_is_refused_before_it_is_tokenized(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "train.csv").write_text("text,label\n" + "".join(f"text number {i},pos\n" for i in range(200)))
+    (root / "test.csv").write_text("text,label\nanother,pos\n")
+    with pytest.raises(TextclfError, match=r"every training example has the label 'pos', so there is nothing to tell apart"):
+        prepare(Table(root=str(root), streaming=True))
+    assert not list((root / CACHE).glob("*/tokens-*"))  # the vocabulary and shard passes never ran

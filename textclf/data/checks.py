@@ -50,14 +50,13 @@ def check_label_spellings(labels: Sequence[str], where: str) -> None:
 def check_training_data(train: Sequence[Example], labels: Sequence[str], encoded_train: EncodedSplit, where: str) -> None:
     """Run every check above on a dataset about to be trained on (``labels``: all classes)."""
     counts = Counter(label for ex in train for label in ex.labels)
-    multi_label = any(isinstance(ex.label, tuple) for ex in train)
-    empty = float((encoded_train.tokens[:, 0] == PAD_ID).float().mean())
-    check_label_counts(counts, labels, multi_label, empty, where)
+    check_label_counts(counts, labels, any(isinstance(ex.label, tuple) for ex in train), where)
+    check_empty_share(float((encoded_train.tokens[:, 0] == PAD_ID).float().mean()), where)
 
 
-def check_label_counts(counts: Mapping[str, int], labels: Sequence[str], multi_label: bool, empty: float, where: str) -> None:
-    """The checks on what training holds: ``counts``, its rows per label; ``empty``, the share of its
-    texts with no token. A streamed table (data/streaming.py) counts while it streams."""
+def check_label_counts(counts: Mapping[str, int], labels: Sequence[str], multi_label: bool, where: str) -> None:
+    """The checks on the labels training holds (``counts``: its rows per label). A streamed table
+    (data/streaming.py) counts them while it streams, before it tokenizes anything."""
     check_label_spellings(labels, where)
     if multi_label and not counts:
         raise TextclfError(
@@ -70,15 +69,19 @@ def check_label_counts(counts: Mapping[str, int], labels: Sequence[str], multi_l
             f"{where}: every training example has the label {only!r}, so there is nothing to tell apart. "
             "Check data.label_column (or the label field) and that the training file holds at least two classes."
         )
-    if empty > EMPTY_SHARE:
-        raise TextclfError(
-            f"{where}: {100 * empty:.0f} % of the training texts have no token left after tokenizing. Check "
-            "data.text_column (it may name an empty or numeric column) and the tokenizer settings (e.g. tokenizer.drop_punctuation)."
-        )
     unseen = [label for label in labels if label not in counts]
     if unseen:
         shown = ", ".join(map(repr, unseen[:10])) + (" ..." if len(unseen) > 10 else "")
         log.warning(
             "%s: %d class(es) have no training examples (%s); the model cannot predict them, and their "
             "validation and test examples count as errors", where, len(unseen), shown,
+        )
+
+
+def check_empty_share(empty: float, where: str) -> None:
+    """``empty``: the share of training texts with no token left after tokenizing."""
+    if empty > EMPTY_SHARE:
+        raise TextclfError(
+            f"{where}: {100 * empty:.0f} % of the training texts have no token left after tokenizing. Check "
+            "data.text_column (it may name an empty or numeric column) and the tokenizer settings (e.g. tokenizer.drop_punctuation)."
         )

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from textclf.core.errors import TextclfError
 from textclf.data.batching import EncodedSplit
-from textclf.data.checks import check_label_counts, check_training_data
+from textclf.data.checks import check_empty_share, check_label_counts, check_training_data
 from textclf.data.encoding import Encoding, MemoryLayout
 from textclf.data.example import DataSource, Example, Splits
 from textclf.data.files import fingerprint
@@ -187,10 +187,11 @@ def prepare_streamed(source: Table, tokenizer: Mapping[str, Any] | None, with_me
     split = streamed_split(source)
     splits = split.splits(source)
     labels = splits.labels() if parent is None else grown(splits, parent)[1]
+    check_label_counts(split.label_counts, labels, False, splits.description)  # before the two longer passes
     vocab, shards = streamed_tokens(split, source, tokenizer, None if parent is None else parent.vocab, labels)
+    check_empty_share(shards.empty / max(1, len(shards)), splits.description)
     encoding = Encoding(vocab=vocab, labels=labels, groups=[], max_tokens=source.max_tokens, memory=None, stories=False)
     encoded = {name: encoding.encode(splits.split(name), name) for name in ("train", "val", "test")}
-    check_label_counts(split.label_counts, labels, False, shards.empty / max(1, len(shards)), splits.description)
     prepared = PreparedData(splits=splits, encoding=encoding, encoded=encoded, fingerprint=fingerprint(source.files()), shards=shards)
     log_prepared(prepared)
     return prepared

@@ -82,7 +82,7 @@ class Table(DataSource):
     # Tables larger than memory (data/streaming.py): true, false, or auto (a training file of at least
     # streaming_above_mb megabytes); a streamed table holds out at most val_max_rows rows for validation.
     streaming: bool | str = "auto"
-    streaming_above_mb: float = 512.0
+    streaming_above_mb: float = 100.0
     val_max_rows: int = 50_000
     # The class names read from label_names, in id order (None: labels are used as they are).
     names: list[str] | None = field(default=None, init=False, repr=False)
