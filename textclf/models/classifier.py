@@ -61,10 +61,24 @@ class TextClassifier(nn.Module):
         features = encoder.output_size + (ngrams.dim if ngrams is not None else 0)
         self.head = head if head is not None else nn.Sequential(nn.Dropout(dropout), nn.Linear(features, num_classes))
 
+    def trains_as_bags(self) -> bool:
+        """Whether this step computes the means (fastText's words, and the n-grams beside them) from
+        the ids, by embedding_bag: no [B, T, dim] tensor of looked-up vectors, no masks, and a backward
+        that adds into the table rows directly. Only while training a mean of word vectors from which
+        nothing is dropped (vector dropout needs the [B, T, dim] tensor to mask). Evaluation and export
+        keep the step-by-step path, so scores and exported graphs (which would need embedding_bag in
+        ONNX) are computed as before."""
+        return (self.training and self.encoder.mean_of_vectors and not self.embedding.drops_vectors
+                and (self.ngrams is None or not self.ngrams.drops_vectors))
+
     def forward(self, batch: Batch) -> torch.Tensor:
         """batch -> logits [B, num_classes]."""
         if self.encoder.reads_memory:
             features = self.encoder(batch, self.embedding)
+        elif self.trains_as_bags():
+            features = self.embedding.bag_mean(batch.tokens)
+            if self.ngrams is not None:
+                features = torch.cat([features, self.ngrams.bag(batch.tokens, batch.lengths)], dim=-1)
         else:
             features = self.encoder(self.embedding(batch.tokens), batch.lengths)
             if self.ngrams is not None:

@@ -8,6 +8,7 @@ as in Kim (2014).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from textclf.core.shipped import shipped
@@ -79,7 +80,26 @@ class Embedding(nn.Module):
         return int(found.sum())
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.table(self.hide_words(ids)))
+
+    def hide_words(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids with each real token replaced by <unk> with probability word_dropout, while training."""
         if self.training and self.word_dropout > 0:
             hide = (torch.rand(ids.shape, device=ids.device) < self.word_dropout) & (ids != self.padding_idx)
             ids = ids.masked_fill(hide, self.unk_idx)
-        return self.dropout(self.table(ids))
+        return ids
+
+    @property
+    def drops_vectors(self) -> bool:
+        """Whether training drops components of the looked-up vectors (embedding.dropout > 0)."""
+        return self.dropout.p > 0
+
+    def bag_mean(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids [B, T] -> [B, dim]: the mean of the real (non-padding) tokens' vectors, as one
+        embedding_bag that never builds the [B, T, dim] tensor. The same mean as embedding the
+        ids and averaging over the real steps, but only when no component is dropped: vector
+        dropout needs the [B, T, dim] tensor to mask (``drops_vectors``)."""
+        if self.drops_vectors:
+            raise ValueError("bag_mean cannot drop vector components: embedding.dropout must be 0")
+        return F.embedding_bag(self.hide_words(ids), self.table.weight, mode="mean", padding_idx=self.padding_idx,
+                               sparse=self.table.sparse)

@@ -19,6 +19,9 @@ from torch import nn
 
 class Encoder(nn.Module):
     reads_memory: ClassVar[bool] = False
+    # True: the features are the plain mean of the real words' vectors (fastText), which the
+    # classifier may compute from the ids alone (TextClassifier.trains_as_bags).
+    mean_of_vectors: ClassVar[bool] = False
     output_size: int  # the width of the features the head reads; set by the constructor
 
     def answer_embedding(self) -> nn.Embedding | None:

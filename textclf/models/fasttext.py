@@ -38,6 +38,7 @@ class FastText(FlatEncoder):
     """x [B, T, E], lengths [B] -> s [B, E], the mean of the real words' vectors; output_size = E."""
 
     pooling = "mean"  # a plain mean of word vectors: explained by occlusion (models/salience.py)
+    mean_of_vectors = True  # nothing but that mean: trained as bags when nothing is dropped (models/classifier.py)
 
     def __init__(self, input_size: int) -> None:
         super().__init__()

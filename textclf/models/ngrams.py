@@ -89,3 +89,17 @@ class HashedNgrams(nn.Module):
         vectors = self.dropout(F.embedding(ids, self.table, sparse=self.sparse)).masked_fill(~real.unsqueeze(-1), 0.0)
         count = real.sum(dim=1, keepdim=True).clamp(min=1).to(vectors.dtype)  # no n-gram: 0 / 1 = 0
         return vectors.sum(dim=1) / count
+
+    @property
+    def drops_vectors(self) -> bool:
+        return self.dropout.p > 0
+
+    def bag(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """`forward`'s z as one weighted embedding_bag (each real n-gram weighs 1 / |G|, the others 0),
+        without the [B, (N-1) T, dim] tensor of looked-up vectors; only when nothing is dropped."""
+        if self.drops_vectors:
+            raise ValueError("bag cannot drop vector components: model.ngrams.dropout must be 0")
+        ids, real = ngram_buckets(tokens, lengths.to(tokens.device), self.max_n, self.buckets)
+        weights = real.to(self.table.dtype)
+        weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1)  # no n-gram: all weights 0, z = 0
+        return F.embedding_bag(ids, self.table, mode="sum", per_sample_weights=weights, sparse=self.sparse)
