@@ -46,7 +46,7 @@ def main() -> None:
     data = prepare(build_source(cfg.data), cfg.get("tokenizer"))
     device = torch.device("cpu")
     training = setup_training(cfg, data, device, cfg.seed)
-    batches = iter(training_batches(cfg, data, training, device, Distributed(False), 0))
+    batches = endless(training_batches(cfg, data, training, device, Distributed(False), 0))
     model, step = training.model.train(), make_step(training)
     totals = dict.fromkeys(PIECES, 0.0)
     for index in range(args.steps):
@@ -66,6 +66,12 @@ def main() -> None:
             for _ in range(30):
                 step(batches)
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+def endless(batches):
+    """The batches of epoch after epoch (each pass moves the iterator to its next epoch's shuffle), so that any --steps fits."""
+    while True:
+        yield from batches
 
 
 def make_step(training):

@@ -24,10 +24,13 @@ def fasttext(*extra: str) -> TextClassifier:
 
 
 def batch() -> Batch:
-    """Right-padded texts of 1 to 6 words: a one-word text has no bigram, and padding must count for nothing."""
+    """Right-padded texts of 1 to 6 words: a one-word text has no bigram, padding must count for
+    nothing, and a text's own "<pad>" word (id 0 within its length, as the tokenizer gives it) counts
+    as the zero vector it looks up."""
     lengths = torch.tensor([1, 6, 3, 2, 5])
     tokens = torch.randint(2, VOCAB, (5, 6), generator=torch.Generator().manual_seed(2))
     tokens[torch.arange(6) >= lengths.unsqueeze(1)] = 0
+    tokens[1, 2] = 0
     return Batch(tokens=tokens, lengths=lengths, labels=torch.tensor([0, 1, 2, 1, 0]))
 
 
@@ -67,7 +70,7 @@ def test_dropped_vector_components_keep_the_step_by_step_path(extra):
     model = fasttext(*extra)
     assert not model.trains_as_bags()
     with pytest.raises(ValueError, match="dropout must be 0"):
-        model.embedding.bag_mean(batch().tokens) if model.embedding.drops_vectors else model.ngrams.bag(batch().tokens, batch().lengths)
+        model.embedding.bag_mean(batch().tokens, batch().lengths) if model.embedding.drops_vectors else model.ngrams.bag(batch().tokens, batch().lengths)
 
 
 def test_evaluation_and_other_encoders_keep_the_step_by_step_path():

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from textclf.core.config_history import current_data_args
 from textclf.core.errors import TextclfError
 from textclf.data.pipeline import prepare
 from textclf.data.streaming import CACHE, streamed_split, streamed_tokens
 from textclf.data.table import Table
+from textclf.inference.checkpoint import load_checkpoint
+from textclf.training.resume import refuse_other_streaming
 from textclf.training.trainer import train
 
 from conftest import QUIET, compose_train, sentiment_rows
@@ -102,9 +105,69 @@ def test_an_interrupted_build_is_built_again(tmp_path):
     table = Table(root=str(root), streaming=True)
     split = streamed_split(table)
     (split.folder / "meta.json").unlink()  # killed before its last file
-    (split.folder.parent / f"{split.folder.name}.building-999999").mkdir()  # and a stale partial folder of another process
+    stale = split.folder.parent / f"{split.folder.name}.building-999999"  # a partial folder of a process killed mid-build
+    stale.mkdir()
+    (stale / "tokens.bin").write_bytes(b"\0" * 1024)
     rebuilt = streamed_split(table)
     assert rebuilt == split and (split.folder / "meta.json").is_file()
+    assert not list(split.folder.parent.glob("*.building-*"))  # cleared: it would otherwise hold its disk for good
+
+
+def test_a_file_that_changes_between_the_passes_is_refused_before_validation_rows_reach_training(tmp_path):
+    root = write_table(tmp_path / "data", 300)
+    table = Table(root=str(root), streaming=True)
+    split = streamed_split(table)  # pass 1: rows held out by their place in the file
+    with open(root / "train.csv", "a") as fh:
+        fh.write("a new good row,pos\n")
+    with pytest.raises(TextclfError, match=r"train.csv changed while it was being streamed.*Run again"):
+        streamed_tokens(split, table, {}, None, ["neg", "pos"])
+    assert not [path for path in split.folder.glob("tokens-*") if path.is_dir()]  # no shards of the changed file, whole or half
+
+
+def test_the_cached_split_follows_the_label_names_file(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    rows = sentiment_rows(300, 0)
+    for name, part in (("train", rows), ("test", rows[:50])):
+        with open(root / f"{name}.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([["text", "label"], *[[text, ["neg", "pos"].index(label)] for text, label in part]])
+
+    def val_rows(names: str) -> list[tuple[str, str]]:
+        (root / "classes.txt").write_text(names)
+        table = Table(root=str(root), streaming=True, label_names="classes.txt")
+        return [(ex.text, ex.label) for ex in streamed_split(table).splits(table).val]
+
+    before, after = val_rows("neg\npos\n"), val_rows("pos\nneg\n")  # the ids now mean the other class
+    assert before and after == [(text, {"neg": "pos", "pos": "neg"}[label]) for text, label in before]
+
+
+def test_a_run_resumes_only_on_its_table_read_the_same_way(tmp_path):
+    root, run = write_table(tmp_path / "data", 300), tmp_path / "run"
+    common = [*QUIET, "data=table", f"data.root={root}", "model=fasttext", "embedding.dim=8", "model/ngrams=none", "trainer.resume=true"]
+    train(compose_train([*common, "data.streaming=auto", "data.streaming_above_mb=0", "trainer.max_epochs=1"]), run)
+    assert load_checkpoint(run / "last.pt")["data_source"]["args"]["streaming"] is True  # what auto chose, for evaluate and resume
+    with pytest.raises(TextclfError, match=r"trained on the table streamed, and this command reads it into memory.*data.streaming=true"):
+        train(compose_train([*common, "data.streaming=false", "trainer.max_epochs=2"]), run)
+    train(compose_train([*common, "data.streaming=true", "trainer.max_epochs=2"]), run)
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 2  # resumed: epoch 2 after epoch 1
+
+
+def test_a_checkpoint_from_before_streaming_reads_its_table_into_memory_again():
+    assert current_data_args("table", {"root": "x"})["streaming"] is False  # evaluate: as it was trained
+    assert current_data_args("table", {"streaming": True})["streaming"] is True
+    assert "streaming" not in current_data_args("sst2", {})
+    old, ckpt = {"name": "table", "args": {}}, Path("old/last.pt")
+    refuse_other_streaming(ckpt, old, {"name": "table", "args": {"streaming": False}})
+    with pytest.raises(TextclfError, match=r"read into memory, and this command streams it.*Resume with data.streaming=false"):
+        refuse_other_streaming(ckpt, old, {"name": "table", "args": {"streaming": True}})
+    refuse_other_streaming(ckpt, {"name": "table", "args": {"streaming": "auto"}}, {"name": "table", "args": {"streaming": True}})
+
+
+def test_a_cache_that_cannot_be_written_says_where_and_what_to_do(tmp_path):
+    root = write_table(tmp_path / "data", 300)
+    (root / CACHE).write_text("a file where the cache folder goes")
+    with pytest.raises(TextclfError, match=r"cannot write the streamed table's cache in .*textclf-shards.*Free space there or make it writable"):
+        streamed_split(Table(root=str(root), streaming=True))
 
 
 def test_auto_streams_a_large_file_and_reads_a_small_one_into_memory(tmp_path):
@@ -148,7 +211,7 @@ def test_prepared_streamed_data_holds_all_training_rows_in_shards_and_a_sample_i
 
 
 @pytest.mark.slow
-def test_a_streamed_run_learns_as_the_in_memory_run_does_and_evaluates_its_own_validation_rows(tmp_path):
+def test_a_streamed_run_learns_as_the_in_memory_run_does_and_evaluates_its_own_validation_rows(tmp_path, caplog):
     root = write_table(tmp_path / "data", 3000, 500)
     common = [*QUIET, "data=table", f"data.root={root}", "model=fasttext", "embedding.dim=16", "model/ngrams=none", "trainer.max_epochs=3"]
     streamed = train(compose_train([*common, "data.streaming=true"]), tmp_path / "streamed")
@@ -159,13 +222,15 @@ def test_a_streamed_run_learns_as_the_in_memory_run_does_and_evaluates_its_own_v
 
     cfg = compose_eval(tmp_path / "streamed" / "best.pt")
     assert evaluate(cfg, tmp_path / "eval")["acc"] == pytest.approx(streamed["val_acc"])
+    evaluate(compose_eval(tmp_path / "streamed" / "best.pt", "train"), tmp_path / "eval_train")
+    assert "split=train scores the 2," in caplog.text  # the sample, said so: not every training row
 
 
-def compose_eval(ckpt: Path):
+def compose_eval(ckpt: Path, split: str = "val"):
     from hydra import compose, initialize_config_module
 
     with initialize_config_module("textclf.conf", version_base="1.3"):
-        return compose("eval", overrides=[f"ckpt_path={ckpt}", "split=val"])
+        return compose("eval", overrides=[f"ckpt_path={ckpt}", f"split={split}"])
 
 
 CAPPED = textwrap.dedent('''

@@ -41,6 +41,12 @@ def current_config(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-def current_data_args(args: dict[str, Any]) -> dict[str, Any]:
-    """A stored ``data_source``'s arguments under today's names."""
-    return {MOVED_DATA_ARGS.get(name, name): value for name, value in args.items()}
+# Arguments a dataset gained after checkpoints were stored, with the value that means what those
+# runs did: a table trained before data.streaming existed was read into memory (its default, auto,
+# would stream a large one, and so hold out other validation rows).
+ADDED_DATA_ARGS: dict[str, dict[str, Any]] = {"table": {"streaming": False}}
+
+
+def current_data_args(dataset: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``data_source``'s arguments (of the dataset registered as ``dataset``) under today's names."""
+    return {**ADDED_DATA_ARGS.get(dataset, {}), **{MOVED_DATA_ARGS.get(name, name): value for name, value in args.items()}}

@@ -53,8 +53,9 @@ log = logging.getLogger(__name__)
 CACHE = ".textclf-shards"
 SAMPLE_ROWS = 100_000  # training rows kept in memory for the baseline (baseline.max_train_rows' default)
 LAYOUT = 1  # the cache's file layout; a change builds every cache afresh
-# Settings that decide how a table is read and split, but not its content: left out of the key.
-NOT_KEYED = ("root", "streaming", "streaming_above_mb", "download", "names", "max_tokens", "max_memories", "memory_window")
+# Settings that decide where a table is found or whether it streams, not what its rows say: left out
+# of the key. (`names`, the label file's lines, stays in: the cached rows carry class names.)
+NOT_KEYED = ("root", "streaming", "streaming_above_mb", "download", "max_tokens", "max_memories", "memory_window")
 
 
 def digest(described: Mapping[str, Any]) -> str:
@@ -66,23 +67,45 @@ def file_identity(path: Path) -> dict[str, Any]:
     return {"file": str(path.absolute()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+def check_unchanged(path: Path, identity: dict[str, Any]) -> None:
+    """Refuse a training file that changed since its split was made: the passes find held-out rows
+    by their place in the file, so a row added or removed would move validation rows into training."""
+    if file_identity(path) != identity:
+        raise TextclfError(f"{path} changed while it was being streamed (its size or modification time moved). Run again once "
+                           "nothing writes to it; the cache is then built for the file as it is.")
+
+
 def cached(folder: Path, build: Callable[[Path], None]) -> Path:
     """``folder``, built by ``build(partial)`` into a folder beside it and renamed into place unless
     it is complete already (it has its meta.json, which builds write last). Under a file lock, so
     that concurrent runs wait for one build instead of racing; an interrupted build is redone."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder.parent / f"{folder.name}.lock")):
-        if not (folder / "meta.json").is_file():
-            partial = folder.with_name(f"{folder.name}.building-{os.getpid()}")
-            shutil.rmtree(partial, ignore_errors=True)
-            try:
-                build(partial)
-            except BaseException:  # a refused file, a full disk, Ctrl-C: no half-built folder stays behind
-                shutil.rmtree(partial, ignore_errors=True)
-                raise
-            shutil.rmtree(folder, ignore_errors=True)  # an interrupted build's remains
-            os.replace(partial, folder)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder.parent / f"{folder.name}.lock")):
+            if not (folder / "meta.json").is_file():
+                build_in_place(folder, build)
+    except OSError as err:  # a full disk, a cache folder of another user's: what to do, not a traceback
+        if err.filename is not None and not str(err.filename).startswith(str(folder.parent)):
+            raise  # reading the training file, not writing the cache
+        raise TextclfError(f"cannot write the streamed table's cache in {folder.parent} ({err.strerror or err}). Free space "
+                           "there or make it writable, or move the data to a folder you can write.") from None
     return folder
+
+
+def build_in_place(folder: Path, build: Callable[[Path], None]) -> None:
+    """Build ``folder`` beside itself, then rename it into place; called under its lock."""
+    # Builds killed without cleaning up (SIGKILL, out of memory, a job's time limit) left their
+    # partial folders; none is live, since a live builder would hold the lock.
+    for stale in folder.parent.glob(f"{folder.name}.building-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    partial = folder.with_name(f"{folder.name}.building-{os.getpid()}")
+    try:
+        build(partial)
+    except BaseException:  # a refused file, a full disk, Ctrl-C: no half-built folder stays behind
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted build's remains
+    os.replace(partial, folder)
 
 
 def cache_folder(data_folder: Path) -> Path:
@@ -130,6 +153,7 @@ class StreamedSplit:
     held: float  # the probability each training-file row was held out with (0 with a val file)
     rows: int  # training rows, the held-out ones not counted
     label_counts: dict[str, int]  # training rows per label
+    identity: dict[str, Any]  # the training file when the split was made (file_identity), which its key holds
 
     def training_rows(self, table: Table) -> Iterator[Example]:
         """The training file's rows that were not held out, read again from the file."""
@@ -153,13 +177,14 @@ def streamed_split(table: Table) -> StreamedSplit:
     """The table's `StreamedSplit`, from its cache or built now (one pass over the training file)."""
     train_path, val_path, test_path = table.locate()
     settings = {key: value for key, value in asdict(table).items() if key not in NOT_KEYED}
-    folder = cache_folder(train_path.parent) / digest({**file_identity(train_path), "table": settings, "sample": SAMPLE_ROWS, "layout": LAYOUT})
-    cached(folder, lambda partial: build_split(table, train_path, val_path is None, partial))
+    identity = file_identity(train_path)
+    folder = cache_folder(train_path.parent) / digest({**identity, "table": settings, "sample": SAMPLE_ROWS, "layout": LAYOUT})
+    cached(folder, lambda partial: build_split(table, train_path, val_path is None, partial, identity))
     meta = json.loads((folder / "meta.json").read_text())
-    return StreamedSplit(folder, train_path, val_path, test_path, meta["held"], meta["rows"], meta["label_counts"])
+    return StreamedSplit(folder, train_path, val_path, test_path, meta["held"], meta["rows"], meta["label_counts"], identity)
 
 
-def build_split(table: Table, train_path: Path, holds_out: bool, folder: Path) -> None:
+def build_split(table: Table, train_path: Path, holds_out: bool, folder: Path, identity: dict[str, Any]) -> None:
     """Step 1: one pass keeping the held-out rows (``holds_out``: there is no validation file), a
     seeded reservoir sample of the rest (Vitter's algorithm R: each row ends in the sample with the
     same chance) and the label counts."""
@@ -183,6 +208,7 @@ def build_split(table: Table, train_path: Path, holds_out: bool, folder: Path) -
     if held and not val:
         raise TextclfError(f"{train_path}: no row was held out for validation (data.val_fraction={table.val_fraction:g}); "
                            "raise data.val_fraction or give a validation file (data.val_file=FILE).")
+    check_unchanged(train_path, identity)
     write_examples(folder / "val.jsonl", val)
     write_examples(folder / "sample.jsonl", [example for _, example in sorted(sample, key=lambda item: item[0])])
     (folder / "meta.json").write_text(json.dumps({"held": held, "rows": sum(counts.values()), "label_counts": dict(counts)}))
@@ -199,9 +225,15 @@ def streamed_tokens(split: StreamedSplit, table: Table, tokenizer: Mapping[str, 
 
     def build(partial: Path) -> None:
         log.info("streaming %s: fitting the vocabulary (pass 2 of 3)%s", split.train_path, ": the parent's, kept" if parent else "")
+        check_unchanged(split.train_path, split.identity)
         vocab = parent or Vocab.fit((ex.text for ex in split.training_rows(table)), **settings, max_tokens=table.max_tokens)
         log.info("streaming %s: writing %d rows' token ids into shards (pass 3 of 3)", split.train_path, split.rows)
-        build_shards(split.training_rows(table), vocab, labels, table.max_tokens, partial, extra={"vocab.json": vocab.to_json()})
+        try:
+            build_shards(split.training_rows(table), vocab, labels, table.max_tokens, partial, extra={"vocab.json": vocab.to_json()})
+        except KeyError:  # a label the split never counted: the file changed under the passes
+            check_unchanged(split.train_path, split.identity)
+            raise
+        check_unchanged(split.train_path, split.identity)  # before the shards are renamed into place
 
     cached(folder, build)
     return Vocab.from_json((folder / "vocab.json").read_text()), Shards.open(folder)

@@ -130,7 +130,7 @@ def data_source(checkpoint: dict[str, Any], train_cfg: DictConfig) -> Part:
     """The dataset's registry name and arguments, found the way `model_args` finds the model's."""
     stored = checkpoint.get("data_source")
     part = part_from_config("data", train_cfg.data) if stored is None else Part(**stored)
-    return Part(part.name, current_data_args(part.args))
+    return Part(part.name, current_data_args(part.name, part.args))
 
 
 def with_current_classes(checkpoint: dict[str, Any], cfg: DictConfig, ckpt_path: str | Path) -> DictConfig:

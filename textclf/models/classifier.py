@@ -76,7 +76,7 @@ class TextClassifier(nn.Module):
         if self.encoder.reads_memory:
             features = self.encoder(batch, self.embedding)
         elif self.trains_as_bags():
-            features = self.embedding.bag_mean(batch.tokens)
+            features = self.embedding.bag_mean(batch.tokens, batch.lengths)
             if self.ngrams is not None:
                 features = torch.cat([features, self.ngrams.bag(batch.tokens, batch.lengths)], dim=-1)
         else:

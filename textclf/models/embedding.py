@@ -13,6 +13,7 @@ from torch import nn
 
 from textclf.core.shipped import shipped
 from textclf.data.vocab import PAD_ID, UNK_ID
+from textclf.models.pooling import mask_from_lengths
 
 # Pretrained word2vec/GloVe components are mostly within +-0.3 (per-component std ~0.1-0.4).
 # N(0, 0.1^2) puts random rows (out-of-vocabulary words once vectors are loaded) on that same
@@ -94,12 +95,18 @@ class Embedding(nn.Module):
         """Whether training drops components of the looked-up vectors (embedding.dropout > 0)."""
         return self.dropout.p > 0
 
-    def bag_mean(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids [B, T] -> [B, dim]: the mean of the real (non-padding) tokens' vectors, as one
-        embedding_bag that never builds the [B, T, dim] tensor. The same mean as embedding the
-        ids and averaging over the real steps, but only when no component is dropped: vector
-        dropout needs the [B, T, dim] tensor to mask (``drops_vectors``)."""
+    def bag_mean(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """ids [B, T], lengths [B] -> [B, dim]: the mean of the vectors of each text's first
+        ``lengths`` tokens, as one weighted embedding_bag that never builds the [B, T, dim] tensor.
+        The same mean as embedding the ids and averaging over the real steps (pooling.masked_mean:
+        divided by the length, so a text's own <pad> token, which the tokenizer keeps, counts as the
+        zero row it is there), but only when no component is dropped: vector dropout needs the
+        [B, T, dim] tensor to mask (``drops_vectors``)."""
         if self.drops_vectors:
             raise ValueError("bag_mean cannot drop vector components: embedding.dropout must be 0")
-        return F.embedding_bag(self.hide_words(ids), self.table.weight, mode="mean", padding_idx=self.padding_idx,
-                               sparse=self.table.sparse)
+        lengths = lengths.to(ids.device)
+        real = mask_from_lengths(lengths, ids.shape[1]).to(self.table.weight.dtype)
+        weights = real / real.sum(dim=1, keepdim=True).clamp(min=1)
+        # padding_idx: the padding row gets no gradient, as nn.Embedding(padding_idx) gives it none.
+        return F.embedding_bag(self.hide_words(ids), self.table.weight, mode="sum", per_sample_weights=weights,
+                               padding_idx=self.padding_idx, sparse=self.table.sparse)

@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from textclf.core.atomic import atomic_write
-from textclf.core.config_history import current_config
+from textclf.core.config_history import current_config, current_data_args
 from textclf.core.errors import TextclfError
 from textclf.data.example import DataSource
 from textclf.inference.checkpoint import load_checkpoint, save_checkpoint
@@ -35,7 +35,9 @@ log = logging.getLogger("textclf.training.resume")
 MUST_MATCH = ("data", "task.multi_label", "tokenizer", "embedding", "model", "optimizer", "scheduler", "seed")
 # Keys of those sections that choose how the same update is computed, not what it computes, and so
 # may differ: a run saved before conf/optimizer/sgd.yaml asked for foreach resumes under it.
-IMPLEMENTATION_ONLY = {"optimizer": ("foreach",)}
+# data.streaming says how to choose between streaming a table and reading it whole, and "auto" may
+# choose either: what a run did is compared instead (`refuse_other_streaming`).
+IMPLEMENTATION_ONLY = {"optimizer": ("foreach",), "data": ("streaming", "streaming_above_mb")}
 
 
 # Keys added to those sections after runs were saved, with the value that means what such a run did:
@@ -112,8 +114,9 @@ def resume_source(cfg: DictConfig, run_dir: Path) -> Path | None:
     return None
 
 
-def load_resume_checkpoint(path: Path, cfg_yaml: str, tokenizer_json: str) -> dict[str, Any]:
-    """Load ``path`` and check that it can continue the configured run."""
+def load_resume_checkpoint(path: Path, cfg_yaml: str, tokenizer_json: str, data_source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load ``path`` and check that it can continue the configured run (reading its data as
+    ``data_source`` says, when given)."""
     checkpoint = load_checkpoint(path)
     if "training_state" not in checkpoint:
         raise TextclfError(
@@ -127,6 +130,8 @@ def load_resume_checkpoint(path: Path, cfg_yaml: str, tokenizer_json: str) -> di
             f"{path} was trained with other {', '.join(changed)} settings than this command's. Resume with the "
             "same overrides as the original run (its .hydra/overrides.yaml lists them); only trainer.* and task.* (but task.multi_label) may change."
         )
+    if data_source is not None:  # before the vocabulary: a table read the other way gives another one, for this reason
+        refuse_other_streaming(path, checkpoint.get("data_source"), data_source)
     if checkpoint["tokenizer"] != tokenizer_json:
         raise TextclfError(
             f"the data under data.root gives another vocabulary than {path} was trained with: the files changed "
@@ -188,12 +193,29 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path, description: dict[str, Any
     if dist.is_main:
         source = resume_source(cfg, run_dir)
         if source is not None:
-            checkpoint = load_resume_checkpoint(source, description["config"], description["tokenizer"])
+            checkpoint = load_resume_checkpoint(source, description["config"], description["tokenizer"], description["data_source"])
             if not cfg.trainer.allow_changed_data:
                 refuse_changed_data(source, checkpoint.get("data_files"), description["data_files"])
             checkpoint["source"] = str(source)
             adopt_history(source, run_dir, checkpoint)
     return dist.broadcast(checkpoint)
+
+
+def refuse_other_streaming(path: Path, stored: dict[str, Any] | None, now: dict[str, Any]) -> None:
+    """Refuse to continue a run on a table read the other way (streamed or into memory) than it was
+    trained on: the two hold out other validation rows (data/streaming.py). ``stored`` and ``now``
+    are the checkpoint's and this run's ``data_source``; a stored "auto" (not yet resolved when it
+    was saved) is not checked, the file's fingerprint being."""
+    if stored is None or "streaming" not in now["args"]:
+        return
+    was = current_data_args(stored["name"], stored["args"]).get("streaming")
+    if isinstance(was, str):
+        was = {"true": True, "false": False}.get(was.lower())
+    if was is None or was == now["args"]["streaming"]:
+        return
+    raise TextclfError(f"{path} was trained on the table {'streamed' if was else 'read into memory'}, and this command "
+                       f"{'reads it into memory' if was else 'streams it'}: the validation rows would differ. Resume with "
+                       f"data.streaming={'true' if was else 'false'}.")
 
 
 def capture_state(training: Any, train_seconds: float, device: torch.device) -> dict[str, Any]:

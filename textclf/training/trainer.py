@@ -88,6 +88,8 @@ def run_description(run: Run) -> dict[str, Any]:
     # with the task's multi_label for readers that take it, so that the entry says how to read the data.
     source = part_from_config("data", OmegaConf.create(config).data)
     source.args.update(label_setting(cfg.data, cfg.task.multi_label))
+    if "streaming" in source.args:  # a table: whether it was streamed, not "auto", so that evaluation reads it alike
+        source.args["streaming"] = data.shards is not None
     return {
         "tokenizer": data.vocab.to_json(),
         "labels": list(data.labels),
