@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import random
 import re
@@ -214,7 +215,9 @@ def test_prepared_streamed_data_holds_all_training_rows_in_shards_and_a_sample_i
 def test_a_streamed_run_learns_as_the_in_memory_run_does_and_evaluates_its_own_validation_rows(tmp_path, caplog):
     root = write_table(tmp_path / "data", 3000, 500)
     common = [*QUIET, "data=table", f"data.root={root}", "model=fasttext", "embedding.dim=16", "model/ngrams=none", "trainer.max_epochs=3"]
+    caplog.set_level(logging.INFO, logger="textclf.train")
     streamed = train(compose_train([*common, "data.streaming=true"]), tmp_path / "streamed")
+    assert "experiment=fasttext_large (batches of 1024" in caplog.text  # the faster recipe, named where it pays
     in_memory = train(compose_train([*common, "data.streaming=false"]), tmp_path / "in_memory")
     assert streamed["test_acc"] > 0.9 and abs(streamed["test_acc"] - in_memory["test_acc"]) < 0.05
     assert streamed["baseline_test_acc"] > 0.9  # fitted on the sample
