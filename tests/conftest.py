@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
@@ -107,6 +108,17 @@ def compose_train(overrides: list[str]) -> DictConfig:
 
 # The n-gram branch at a test's scale: a 131072-row table would make every checkpoint 33 MB.
 SMALL_NGRAMS = ["model.ngrams.buckets=1024", "model.ngrams.dim=8"]
+
+
+def tiny_fasttext(*extra: str):
+    """A tiny fastText config, for a model built from sizes alone (no data is read)."""
+    return compose_train(["model=fasttext", "embedding.dim=8", *SMALL_NGRAMS, "data=table", "data.root=unused", *extra])
+
+
+def fill_ngram_table(model) -> None:
+    """Give the n-gram table (zero from the start) values, so that its gradient matters to a test."""
+    with torch.no_grad():
+        model.ngrams.table.normal_(0, 0.1, generator=torch.Generator().manual_seed(1))
 
 
 def small_model(model: str) -> list[str]:

@@ -9,17 +9,15 @@ from textclf.data.batching import Batch
 from textclf.models.build import build_model
 from textclf.models.classifier import TextClassifier
 
-from conftest import SMALL_NGRAMS, compose_train
+from conftest import compose_train, fill_ngram_table, tiny_fasttext
 
 VOCAB, CLASSES = 40, 3
 
 
 def fasttext(*extra: str) -> TextClassifier:
-    cfg = compose_train(["model=fasttext", "embedding.dim=8", *SMALL_NGRAMS, "data=table", "data.root=unused", *extra])
     torch.manual_seed(0)
-    model = build_model(cfg, VOCAB, CLASSES)
-    with torch.no_grad():  # the n-gram table starts at zero: give it values, so that its gradient matters
-        model.ngrams.table.normal_(0, 0.1, generator=torch.Generator().manual_seed(1))
+    model = build_model(tiny_fasttext(*extra), VOCAB, CLASSES)
+    fill_ngram_table(model)
     return model.train()
 
 

@@ -14,14 +14,9 @@ from textclf.training.grad_clip import clip_gradients
 from textclf.training.sparse import SparseDenseAdam, make_optimizer, refuse_combinations
 from textclf.training.trainer import train
 
-from conftest import SMALL_NGRAMS, compose_train
+from conftest import SMALL_NGRAMS, compose_train, fill_ngram_table, tiny_fasttext
 
 VOCAB, CLASSES = 40, 3
-
-
-def fasttext_cfg(*extra: str):
-    """A tiny fastText config (no data read: the model is built from sizes alone)."""
-    return compose_train(["model=fasttext", "embedding.dim=8", *SMALL_NGRAMS, "data=table", "data.root=unused", *extra])
 
 
 def batches(steps: int, seed: int = 0) -> list[Batch]:
@@ -39,8 +34,7 @@ def trained(cfg, steps: int, clip: float | None = None) -> tuple[list[float], to
     """Losses of ``steps`` steps on fixed batches, from the same initial weights whatever the config."""
     torch.manual_seed(0)
     model = build_model(cfg, VOCAB, CLASSES)
-    with torch.no_grad():  # the n-gram table starts at zero: give it values, so that its gradient matters
-        model.ngrams.table.normal_(0, 0.1, generator=torch.Generator().manual_seed(1))
+    fill_ngram_table(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(cfg, model, trainable)
     model.eval()  # no dropout: both paths must see the same numbers
@@ -59,8 +53,8 @@ def trained(cfg, steps: int, clip: float | None = None) -> tuple[list[float], to
 
 @pytest.mark.parametrize("clip", [None, 0.05])  # 0.05: every step clipped, through the sparse gradients' values
 def test_sgd_takes_the_same_steps_with_sparse_and_dense_gradients(clip):
-    dense, dense_model, _ = trained(fasttext_cfg("optimizer=sgd", "optimizer.lr=0.5"), 8, clip)
-    sparse, sparse_model, _ = trained(fasttext_cfg("optimizer=sgd", "optimizer.lr=0.5", "++model.sparse=true"), 8, clip)
+    dense, dense_model, _ = trained(tiny_fasttext("optimizer=sgd", "optimizer.lr=0.5"), 8, clip)
+    sparse, sparse_model, _ = trained(tiny_fasttext("optimizer=sgd", "optimizer.lr=0.5", "++model.sparse=true"), 8, clip)
     assert sparse_model.embedding.table.weight.grad.is_sparse and sparse_model.ngrams.table.grad.is_sparse
     assert not dense_model.ngrams.table.grad.is_sparse
     assert sparse == pytest.approx(dense, rel=1e-5)
@@ -70,7 +64,7 @@ def test_sgd_takes_the_same_steps_with_sparse_and_dense_gradients(clip):
 
 
 def test_adam_splits_into_sparse_adam_for_the_tables_and_adam_for_the_rest():
-    losses, model, optimizer = trained(fasttext_cfg("optimizer.lr=0.05", "++model.sparse=true"), 10)
+    losses, model, optimizer = trained(tiny_fasttext("optimizer.lr=0.05", "++model.sparse=true"), 10)
     assert isinstance(optimizer, SparseDenseAdam)
     assert {id(p) for p in optimizer.sparse.param_groups[0]["params"]} == {id(model.embedding.table.weight), id(model.ngrams.table)}
     assert {id(p) for p in optimizer.dense.param_groups[0]["params"]} == {id(p) for p in model.head.parameters()}
@@ -78,7 +72,7 @@ def test_adam_splits_into_sparse_adam_for_the_tables_and_adam_for_the_rest():
 
 
 def test_lazy_adam_leaves_rows_no_batch_read_where_they_were():
-    cfg = fasttext_cfg("optimizer.lr=0.05", "++model.sparse=true")
+    cfg = tiny_fasttext("optimizer.lr=0.05", "++model.sparse=true")
     torch.manual_seed(0)
     model = build_model(cfg, VOCAB + 10, CLASSES)  # ids VOCAB.. never occur in the batches
     before = model.embedding.table.weight.detach().clone()
@@ -93,7 +87,7 @@ def test_lazy_adam_leaves_rows_no_batch_read_where_they_were():
 
 
 def test_a_scheduler_and_linear_start_reach_both_halves_and_resume_restores_them():
-    cfg = fasttext_cfg("optimizer.lr=0.05", "++model.sparse=true")
+    cfg = tiny_fasttext("optimizer.lr=0.05", "++model.sparse=true")
     _, model, optimizer = trained(cfg, 4)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     optimizer.step()
@@ -150,11 +144,11 @@ def test_clipping_a_sparse_gradient_by_itself_clips_it_as_the_dense_one(scope):
     (["optimizer=sgd", "++optimizer.fused=true"], "optimizer.fused=false"),
 ])
 def test_settings_that_need_dense_gradients_are_refused_with_what_to_change(extra, says):
-    cfg = fasttext_cfg("++model.sparse=true", *extra)
+    cfg = tiny_fasttext("++model.sparse=true", *extra)
     with pytest.raises(TextclfError, match="model.sparse=false") as refused:
         refuse_combinations(cfg)
     assert says in str(refused.value)
-    refuse_combinations(fasttext_cfg("++model.sparse=false", *extra))  # dense gradients: each of them is fine
+    refuse_combinations(tiny_fasttext("++model.sparse=false", *extra))  # dense gradients: each of them is fine
 
 
 def test_a_memory_model_is_refused_before_any_data_is_read(tmp_path):

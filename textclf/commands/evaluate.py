@@ -23,7 +23,6 @@ from textclf.core.errors import MissingDataError, exit_on_user_error, hint_missp
 from textclf.core.guards import FolderLock, owns_run_folder, refuse_overwriting_inputs
 from textclf.data.batching import EncodedSplit
 from textclf.data.pipeline import build_source, group_names, load_source
-from textclf.data.table import Table
 from textclf.inference.loader import LoadedModel, checkpoint_paths, data_config, load_members
 from textclf.inference.predictor import ensemble, model_predictor
 from textclf.reporting.report import REPORT_FILES, ScoredSplit, write_json, write_report
@@ -59,7 +58,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
         # data=NAME picks one, so on the checkpoint's own dataset the override needs a leading +.
         raise MissingDataError(f"{err} (With textclf.evaluate, write it +data.root=DIR.)") from None
     examples = splits.split(cfg.split)
-    if cfg.split == "train" and isinstance(source, Table) and source.streams():
+    if cfg.split == "train" and splits.sampled_train:
         log.warning("the training file is streamed (data/streaming.py): split=train scores the %s-row sample kept in memory, "
                     "not every training row.", f"{len(examples):,}")
     labels = members[0].labels

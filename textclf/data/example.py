@@ -60,6 +60,7 @@ class Splits:
     # per-task tables then show the MemN2N paper's 1k joint figures). None: nothing comparable.
     reference: str | None = None
     multi_label: bool = False  # every example's label is a tuple of labels (task=multi_label)
+    sampled_train: bool = False  # train is a sample of the training file, whose rows stay on disk (data/streaming.py)
 
     def labels(self) -> list[str]:
         """The class list: the dataset's own order, else every label seen in any split, sorted.

@@ -170,7 +170,8 @@ class StreamedSplit:
         where = self.val_path.name if self.val_path is not None else f"{len(val):,} rows of {self.train_path.name} held out (seed {table.seed})"
         description = (f"table {Path(table.root).name}: train {self.train_path.name} ({self.rows:,} rows, streamed), "
                        f"val {where}, test {self.test_path.name}")
-        return Splits(read_examples(self.folder / "sample.jsonl"), val, test, label_names=list(labels), description=description)
+        return Splits(read_examples(self.folder / "sample.jsonl"), val, test, label_names=list(labels), description=description,
+                      sampled_train=True)
 
 
 def streamed_split(table: Table) -> StreamedSplit:

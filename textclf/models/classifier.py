@@ -75,12 +75,13 @@ class TextClassifier(nn.Module):
         """batch -> logits [B, num_classes]."""
         if self.encoder.reads_memory:
             features = self.encoder(batch, self.embedding)
-        elif self.trains_as_bags():
-            features = self.embedding.bag_mean(batch.tokens, batch.lengths)
-            if self.ngrams is not None:
-                features = torch.cat([features, self.ngrams.bag(batch.tokens, batch.lengths)], dim=-1)
         else:
-            features = self.encoder(self.embedding(batch.tokens), batch.lengths)
+            bags = self.trains_as_bags()
+            if bags:
+                features = self.embedding.bag_mean(batch.tokens, batch.lengths)
+            else:
+                features = self.encoder(self.embedding(batch.tokens), batch.lengths)
             if self.ngrams is not None:
-                features = torch.cat([features, self.ngrams(batch.tokens, batch.lengths)], dim=-1)
+                ngrams = self.ngrams.bag if bags else self.ngrams
+                features = torch.cat([features, ngrams(batch.tokens, batch.lengths)], dim=-1)
         return self.head(features)

@@ -13,7 +13,7 @@ from torch import nn
 
 from textclf.core.shipped import shipped
 from textclf.data.vocab import PAD_ID, UNK_ID
-from textclf.models.pooling import mask_from_lengths
+from textclf.models.pooling import mask_from_lengths, mean_weights
 
 # Pretrained word2vec/GloVe components are mostly within +-0.3 (per-component std ~0.1-0.4).
 # N(0, 0.1^2) puts random rows (out-of-vocabulary words once vectors are loaded) on that same
@@ -104,9 +104,7 @@ class Embedding(nn.Module):
         [B, T, dim] tensor to mask (``drops_vectors``)."""
         if self.drops_vectors:
             raise ValueError("bag_mean cannot drop vector components: embedding.dropout must be 0")
-        lengths = lengths.to(ids.device)
-        real = mask_from_lengths(lengths, ids.shape[1]).to(self.table.weight.dtype)
-        weights = real / real.sum(dim=1, keepdim=True).clamp(min=1)
+        weights = mean_weights(mask_from_lengths(lengths.to(ids.device), ids.shape[1]), self.table.weight.dtype)
         # padding_idx: the padding row gets no gradient, as nn.Embedding(padding_idx) gives it none.
         return F.embedding_bag(self.hide_words(ids), self.table.weight, mode="sum", per_sample_weights=weights,
                                padding_idx=self.padding_idx, sparse=self.table.sparse)

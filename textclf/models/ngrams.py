@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textclf.models.pooling import mask_from_lengths
+from textclf.models.pooling import mask_from_lengths, mean_weights
 
 # Knuth's multiplicative-hashing constant, 2^32 / golden ratio (a prime): odd, so multiplying by it
 # permutes the buckets when B is a power of two, and large, so neighbouring ids spread apart.
@@ -100,6 +100,5 @@ class HashedNgrams(nn.Module):
         if self.drops_vectors:
             raise ValueError("bag cannot drop vector components: model.ngrams.dropout must be 0")
         ids, real = ngram_buckets(tokens, lengths.to(tokens.device), self.max_n, self.buckets)
-        weights = real.to(self.table.dtype)
-        weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1)  # no n-gram: all weights 0, z = 0
-        return F.embedding_bag(ids, self.table, mode="sum", per_sample_weights=weights, sparse=self.sparse)
+        # No n-gram (a one-word text): all weights 0, so z = 0 as in `forward`.
+        return F.embedding_bag(ids, self.table, mode="sum", per_sample_weights=mean_weights(real, self.table.dtype), sparse=self.sparse)

@@ -29,6 +29,14 @@ def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return x.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
 
 
+def mean_weights(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """bool mask [B, T] -> [B, T]: 1 / (the row's real steps) at its real steps, 0 elsewhere (all 0 for
+    a row with none). A sum weighted by them is `masked_mean` without the [B, T, D] tensor: what
+    embedding_bag's per_sample_weights take (the bag paths of models/embedding.py and models/ngrams.py)."""
+    weights = mask.to(dtype)
+    return weights / weights.sum(dim=1, keepdim=True).clamp(min=1)
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over real steps of x [B, T, D] -> [B, D]."""
     total = x.masked_fill(~mask.unsqueeze(-1), 0.0).sum(dim=1)

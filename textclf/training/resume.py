@@ -47,7 +47,7 @@ ADDED_SINCE: dict[str, Any] = {
     "embedding": {"words": None},
     # The shared dataset settings were in code only until conf/data/ listed them (data/base).
     "data": {**DataSource.shared_settings(), "header": True, "label_names": None, "label_id_base": 0, "charset": "utf-8", "label_separator": "|",
-             "streaming": "auto", "streaming_above_mb": 100.0, "val_max_rows": 50_000},
+             "val_max_rows": 50_000},
     "task.multi_label": False,
     "model": {"encoder": {"cell": "lstm"}, "sparse": False},
 }

@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from textclf.core.errors import TextclfError
+from textclf.core.shipped import shipped
 from textclf.data.batching import BatchIterator
 from textclf.data.pipeline import PreparedData
 from textclf.data.shards import Buffer, ShardBatches
@@ -121,9 +122,10 @@ def training_batches(cfg: DictConfig, data: PreparedData, training: Training, de
         if cfg.task.sampler == "balanced":
             raise TextclfError("task.sampler=balanced draws rows from anywhere in the training split, which a streamed table reads "
                                "block by block. Use task.class_weights=balanced instead, or data.streaming=false.")
-        if cfg.model.name == "fasttext" and tc.batch_size < 1024:  # a table this large: the recipe measured for it
-            log.info("a streamed table: experiment=fasttext_large (batches of 1024, trained as bags) trains fastText's epoch "
-                     "about 15x faster than its defaults, at close to their accuracy (docs/speed.md)")
+        large = shipped("experiment/fasttext_large").trainer.batch_size
+        if cfg.model.name == "fasttext" and tc.batch_size < large:  # a table this large: the recipe measured for it
+            log.info("a streamed table: experiment=fasttext_large (batches of %d, trained as bags) trains fastText's epoch "
+                     "about 15x faster than its defaults, at close to their accuracy (docs/speed.md)", large)
         batches: BatchIterator | ShardBatches = ShardBatches(
             data.shards, tc.batch_size, seed=training.seed, buffer=Buffer(pool_batches=tc.pool_batches),
             rank=dist.rank, world_size=dist.world_size, device=device,
